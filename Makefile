@@ -1,0 +1,113 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# mdev-rs: the VFIO mediated-device framework in Rust, as an overlay on
+# Debian's Linux 6.12 source.  This Makefile prepares the tree, builds it,
+# boots it in QEMU (virtme-ng) and runs the kselftests there.
+#
+#   make test            set up, build, boot, run the suite (TAP + "N passed, N failed")
+#   make demo            boot, create an mdev, show it, remove it
+#   make vm-run CMD=...  run any command in the VM (core + samples loaded)
+#   make help            everything else
+
+REPO      := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+BUILD     ?= $(REPO)/build
+VARIANT   ?= default
+SRC       := $(BUILD)/linux-source-6.12
+OBJ       := $(BUILD)/obj-$(VARIANT)
+JOBS      ?= $(shell nproc)
+
+# Which config fragments make up a variant (on top of tinyconfig).
+FRAGMENTS_default := config/vm.config config/rust.config \
+                     tools/testing/selftests/vfio-mdev/config
+FRAGMENTS          = $(addprefix $(REPO)/,$(FRAGMENTS_$(VARIANT)))
+
+# The toolchain: Debian's rustc-web (an exact rustc / rust-src pair) and
+# bindgen 0.69 from crates.io, with LLVM 14.  Never rustup's rustc.
+CARGO_BIN ?= $(HOME)/.cargo/bin
+KMAKE = $(MAKE) -C $(SRC) O=$(OBJ) ARCH=x86_64 LLVM=1 \
+	RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc HOSTRUSTC=/usr/bin/rustc \
+	BINDGEN=$(CARGO_BIN)/bindgen RUSTFMT=$(CARGO_BIN)/rustfmt
+
+SELFTEST_DIR := tools/testing/selftests/vfio-mdev
+SELFTEST_OUT := $(OBJ)/kselftest/vfio-mdev
+
+export VNG_VENV ?= /opt/mdev-rs/virtme-ng-1.42
+VM_RUN = $(REPO)/scripts/vm-run.sh --kernel $(OBJ) --logdir $(BUILD)/logs
+
+.PHONY: all help setup prepare config rustavailable kernel selftests build \
+	test demo vm-run shell clean distclean
+
+all: build
+
+help:
+	@sed -n 's/^#   //p' $(REPO)/Makefile; \
+	echo "  make setup         install packages, bindgen, virtme-ng (idempotent)"; \
+	echo "  make prepare       extract the 6.12 source, apply patches/, lay the overlay"; \
+	echo "  make build         kernel + modules + selftests (incremental)"; \
+	echo "  make shell         interactive shell in the VM"; \
+	echo "  make clean         remove the object dir of VARIANT; distclean: all of build/"; \
+	echo "Variables: BUILD=$(BUILD) VARIANT=$(VARIANT) JOBS=$(JOBS) CMD= SHARE= TIMEOUT="
+
+setup:
+	@$(REPO)/scripts/setup.sh
+
+prepare: setup
+	@$(REPO)/scripts/prepare.sh $(REPO) $(SRC)
+
+# Regenerate .config only when a fragment (or the tree) changed.
+$(OBJ)/.config-stamp: $(FRAGMENTS) $(SRC)/.mdev-rs-prepared
+	@echo "==> config: tinyconfig + $(notdir $(FRAGMENTS))"
+	@mkdir -p $(OBJ)
+	@$(KMAKE) -s tinyconfig >/dev/null
+	@cd $(OBJ) && $(SRC)/scripts/kconfig/merge_config.sh -m -O $(OBJ) \
+		$(OBJ)/.config $(FRAGMENTS) >/dev/null
+	@$(KMAKE) -s olddefconfig
+	@$(REPO)/scripts/check-config.sh $(OBJ)/.config $(FRAGMENTS)
+	@touch $@
+
+config: prepare
+	@$(MAKE) -s -f $(REPO)/Makefile $(OBJ)/.config-stamp
+
+rustavailable: config
+	@out=$$($(KMAKE) -s rustavailable 2>&1); echo "$$out"; \
+	echo "$$out" | grep -q "Rust is available!" || { \
+		echo "error: the kernel does not accept this Rust toolchain (see above)." >&2; \
+		echo "  expected /usr/bin/rustc (rustc-web), rust-web-src, $(CARGO_BIN)/bindgen 0.69, libclang 14" >&2; \
+		exit 1; }
+
+kernel: rustavailable
+	@echo "==> build: kernel and modules ($(JOBS) jobs) in $(OBJ)"
+	@$(KMAKE) -j$(JOBS) bzImage modules
+	@$(KMAKE) -s headers
+
+selftests: kernel
+	@echo "==> build: kselftests $(SELFTEST_DIR)"
+	@$(MAKE) -s -C $(SRC)/$(SELFTEST_DIR) OUTPUT=$(SELFTEST_OUT) \
+		KHDR_INCLUDES="-isystem $(OBJ)/usr/include"
+
+build: selftests
+
+TIMEOUT ?= 1800
+test: build
+	@$(VM_RUN) --timeout $(TIMEOUT) --summary -- \
+		$(REPO)/scripts/guest/run-tests.sh $(SELFTEST_OUT)
+
+demo: build
+	@$(VM_RUN) --timeout $(TIMEOUT) -- $(REPO)/scripts/guest/demo.sh
+
+# Run any command in the VM with the mdev core and the samples loaded.
+# SHARE="dir1 dir2" makes host folders writable in the guest (the host root is
+# visible read-only anyway).  CORE=none / SAMPLES="mtty" adjust what is loaded.
+CMD ?= bash -l
+vm-run: build
+	@$(VM_RUN) --timeout $(TIMEOUT) $(foreach d,$(SHARE),--rwdir $(abspath $(d))) -- \
+		$(REPO)/scripts/guest/with-mdev.sh $(CMD)
+
+shell:
+	@$(MAKE) -s -f $(REPO)/Makefile vm-run CMD="bash -i" TIMEOUT=0
+
+clean:
+	rm -rf $(OBJ)
+
+distclean:
+	rm -rf $(BUILD)

@@ -1,0 +1,54 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Guest side of "make demo": what a newcomer does with mdev, step by step.
+. "$(dirname "$0")/lib.sh"
+set -e
+MDEV_SAMPLES=${MDEV_DEMO_SAMPLE:-mtty}
+
+step() { printf '\n\033[1m### %s\033[0m\n' "$*"; }
+run() { printf '$ %s\n' "$*"; "$@"; }
+
+step "Load the mdev core ($MDEV_CORE) and the $MDEV_SAMPLES sample"
+mdev_load
+run lsmod
+
+step "The parent device and its supported types"
+run ls -l /sys/class/mdev_bus/
+parent=$(ls /sys/class/mdev_bus/ | head -n1)
+types=/sys/class/mdev_bus/$parent/mdev_supported_types
+for t in "$types"/*; do
+	printf '%s:\n' "$(basename "$t")"
+	for f in name device_api available_instances description; do
+		[ -e "$t/$f" ] && printf '  %-20s %s\n' "$f" "$(cat "$t/$f")"
+	done
+done
+type=$(ls "$types" | tail -n1)
+
+uuid=$(cat /proc/sys/kernel/random/uuid)
+step "Create an mdev of type $type"
+run sh -c "echo $uuid > $types/$type/create"
+run ls -l /sys/bus/mdev/devices/
+dev=/sys/bus/mdev/devices/$uuid
+run ls -l "$dev/"
+printf 'mdev_type   -> %s\n' "$(basename "$(readlink "$dev/mdev_type")")"
+group=$(basename "$(readlink "$dev/iommu_group")")
+printf 'iommu_group -> %s (name: %s), device node: %s\n' "$group" \
+	"$(cat /sys/kernel/iommu_groups/"$group"/name 2>/dev/null)" "$(ls /dev/vfio/"$group")"
+printf 'subsystem   -> %s\n' "$(realpath "$dev/subsystem")"
+printf 'driver      -> %s\n' "$(basename "$(readlink "$dev/driver")")"
+[ -e "$dev/vendor/sample_mdev_dev" ] && run cat "$dev/vendor/sample_mdev_dev"
+printf 'available_instances of %s now: %s\n' "$type" "$(cat "$types/$type/available_instances")"
+
+step "What mdevctl sees"
+run mdevctl types
+run mdevctl list
+
+step "Remove the mdev"
+run sh -c "echo 1 > $dev/remove"
+run ls /sys/bus/mdev/devices/
+printf 'available_instances of %s now: %s\n' "$type" "$(cat "$types/$type/available_instances")"
+run mdevctl list
+mdev_unload
+echo
+echo "demo done"

@@ -1,0 +1,1143 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * VFIO access to mdevs through both paths: the group/container path
+ * (/dev/vfio/vfio + /dev/vfio/N, type1) and the iommufd cdev path
+ * (/dev/vfio/devices/vfioM + /dev/iommu).  Every fixture has one variant
+ * per path and runs the same checks on both.
+ *
+ *  vfio:       device/region/irq info and PCI config space of every sample
+ *  mtty_uart:  the mtty 16550 emulation, loop-back FIFO and interrupts
+ *  mdpy_dev:   mdpy display plane, BAR sizing, reset
+ *  mbochs_dev: mbochs dispi registers, EDID region, BAR sizing, reset
+ *
+ * Expected values come from samples/vfio-mdev/{mtty,mdpy,mbochs}.c (6.12).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <linux/serial_reg.h>
+#include <linux/vfio.h>
+
+#include "mdev_harness.h"
+
+#define MTTY_REGION(i)		((__u64)(i) << 40)
+#define MTTY_CFG		MTTY_REGION(VFIO_PCI_CONFIG_REGION_INDEX)
+
+/* 16550 registers as mtty decodes them (offset within the BAR) */
+#define REG_RBR_THR	UART_RX
+#define REG_IER		UART_IER
+#define REG_IIR_FCR	UART_IIR
+#define REG_LCR		UART_LCR
+#define REG_MCR		UART_MCR
+#define REG_LSR		UART_LSR
+#define REG_MSR		UART_MSR
+#define REG_SCR		UART_SCR
+
+#define FCR_RESET_FIFO	(UART_FCR_ENABLE_FIFO | UART_FCR_CLEAR_RCVR | \
+			 UART_FCR_CLEAR_XMIT)
+#define LSR_EMPTY	(UART_LSR_TEMT | UART_LSR_THRE)		/* 0x60 */
+#define IIR_NONE	(0xc0 | UART_IIR_NO_INT)		/* 0xc1 */
+#define MSR_IDLE	(UART_MSR_DCD | UART_MSR_DSR | UART_MSR_DDSR | \
+			 UART_MSR_CTS | UART_MSR_DCTS)		/* 0xb3 */
+
+#define EVENT_TIMEOUT_MS	5000
+#define NO_EVENT_MS		300
+
+static __u32 le_val(const __u8 *p, unsigned int width)
+{
+	__u32 v = 0;
+	unsigned int i;
+
+	for (i = 0; i < width; i++)
+		v |= (__u32)p[i] << (8 * i);
+	return v;
+}
+
+static void cfg_read(struct __test_metadata *_metadata, int fd, __u64 base,
+		     unsigned int off, void *buf, size_t len)
+{
+	ssize_t n = pread(fd, buf, len, base + off);
+
+	ASSERT_EQ((ssize_t)len, n) {
+		TH_LOG("pread config 0x%x+%zu: %s", off, len, strerror(errno));
+	}
+}
+
+static __u32 cfg_read32(struct __test_metadata *_metadata, int fd, __u64 base,
+			unsigned int off)
+{
+	__u8 b[4];
+
+	cfg_read(_metadata, fd, base, off, b, 4);
+	return le_val(b, 4);
+}
+
+static void cfg_write(struct __test_metadata *_metadata, int fd, __u64 base,
+		      unsigned int off, __u32 val, size_t len)
+{
+	__u8 b[4] = { val, val >> 8, val >> 16, val >> 24 };
+	ssize_t n = pwrite(fd, b, len, base + off);
+
+	ASSERT_EQ((ssize_t)len, n) {
+		TH_LOG("pwrite config 0x%x+%zu: %s", off, len, strerror(errno));
+	}
+}
+
+static int set_irq_eventfd(int fd, __u32 index, __s32 efd)
+{
+	char buf[sizeof(struct vfio_irq_set) + sizeof(__s32)];
+	struct vfio_irq_set *set = (struct vfio_irq_set *)buf;
+
+	set->argsz = sizeof(buf);
+	set->flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER;
+	set->index = index;
+	set->start = 0;
+	set->count = 1;
+	memcpy(set->data, &efd, sizeof(efd));
+	return ioctl(fd, VFIO_DEVICE_SET_IRQS, set) ? -errno : 0;
+}
+
+static int set_irq_none(int fd, __u32 index, __u32 action, __u32 count)
+{
+	struct vfio_irq_set set = {
+		.argsz = sizeof(set),
+		.flags = VFIO_IRQ_SET_DATA_NONE | action,
+		.index = index,
+		.start = 0,
+		.count = count,
+	};
+
+	return ioctl(fd, VFIO_DEVICE_SET_IRQS, &set) ? -errno : 0;
+}
+
+/* eventfd counter after waiting up to timeout_ms, 0 if nothing fired */
+static __u64 wait_event(int efd, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = efd, .events = POLLIN };
+	__u64 cnt = 0;
+
+	if (poll(&pfd, 1, timeout_ms) != 1)
+		return 0;
+	if (read(efd, &cnt, sizeof(cnt)) != sizeof(cnt))
+		return 0;
+	return cnt;
+}
+
+static void region_info(struct __test_metadata *_metadata, int fd,
+			__u32 index, struct vfio_region_info *ri)
+{
+	memset(ri, 0, sizeof(*ri));
+	ri->argsz = sizeof(*ri);
+	ri->index = index;
+	ASSERT_EQ(0, ioctl(fd, VFIO_DEVICE_GET_REGION_INFO, ri)) {
+		TH_LOG("VFIO_DEVICE_GET_REGION_INFO(%u): %s", index,
+		       strerror(errno));
+	}
+}
+
+/* ------------------------------------------------------------------ */
+
+FIXTURE(vfio) {
+	const struct mdev_sample_desc *s;
+	struct mdev_tracker t;
+	struct mdev_vfio v;
+	char uuid[MDEV_UUID_LEN + 1];
+	struct vfio_device_info info;
+};
+
+FIXTURE_VARIANT(vfio) {
+	const char *sample;
+	enum mdev_vfio_path path;
+};
+
+FIXTURE_VARIANT_ADD(vfio, mtty_group) { "mtty", MDEV_VFIO_GROUP };
+FIXTURE_VARIANT_ADD(vfio, mtty_cdev) { "mtty", MDEV_VFIO_CDEV };
+FIXTURE_VARIANT_ADD(vfio, mdpy_group) { "mdpy", MDEV_VFIO_GROUP };
+FIXTURE_VARIANT_ADD(vfio, mdpy_cdev) { "mdpy", MDEV_VFIO_CDEV };
+FIXTURE_VARIANT_ADD(vfio, mbochs_group) { "mbochs", MDEV_VFIO_GROUP };
+FIXTURE_VARIANT_ADD(vfio, mbochs_cdev) { "mbochs", MDEV_VFIO_CDEV };
+
+FIXTURE_SETUP(vfio)
+{
+	self->t.n = 0;
+	mdev_vfio_init(&self->v);
+	self->s = mdev_setup_sample(_metadata, variant->sample);
+}
+
+FIXTURE_TEARDOWN(vfio)
+{
+	mdev_vfio_close(&self->v);
+	mdev_cleanup(&self->t);
+}
+
+/* create an mdev of the sample's first type and open it */
+static void vfio_open_dev(struct __test_metadata *_metadata,
+			  FIXTURE_DATA(vfio) *self,
+			  const FIXTURE_VARIANT(vfio) *variant)
+{
+	mdev_new(_metadata, &self->t, self->s, self->s->types[0].id,
+		 self->uuid);
+	mdev_vfio_open(_metadata, &self->v, self->uuid, variant->path);
+	mdev_vfio_info(_metadata, self->v.device, &self->info);
+}
+
+/* path specific open semantics */
+TEST_F_TIMEOUT(vfio, open_device, MDEV_TIMEOUT)
+{
+	char upper[MDEV_UUID_LEN + 1], other[MDEV_UUID_LEN + 1];
+
+	vfio_open_dev(_metadata, self, variant);
+	if (variant->path == MDEV_VFIO_GROUP) {
+		/* the device name is matched exactly (lower case %pUl) */
+		mdev_str_upper(upper, self->uuid, sizeof(upper));
+		ASSERT_EQ(-1, ioctl(self->v.group, VFIO_GROUP_GET_DEVICE_FD,
+				    upper));
+		ASSERT_EQ(ENODEV, errno);
+		ASSERT_EQ(0, mdev_uuid_gen(other));
+		ASSERT_EQ(-1, ioctl(self->v.group, VFIO_GROUP_GET_DEVICE_FD,
+				    other));
+		ASSERT_EQ(ENODEV, errno);
+	} else {
+		struct vfio_device_bind_iommufd bind = {
+			.argsz = sizeof(bind),
+			.iommufd = self->v.iommufd,
+		};
+
+		/* a cdev fd binds once */
+		ASSERT_EQ(-1, ioctl(self->v.device, VFIO_DEVICE_BIND_IOMMUFD,
+				    &bind));
+		ASSERT_EQ(EINVAL, errno);
+	}
+}
+
+TEST_F_TIMEOUT(vfio, device_info, MDEV_TIMEOUT)
+{
+	const struct mdev_sample_desc *s = self->s;
+
+	vfio_open_dev(_metadata, self, variant);
+	ASSERT_EQ(s->vfio_flags, self->info.flags) {
+		TH_LOG("flags 0x%x (PCI=0x%x RESET=0x%x)", self->info.flags,
+		       VFIO_DEVICE_FLAGS_PCI, VFIO_DEVICE_FLAGS_RESET);
+	}
+	ASSERT_EQ(s->num_regions, self->info.num_regions);
+	ASSERT_EQ(s->num_irqs, self->info.num_irqs);
+	/* the samples copy back up to num_irqs only */
+	ASSERT_EQ(sizeof(self->info), self->info.argsz);
+	ASSERT_EQ(0, self->info.cap_offset);
+}
+
+TEST_F_TIMEOUT(vfio, region_info, MDEV_TIMEOUT)
+{
+	const struct mdev_sample_desc *s = self->s;
+	unsigned int i;
+
+	vfio_open_dev(_metadata, self, variant);
+	for (i = 0; i < s->nr_regions; i++) {
+		const struct mdev_region_desc *r = &s->regions[i];
+		struct vfio_region_info ri = {
+			.argsz = sizeof(ri),
+			.index = r->index,
+		};
+		int ret;
+
+		ret = ioctl(self->v.device, VFIO_DEVICE_GET_REGION_INFO, &ri);
+		if (r->err) {
+			ASSERT_EQ(-1, ret) {
+				TH_LOG("region %u should fail", r->index);
+			}
+			ASSERT_EQ(r->err, errno);
+			continue;
+		}
+		ASSERT_EQ(0, ret) {
+			TH_LOG("region %u: %s", r->index, strerror(errno));
+		}
+		ASSERT_EQ(r->offset, ri.offset) {
+			TH_LOG("region %u offset", r->index);
+		}
+		ASSERT_EQ(r->size, ri.size) {
+			TH_LOG("region %u size", r->index);
+		}
+		ASSERT_EQ(r->flags, ri.flags) {
+			TH_LOG("region %u flags", r->index);
+		}
+	}
+}
+
+TEST_F_TIMEOUT(vfio, irq_info, MDEV_TIMEOUT)
+{
+	const struct mdev_sample_desc *s = self->s;
+	unsigned int i;
+
+	vfio_open_dev(_metadata, self, variant);
+	for (i = 0; i < s->nr_irqs; i++) {
+		const struct mdev_irq_desc *q = &s->irqs[i];
+		struct vfio_irq_info ii = {
+			.argsz = sizeof(ii),
+			.index = q->index,
+		};
+		int ret;
+
+		ret = ioctl(self->v.device, VFIO_DEVICE_GET_IRQ_INFO, &ii);
+		if (q->err) {
+			ASSERT_EQ(-1, ret) {
+				TH_LOG("irq index %u should fail", q->index);
+			}
+			ASSERT_EQ(q->err, errno);
+			continue;
+		}
+		ASSERT_EQ(0, ret) {
+			TH_LOG("irq index %u: %s", q->index, strerror(errno));
+		}
+		ASSERT_EQ(q->count, ii.count) {
+			TH_LOG("irq index %u count", q->index);
+		}
+		ASSERT_EQ(q->flags, ii.flags) {
+			TH_LOG("irq index %u flags", q->index);
+		}
+	}
+}
+
+TEST_F_TIMEOUT(vfio, config_space, MDEV_TIMEOUT)
+{
+	const struct mdev_sample_desc *s = self->s;
+	struct vfio_region_info ri;
+	__u8 cfg[0x80];
+	unsigned int i;
+
+	vfio_open_dev(_metadata, self, variant);
+	region_info(_metadata, self->v.device, VFIO_PCI_CONFIG_REGION_INDEX,
+		    &ri);
+	ASSERT_EQ(s->config_offset, ri.offset);
+	ASSERT_EQ(0xff, ri.size);
+
+	memset(cfg, 0xee, sizeof(cfg));
+	cfg_read(_metadata, self->v.device, s->config_offset, 0, cfg,
+		 sizeof(cfg));
+	for (i = 0; i < s->nr_config; i++) {
+		const struct mdev_cfg_desc *c = &s->config[i];
+
+		ASSERT_EQ(c->value, le_val(cfg + c->offset, c->width)) {
+			TH_LOG("config 0x%02x (%u bytes)", c->offset, c->width);
+		}
+	}
+}
+
+/* none of the samples advertises VFIO_DEVICE_FLAGS_RESET, reset works */
+TEST_F_TIMEOUT(vfio, reset, MDEV_TIMEOUT)
+{
+	vfio_open_dev(_metadata, self, variant);
+	ASSERT_EQ(0, self->info.flags & VFIO_DEVICE_FLAGS_RESET);
+	ASSERT_EQ(0, ioctl(self->v.device, VFIO_DEVICE_RESET)) {
+		TH_LOG("VFIO_DEVICE_RESET: %s", strerror(errno));
+	}
+}
+
+/*
+ * SET_IRQS: mdpy and mbochs reject every request with EINVAL; mtty accepts
+ * INTx/MSI eventfds and returns ENOTTY for MSI-X, ERR and REQ.
+ */
+TEST_F_TIMEOUT(vfio, set_irqs, MDEV_TIMEOUT)
+{
+	bool has_irqs = self->s->irqs[0].count != 0;
+	int efd, ret;
+
+	vfio_open_dev(_metadata, self, variant);
+	efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	ASSERT_LE(0, efd);
+	ret = set_irq_eventfd(self->v.device, VFIO_PCI_INTX_IRQ_INDEX, efd);
+	ASSERT_EQ(has_irqs ? 0 : -EINVAL, ret);
+	if (has_irqs) {
+		ASSERT_EQ(0, set_irq_none(self->v.device,
+					  VFIO_PCI_INTX_IRQ_INDEX,
+					  VFIO_IRQ_SET_ACTION_TRIGGER, 0));
+		ret = set_irq_eventfd(self->v.device, VFIO_PCI_MSIX_IRQ_INDEX,
+				      efd);
+		ASSERT_EQ(-ENOTTY, ret);
+		ret = set_irq_eventfd(self->v.device, VFIO_PCI_ERR_IRQ_INDEX,
+				      efd);
+		ASSERT_EQ(-ENOTTY, ret);
+		ret = set_irq_eventfd(self->v.device, VFIO_PCI_REQ_IRQ_INDEX,
+				      efd);
+		ASSERT_EQ(-ENOTTY, ret);
+	}
+	/* index out of range: rejected by vfio_set_irqs_validate_and_prepare */
+	ret = set_irq_eventfd(self->v.device, VFIO_PCI_NUM_IRQS, efd);
+	ASSERT_EQ(-EINVAL, ret);
+	close(efd);
+}
+
+/* ------------------------------------------------------------------ */
+
+FIXTURE(mtty_uart) {
+	const struct mdev_sample_desc *s;
+	struct mdev_tracker t;
+	struct mdev_vfio v;
+	char uuid[MDEV_UUID_LEN + 1];
+	int fd;
+	int efd;
+};
+
+FIXTURE_VARIANT(mtty_uart) {
+	enum mdev_vfio_path path;
+};
+
+FIXTURE_VARIANT_ADD(mtty_uart, group) { MDEV_VFIO_GROUP };
+FIXTURE_VARIANT_ADD(mtty_uart, cdev) { MDEV_VFIO_CDEV };
+
+FIXTURE_SETUP(mtty_uart)
+{
+	self->t.n = 0;
+	self->fd = -1;
+	self->efd = -1;
+	mdev_vfio_init(&self->v);
+	self->s = mdev_setup_sample(_metadata, "mtty");
+}
+
+FIXTURE_TEARDOWN(mtty_uart)
+{
+	if (self->efd >= 0)
+		close(self->efd);
+	mdev_vfio_close(&self->v);
+	mdev_cleanup(&self->t);
+}
+
+/* a dual port mtty (mtty-2: BAR0 and BAR1), opened, GET_INFO done */
+static void uart_open(struct __test_metadata *_metadata,
+		      FIXTURE_DATA(mtty_uart) *self,
+		      const FIXTURE_VARIANT(mtty_uart) *variant)
+{
+	struct vfio_device_info info;
+
+	mdev_new(_metadata, &self->t, self->s, "mtty-2", self->uuid);
+	mdev_vfio_open(_metadata, &self->v, self->uuid, variant->path);
+	self->fd = self->v.device;
+	mdev_vfio_info(_metadata, self->fd, &info);
+	ASSERT_EQ(VFIO_DEVICE_FLAGS_PCI, info.flags);
+}
+
+static __u8 uart_rd(struct __test_metadata *_metadata, int fd,
+		    unsigned int port, unsigned int reg)
+{
+	__u8 val = 0;
+	ssize_t n = pread(fd, &val, 1, MTTY_REGION(port) + reg);
+
+	ASSERT_EQ(1, n) {
+		TH_LOG("pread port %u reg %u: %s", port, reg, strerror(errno));
+	}
+	return val;
+}
+
+static void uart_wr(struct __test_metadata *_metadata, int fd,
+		    unsigned int port, unsigned int reg, __u8 val)
+{
+	ssize_t n = pwrite(fd, &val, 1, MTTY_REGION(port) + reg);
+
+	ASSERT_EQ(1, n) {
+		TH_LOG("pwrite port %u reg %u: %s", port, reg, strerror(errno));
+	}
+}
+
+#define RD(port, reg)		uart_rd(_metadata, self->fd, port, reg)
+#define WR(port, reg, val)	uart_wr(_metadata, self->fd, port, reg, val)
+
+TEST_F_TIMEOUT(mtty_uart, bar_regions, MDEV_TIMEOUT)
+{
+	struct vfio_region_info ri;
+	unsigned int i;
+
+	uart_open(_metadata, self, variant);
+	for (i = 0; i < 2; i++) {
+		region_info(_metadata, self->fd, i, &ri);
+		ASSERT_EQ(MTTY_REGION(i), ri.offset);
+		ASSERT_EQ(8, ri.size);
+		ASSERT_EQ(VFIO_REGION_INFO_FLAG_READ |
+			  VFIO_REGION_INFO_FLAG_WRITE, ri.flags);
+	}
+	region_info(_metadata, self->fd, 2, &ri);
+	ASSERT_EQ(0, ri.size);
+	/* both BARs are I/O BARs in config space */
+	ASSERT_EQ(0x00000001, cfg_read32(_metadata, self->fd, MTTY_CFG, 0x10));
+	ASSERT_EQ(0x00000001, cfg_read32(_metadata, self->fd, MTTY_CFG, 0x14));
+}
+
+/* reset values and simple read/write registers */
+TEST_F_TIMEOUT(mtty_uart, registers, MDEV_TIMEOUT)
+{
+	unsigned int p;
+
+	uart_open(_metadata, self, variant);
+	for (p = 0; p < 2; p++) {
+		ASSERT_EQ(0x00, RD(p, REG_IER));
+		ASSERT_EQ(IIR_NONE, RD(p, REG_IIR_FCR));
+		ASSERT_EQ(0x00, RD(p, REG_LCR));
+		ASSERT_EQ(0x00, RD(p, REG_MCR));
+		ASSERT_EQ(LSR_EMPTY, RD(p, REG_LSR));
+		ASSERT_EQ(MSR_IDLE, RD(p, REG_MSR));
+		ASSERT_EQ(0x00, RD(p, REG_SCR));
+
+		WR(p, REG_LCR, UART_LCR_WLEN8);
+		ASSERT_EQ(UART_LCR_WLEN8, RD(p, REG_LCR));
+		WR(p, REG_MCR, UART_MCR_DTR | UART_MCR_RTS | UART_MCR_OUT2);
+		ASSERT_EQ(UART_MCR_DTR | UART_MCR_RTS | UART_MCR_OUT2,
+			  RD(p, REG_MCR));
+		WR(p, REG_SCR, 0x5a + p);
+		ASSERT_EQ(0x5a + p, RD(p, REG_SCR));
+		/* IER reads back masked to the low nibble */
+		WR(p, REG_IER, 0xf5);
+		ASSERT_EQ(0x05, RD(p, REG_IER));
+		WR(p, REG_IER, 0x00);
+		ASSERT_EQ(0x00, RD(p, REG_IER));
+		/* MSR and LSR ignore writes */
+		WR(p, REG_LSR, 0xff);
+		ASSERT_EQ(LSR_EMPTY, RD(p, REG_LSR));
+		WR(p, REG_MSR, 0x00);
+		ASSERT_EQ(MSR_IDLE, RD(p, REG_MSR));
+		/* with auto flow control and room in the FIFO CTS stays set */
+		WR(p, REG_MCR, UART_MCR_AFE);
+		ASSERT_EQ(MSR_IDLE, RD(p, REG_MSR));
+	}
+	/* the two ports are independent */
+	ASSERT_EQ(0x5a, RD(0, REG_SCR));
+	ASSERT_EQ(0x5b, RD(1, REG_SCR));
+}
+
+/* DLAB: offsets 0/1 become the divisor latch */
+TEST_F_TIMEOUT(mtty_uart, divisor_latch, MDEV_TIMEOUT)
+{
+	uart_open(_metadata, self, variant);
+	WR(0, REG_LCR, UART_LCR_DLAB | UART_LCR_WLEN8);
+	ASSERT_EQ(UART_LCR_DLAB | UART_LCR_WLEN8, RD(0, REG_LCR));
+	ASSERT_EQ(0x00, RD(0, REG_RBR_THR));
+	ASSERT_EQ(0x00, RD(0, REG_IER));
+	WR(0, REG_RBR_THR, 0x0c);
+	WR(0, REG_IER, 0x01);
+	ASSERT_EQ(0x0c, RD(0, REG_RBR_THR));
+	ASSERT_EQ(0x01, RD(0, REG_IER));
+	/* divisor writes did not reach the FIFO or IER */
+	WR(0, REG_LCR, UART_LCR_WLEN8);
+	ASSERT_EQ(LSR_EMPTY, RD(0, REG_LSR));
+	ASSERT_EQ(0x00, RD(0, REG_IER));
+	/* setting DLAB again clears the latch */
+	WR(0, REG_LCR, UART_LCR_DLAB | UART_LCR_WLEN8);
+	ASSERT_EQ(0x00, RD(0, REG_RBR_THR));
+	ASSERT_EQ(0x00, RD(0, REG_IER));
+	WR(0, REG_LCR, UART_LCR_WLEN8);
+}
+
+/* THR -> loop-back FIFO -> RBR, in order, per port */
+TEST_F_TIMEOUT(mtty_uart, loopback, MDEV_TIMEOUT)
+{
+	static const char msg0[] = "Hello, mdev";
+	static const char msg1[] = "port1";
+	unsigned int i;
+
+	uart_open(_metadata, self, variant);
+	WR(0, REG_LCR, UART_LCR_WLEN8);
+	WR(0, REG_MCR, UART_MCR_DTR | UART_MCR_RTS);
+	WR(0, REG_IIR_FCR, FCR_RESET_FIFO);
+	WR(1, REG_IIR_FCR, FCR_RESET_FIFO);
+	ASSERT_EQ(LSR_EMPTY, RD(0, REG_LSR));
+
+	for (i = 0; i < strlen(msg0); i++) {
+		WR(0, REG_RBR_THR, msg0[i]);
+		/* data ready, transmitter not empty */
+		ASSERT_EQ(UART_LSR_DR, RD(0, REG_LSR));
+	}
+	for (i = 0; i < strlen(msg1); i++)
+		WR(1, REG_RBR_THR, msg1[i]);
+	ASSERT_EQ(UART_LSR_DR, RD(1, REG_LSR));
+	/* no interrupt enabled: IIR reports none pending */
+	ASSERT_EQ(IIR_NONE, RD(0, REG_IIR_FCR));
+
+	for (i = 0; i < strlen(msg0); i++) {
+		ASSERT_EQ(UART_LSR_DR, RD(0, REG_LSR));
+		ASSERT_EQ((__u8)msg0[i], RD(0, REG_RBR_THR)) {
+			TH_LOG("byte %u of port 0", i);
+		}
+	}
+	ASSERT_EQ(LSR_EMPTY, RD(0, REG_LSR));
+	ASSERT_EQ(UART_LSR_DR, RD(1, REG_LSR));
+	for (i = 0; i < strlen(msg1); i++) {
+		ASSERT_EQ((__u8)msg1[i], RD(1, REG_RBR_THR)) {
+			TH_LOG("byte %u of port 1", i);
+		}
+	}
+	ASSERT_EQ(LSR_EMPTY, RD(1, REG_LSR));
+
+	/* FCR clear drops pending bytes */
+	WR(0, REG_RBR_THR, 'x');
+	ASSERT_EQ(UART_LSR_DR, RD(0, REG_LSR));
+	WR(0, REG_IIR_FCR, FCR_RESET_FIFO);
+	ASSERT_EQ(LSR_EMPTY, RD(0, REG_LSR));
+}
+
+/*
+ * The 16 byte FIFO.  mtty keeps head/tail in a 16 entry ring and tests
+ * "data ready" as head != tail, so a completely full FIFO reads as empty
+ * (LSR 0x60); the 17th byte is dropped and sets the overrun bit, which
+ * stays set until the next byte is accepted (FCR does not clear it).
+ */
+TEST_F_TIMEOUT(mtty_uart, fifo_overflow, MDEV_TIMEOUT)
+{
+	unsigned int i;
+
+	uart_open(_metadata, self, variant);
+	WR(0, REG_IIR_FCR, FCR_RESET_FIFO);
+
+	for (i = 0; i < 15; i++)
+		WR(0, REG_RBR_THR, 'a' + i);
+	ASSERT_EQ(UART_LSR_DR, RD(0, REG_LSR));
+	for (i = 0; i < 15; i++) {
+		ASSERT_EQ('a' + i, RD(0, REG_RBR_THR)) {
+			TH_LOG("byte %u", i);
+		}
+	}
+	ASSERT_EQ(LSR_EMPTY, RD(0, REG_LSR));
+
+	WR(0, REG_IIR_FCR, FCR_RESET_FIFO);
+	for (i = 0; i < 16; i++)
+		WR(0, REG_RBR_THR, 'A' + i);
+	ASSERT_EQ(LSR_EMPTY, RD(0, REG_LSR)) {
+		TH_LOG("16 bytes queued: mtty reports a full FIFO as empty");
+	}
+	WR(0, REG_RBR_THR, '!');
+	ASSERT_EQ(LSR_EMPTY | UART_LSR_OE, RD(0, REG_LSR));
+	ASSERT_EQ(IIR_NONE, RD(0, REG_IIR_FCR));
+
+	WR(0, REG_IIR_FCR, FCR_RESET_FIFO);
+	ASSERT_EQ(LSR_EMPTY | UART_LSR_OE, RD(0, REG_LSR));
+	WR(0, REG_RBR_THR, 'z');
+	ASSERT_EQ(UART_LSR_DR, RD(0, REG_LSR));
+	ASSERT_EQ('z', RD(0, REG_RBR_THR));
+	ASSERT_EQ(LSR_EMPTY, RD(0, REG_LSR));
+}
+
+/* without FCR_ENABLE_FIFO the FIFO holds a single byte */
+TEST_F_TIMEOUT(mtty_uart, fifo_disabled, MDEV_TIMEOUT)
+{
+	uart_open(_metadata, self, variant);
+	WR(0, REG_IIR_FCR, UART_FCR_CLEAR_RCVR | UART_FCR_CLEAR_XMIT);
+	WR(0, REG_RBR_THR, '1');
+	ASSERT_EQ(UART_LSR_DR, RD(0, REG_LSR));
+	WR(0, REG_RBR_THR, '2');
+	ASSERT_EQ(UART_LSR_DR | UART_LSR_OE, RD(0, REG_LSR));
+	ASSERT_EQ('1', RD(0, REG_RBR_THR));
+	ASSERT_EQ(LSR_EMPTY | UART_LSR_OE, RD(0, REG_LSR));
+	WR(0, REG_IIR_FCR, FCR_RESET_FIFO);
+}
+
+/* config space writes: BAR sizing, interrupt line, read-only fields */
+TEST_F_TIMEOUT(mtty_uart, config_write, MDEV_TIMEOUT)
+{
+	int fd;
+
+	uart_open(_metadata, self, variant);
+	fd = self->fd;
+	cfg_write(_metadata, fd, MTTY_CFG, 0x10, 0xffffffff, 4);
+	ASSERT_EQ(0xfffffff9, cfg_read32(_metadata, fd, MTTY_CFG, 0x10));
+	cfg_write(_metadata, fd, MTTY_CFG, 0x10, 0x0000c000, 4);
+	ASSERT_EQ(0x0000c001, cfg_read32(_metadata, fd, MTTY_CFG, 0x10));
+	cfg_write(_metadata, fd, MTTY_CFG, 0x14, 0xffffffff, 4);
+	ASSERT_EQ(0xfffffff9, cfg_read32(_metadata, fd, MTTY_CFG, 0x14));
+	cfg_write(_metadata, fd, MTTY_CFG, 0x18, 0xffffffff, 4);
+	ASSERT_EQ(0, cfg_read32(_metadata, fd, MTTY_CFG, 0x18));
+
+	cfg_write(_metadata, fd, MTTY_CFG, 0x3c, 0x0a, 1);
+	cfg_write(_metadata, fd, MTTY_CFG, 0x3d, 0x04, 1);
+	ASSERT_EQ(0x010a, cfg_read32(_metadata, fd, MTTY_CFG, 0x3c) & 0xffff);
+	cfg_write(_metadata, fd, MTTY_CFG, 0x04, 0x0007, 2);
+	ASSERT_EQ(0x02000001, cfg_read32(_metadata, fd, MTTY_CFG, 0x04));
+	ASSERT_EQ(0x32534348, cfg_read32(_metadata, fd, MTTY_CFG, 0x00));
+}
+
+/*
+ * INTx: no event without IER, an event when the receive FIFO reaches the
+ * trigger level (1 after any FCR write) with IER.RDI, automasked until
+ * VFIO_IRQ_SET_ACTION_UNMASK, disabled with count 0.
+ */
+TEST_F_TIMEOUT(mtty_uart, intx, MDEV_TIMEOUT)
+{
+	int fd;
+
+	uart_open(_metadata, self, variant);
+	fd = self->fd;
+	self->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	ASSERT_LE(0, self->efd);
+	ASSERT_EQ(0, set_irq_eventfd(fd, VFIO_PCI_INTX_IRQ_INDEX, self->efd));
+
+	WR(0, REG_IIR_FCR, FCR_RESET_FIFO);
+	WR(0, REG_IER, 0);
+	WR(0, REG_RBR_THR, 'a');
+	ASSERT_EQ(0, wait_event(self->efd, NO_EVENT_MS)) {
+		TH_LOG("interrupt without IER");
+	}
+	ASSERT_EQ('a', RD(0, REG_RBR_THR));
+
+	WR(0, REG_IIR_FCR, FCR_RESET_FIFO);
+	WR(0, REG_IER, UART_IER_RDI);
+	ASSERT_EQ(0, wait_event(self->efd, NO_EVENT_MS));
+	WR(0, REG_RBR_THR, 'b');
+	ASSERT_EQ(1, wait_event(self->efd, EVENT_TIMEOUT_MS)) {
+		TH_LOG("no INTx after a byte with IER.RDI");
+	}
+	ASSERT_EQ(0xc0 | UART_IIR_RDI, RD(0, REG_IIR_FCR));
+	ASSERT_EQ('b', RD(0, REG_RBR_THR));
+	ASSERT_EQ(IIR_NONE, RD(0, REG_IIR_FCR));
+
+	/* automasked: the next trigger is swallowed */
+	WR(0, REG_IIR_FCR, FCR_RESET_FIFO);
+	WR(0, REG_RBR_THR, 'c');
+	ASSERT_EQ(0, wait_event(self->efd, NO_EVENT_MS)) {
+		TH_LOG("INTx fired while automasked");
+	}
+	/* unmask does not replay */
+	ASSERT_EQ(0, set_irq_none(fd, VFIO_PCI_INTX_IRQ_INDEX,
+				  VFIO_IRQ_SET_ACTION_UNMASK, 1));
+	ASSERT_EQ(0, wait_event(self->efd, NO_EVENT_MS));
+	WR(0, REG_IIR_FCR, FCR_RESET_FIFO);
+	WR(0, REG_RBR_THR, 'd');
+	ASSERT_EQ(1, wait_event(self->efd, EVENT_TIMEOUT_MS)) {
+		TH_LOG("no INTx after unmask");
+	}
+
+	/* software trigger (DATA_NONE) honours the mask too */
+	ASSERT_EQ(0, set_irq_none(fd, VFIO_PCI_INTX_IRQ_INDEX,
+				  VFIO_IRQ_SET_ACTION_UNMASK, 1));
+	ASSERT_EQ(0, set_irq_none(fd, VFIO_PCI_INTX_IRQ_INDEX,
+				  VFIO_IRQ_SET_ACTION_TRIGGER, 1));
+	ASSERT_EQ(1, wait_event(self->efd, EVENT_TIMEOUT_MS));
+	ASSERT_EQ(0, set_irq_none(fd, VFIO_PCI_INTX_IRQ_INDEX,
+				  VFIO_IRQ_SET_ACTION_TRIGGER, 1));
+	ASSERT_EQ(0, wait_event(self->efd, NO_EVENT_MS));
+
+	/* explicit mask */
+	ASSERT_EQ(0, set_irq_none(fd, VFIO_PCI_INTX_IRQ_INDEX,
+				  VFIO_IRQ_SET_ACTION_UNMASK, 1));
+	ASSERT_EQ(0, set_irq_none(fd, VFIO_PCI_INTX_IRQ_INDEX,
+				  VFIO_IRQ_SET_ACTION_MASK, 1));
+	WR(0, REG_IIR_FCR, FCR_RESET_FIFO);
+	WR(0, REG_RBR_THR, 'e');
+	ASSERT_EQ(0, wait_event(self->efd, NO_EVENT_MS));
+
+	/* MSI cannot be set up while INTx is in use */
+	ASSERT_EQ(-EINVAL, set_irq_eventfd(fd, VFIO_PCI_MSI_IRQ_INDEX,
+					   self->efd));
+
+	/* disable */
+	ASSERT_EQ(0, set_irq_none(fd, VFIO_PCI_INTX_IRQ_INDEX,
+				  VFIO_IRQ_SET_ACTION_UNMASK, 1));
+	ASSERT_EQ(0, set_irq_none(fd, VFIO_PCI_INTX_IRQ_INDEX,
+				  VFIO_IRQ_SET_ACTION_TRIGGER, 0));
+	WR(0, REG_IIR_FCR, FCR_RESET_FIFO);
+	WR(0, REG_RBR_THR, 'f');
+	ASSERT_EQ(0, wait_event(self->efd, NO_EVENT_MS)) {
+		TH_LOG("INTx fired after disable");
+	}
+	/* masking needs INTx enabled */
+	ASSERT_EQ(-EINVAL, set_irq_none(fd, VFIO_PCI_INTX_IRQ_INDEX,
+					VFIO_IRQ_SET_ACTION_MASK, 1));
+}
+
+/* MSI: every trigger signals, no masking support */
+TEST_F_TIMEOUT(mtty_uart, msi, MDEV_TIMEOUT)
+{
+	int fd;
+
+	uart_open(_metadata, self, variant);
+	fd = self->fd;
+	self->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	ASSERT_LE(0, self->efd);
+	ASSERT_EQ(0, set_irq_eventfd(fd, VFIO_PCI_MSI_IRQ_INDEX, self->efd));
+
+	WR(0, REG_IIR_FCR, FCR_RESET_FIFO);
+	WR(0, REG_RBR_THR, 'a');
+	ASSERT_EQ(0, wait_event(self->efd, NO_EVENT_MS)) {
+		TH_LOG("interrupt without IER");
+	}
+
+	WR(0, REG_IIR_FCR, FCR_RESET_FIFO);
+	WR(0, REG_IER, UART_IER_RDI);
+	WR(0, REG_RBR_THR, 'b');
+	ASSERT_EQ(1, wait_event(self->efd, EVENT_TIMEOUT_MS)) {
+		TH_LOG("no MSI after a byte with IER.RDI");
+	}
+	WR(0, REG_IIR_FCR, FCR_RESET_FIFO);
+	WR(0, REG_RBR_THR, 'c');
+	ASSERT_EQ(1, wait_event(self->efd, EVENT_TIMEOUT_MS)) {
+		TH_LOG("no second MSI");
+	}
+	/* second port, same vector */
+	WR(1, REG_IIR_FCR, FCR_RESET_FIFO);
+	WR(1, REG_IER, UART_IER_RDI);
+	WR(1, REG_RBR_THR, 'p');
+	ASSERT_EQ(1, wait_event(self->efd, EVENT_TIMEOUT_MS)) {
+		TH_LOG("no MSI from port 1");
+	}
+	WR(1, REG_IER, 0);
+
+	/* THRI with an empty FIFO fires on the IER write */
+	WR(0, REG_IIR_FCR, FCR_RESET_FIFO);
+	WR(0, REG_IER, UART_IER_RDI | UART_IER_THRI);
+	ASSERT_EQ(1, wait_event(self->efd, EVENT_TIMEOUT_MS)) {
+		TH_LOG("no MSI for IER.THRI with an empty FIFO");
+	}
+	ASSERT_EQ(0xc0 | UART_IIR_THRI, RD(0, REG_IIR_FCR));
+	WR(0, REG_IER, 0);
+
+	/* software trigger */
+	ASSERT_EQ(0, set_irq_none(fd, VFIO_PCI_MSI_IRQ_INDEX,
+				  VFIO_IRQ_SET_ACTION_TRIGGER, 1));
+	ASSERT_EQ(1, wait_event(self->efd, EVENT_TIMEOUT_MS));
+
+	ASSERT_EQ(-ENOTTY, set_irq_none(fd, VFIO_PCI_MSI_IRQ_INDEX,
+					VFIO_IRQ_SET_ACTION_MASK, 1));
+	ASSERT_EQ(-EINVAL, set_irq_eventfd(fd, VFIO_PCI_INTX_IRQ_INDEX,
+					   self->efd));
+
+	/* disable */
+	ASSERT_EQ(0, set_irq_none(fd, VFIO_PCI_MSI_IRQ_INDEX,
+				  VFIO_IRQ_SET_ACTION_TRIGGER, 0));
+	WR(0, REG_IIR_FCR, FCR_RESET_FIFO);
+	WR(0, REG_IER, UART_IER_RDI);
+	WR(0, REG_RBR_THR, 'd');
+	ASSERT_EQ(0, wait_event(self->efd, NO_EVENT_MS)) {
+		TH_LOG("MSI fired after disable");
+	}
+	/* INTx is possible again */
+	ASSERT_EQ(0, set_irq_eventfd(fd, VFIO_PCI_INTX_IRQ_INDEX, self->efd));
+}
+
+/* closing the device tears the interrupt down; a new open starts clean */
+TEST_F_TIMEOUT(mtty_uart, irq_released_on_close, MDEV_TIMEOUT)
+{
+	struct vfio_device_info info;
+
+	uart_open(_metadata, self, variant);
+	self->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	ASSERT_LE(0, self->efd);
+	ASSERT_EQ(0, set_irq_eventfd(self->fd, VFIO_PCI_MSI_IRQ_INDEX,
+				     self->efd));
+	mdev_vfio_close(&self->v);
+
+	mdev_vfio_open(_metadata, &self->v, self->uuid, variant->path);
+	self->fd = self->v.device;
+	mdev_vfio_info(_metadata, self->fd, &info);
+	/* MSI was disabled by close: INTx can be set up */
+	ASSERT_EQ(0, set_irq_eventfd(self->fd, VFIO_PCI_INTX_IRQ_INDEX,
+				     self->efd));
+	WR(0, REG_IIR_FCR, FCR_RESET_FIFO);
+	WR(0, REG_IER, UART_IER_RDI);
+	WR(0, REG_RBR_THR, 'a');
+	ASSERT_EQ(1, wait_event(self->efd, EVENT_TIMEOUT_MS));
+}
+
+/*
+ * VFIO_DEVICE_RESET returns 0.  mtty_reset() only resets the migration
+ * state machine; the UART registers and the FIFO keep their contents.
+ */
+TEST_F_TIMEOUT(mtty_uart, reset, MDEV_TIMEOUT)
+{
+	uart_open(_metadata, self, variant);
+	WR(0, REG_SCR, 0xa5);
+	WR(0, REG_LCR, UART_LCR_WLEN8);
+	WR(0, REG_IIR_FCR, FCR_RESET_FIFO);
+	WR(0, REG_RBR_THR, 'x');
+	ASSERT_EQ(0, ioctl(self->fd, VFIO_DEVICE_RESET)) {
+		TH_LOG("VFIO_DEVICE_RESET: %s", strerror(errno));
+	}
+	ASSERT_EQ(0xa5, RD(0, REG_SCR));
+	ASSERT_EQ(UART_LCR_WLEN8, RD(0, REG_LCR));
+	ASSERT_EQ(UART_LSR_DR, RD(0, REG_LSR));
+	ASSERT_EQ('x', RD(0, REG_RBR_THR));
+	ASSERT_EQ(0x32534348, cfg_read32(_metadata, self->fd, MTTY_CFG, 0));
+}
+
+/* ------------------------------------------------------------------ */
+
+FIXTURE(mdpy_dev) {
+	const struct mdev_sample_desc *s;
+	struct mdev_tracker t;
+	struct mdev_vfio v;
+	char uuid[MDEV_UUID_LEN + 1];
+	int fd;
+};
+
+FIXTURE_VARIANT(mdpy_dev) {
+	enum mdev_vfio_path path;
+};
+
+FIXTURE_VARIANT_ADD(mdpy_dev, group) { MDEV_VFIO_GROUP };
+FIXTURE_VARIANT_ADD(mdpy_dev, cdev) { MDEV_VFIO_CDEV };
+
+FIXTURE_SETUP(mdpy_dev)
+{
+	self->t.n = 0;
+	self->fd = -1;
+	mdev_vfio_init(&self->v);
+	self->s = mdev_setup_sample(_metadata, "mdpy");
+}
+
+FIXTURE_TEARDOWN(mdpy_dev)
+{
+	mdev_vfio_close(&self->v);
+	mdev_cleanup(&self->t);
+}
+
+static void mdpy_open(struct __test_metadata *_metadata,
+		      FIXTURE_DATA(mdpy_dev) *self,
+		      const FIXTURE_VARIANT(mdpy_dev) *variant)
+{
+	struct vfio_device_info info;
+
+	mdev_new(_metadata, &self->t, self->s, "mdpy-vga", self->uuid);
+	mdev_vfio_open(_metadata, &self->v, self->uuid, variant->path);
+	self->fd = self->v.device;
+	mdev_vfio_info(_metadata, self->fd, &info);
+}
+
+TEST_F_TIMEOUT(mdpy_dev, gfx_plane, MDEV_TIMEOUT)
+{
+	struct vfio_device_gfx_plane_info plane;
+
+	mdpy_open(_metadata, self, variant);
+	memset(&plane, 0, sizeof(plane));
+	plane.argsz = sizeof(plane);
+	plane.flags = VFIO_GFX_PLANE_TYPE_PROBE | VFIO_GFX_PLANE_TYPE_REGION;
+	ASSERT_EQ(0, ioctl(self->fd, VFIO_DEVICE_QUERY_GFX_PLANE, &plane));
+	plane.flags = VFIO_GFX_PLANE_TYPE_PROBE | VFIO_GFX_PLANE_TYPE_DMABUF;
+	ASSERT_EQ(-1, ioctl(self->fd, VFIO_DEVICE_QUERY_GFX_PLANE, &plane));
+	ASSERT_EQ(EINVAL, errno);
+
+	memset(&plane, 0, sizeof(plane));
+	plane.argsz = sizeof(plane);
+	plane.flags = VFIO_GFX_PLANE_TYPE_REGION;
+	ASSERT_EQ(0, ioctl(self->fd, VFIO_DEVICE_QUERY_GFX_PLANE, &plane));
+	ASSERT_EQ(0x34325258, plane.drm_format);	/* XRGB8888 */
+	ASSERT_EQ(640, plane.width);
+	ASSERT_EQ(480, plane.height);
+	ASSERT_EQ(640 * 4, plane.stride);
+	ASSERT_EQ(2 << 20, plane.size);
+	ASSERT_EQ(16, plane.region_index);
+}
+
+TEST_F_TIMEOUT(mdpy_dev, config_write, MDEV_TIMEOUT)
+{
+	mdpy_open(_metadata, self, variant);
+	cfg_write(_metadata, self->fd, 0, 0x10, 0xffffffff, 4);
+	ASSERT_EQ(0xffe00008, cfg_read32(_metadata, self->fd, 0, 0x10));
+	cfg_write(_metadata, self->fd, 0, 0x10, 0xfe000000, 4);
+	ASSERT_EQ(0xfe000008, cfg_read32(_metadata, self->fd, 0, 0x10));
+	/* everything else is read-only */
+	cfg_write(_metadata, self->fd, 0, 0x48, 1234, 4);
+	ASSERT_EQ(640, cfg_read32(_metadata, self->fd, 0, 0x48));
+}
+
+/* reset repaints the framebuffer (first row: gray level 0) */
+TEST_F_TIMEOUT(mdpy_dev, reset, MDEV_TIMEOUT)
+{
+	__u32 val = 0x12345678, rd = 0;
+
+	mdpy_open(_metadata, self, variant);
+	ASSERT_EQ(4, pread(self->fd, &rd, 4, 4096));
+	ASSERT_EQ(0, rd);
+	ASSERT_EQ(4, pwrite(self->fd, &val, 4, 4096));
+	ASSERT_EQ(4, pread(self->fd, &rd, 4, 4096));
+	ASSERT_EQ(val, rd);
+	ASSERT_EQ(0, ioctl(self->fd, VFIO_DEVICE_RESET));
+	ASSERT_EQ(4, pread(self->fd, &rd, 4, 4096));
+	ASSERT_EQ(0, rd);
+}
+
+/* ------------------------------------------------------------------ */
+
+#define MBOCHS_MMIO	4096		/* BAR2 file offset */
+#define MBOCHS_EDID	(2 * 4096)	/* region 9 file offset */
+#define MBOCHS_VRAM	(3 * 4096)	/* BAR0 file offset */
+#define DISPI(i)	(MBOCHS_MMIO + 0x500 + 2 * (i))
+
+FIXTURE(mbochs_dev) {
+	const struct mdev_sample_desc *s;
+	struct mdev_tracker t;
+	struct mdev_vfio v;
+	char uuid[MDEV_UUID_LEN + 1];
+	int fd;
+};
+
+FIXTURE_VARIANT(mbochs_dev) {
+	enum mdev_vfio_path path;
+};
+
+FIXTURE_VARIANT_ADD(mbochs_dev, group) { MDEV_VFIO_GROUP };
+FIXTURE_VARIANT_ADD(mbochs_dev, cdev) { MDEV_VFIO_CDEV };
+
+FIXTURE_SETUP(mbochs_dev)
+{
+	self->t.n = 0;
+	self->fd = -1;
+	mdev_vfio_init(&self->v);
+	self->s = mdev_setup_sample(_metadata, "mbochs");
+}
+
+FIXTURE_TEARDOWN(mbochs_dev)
+{
+	mdev_vfio_close(&self->v);
+	mdev_cleanup(&self->t);
+}
+
+static void mbochs_open(struct __test_metadata *_metadata,
+			FIXTURE_DATA(mbochs_dev) *self,
+			const FIXTURE_VARIANT(mbochs_dev) *variant)
+{
+	struct vfio_device_info info;
+
+	mdev_new(_metadata, &self->t, self->s, "mbochs-small", self->uuid);
+	mdev_vfio_open(_metadata, &self->v, self->uuid, variant->path);
+	self->fd = self->v.device;
+	mdev_vfio_info(_metadata, self->fd, &info);
+}
+
+static __u16 dispi_rd(struct __test_metadata *_metadata, int fd,
+		      unsigned int index)
+{
+	__u16 v = 0;
+
+	ASSERT_EQ(2, pread(fd, &v, 2, DISPI(index))) {
+		TH_LOG("dispi read %u: %s", index, strerror(errno));
+	}
+	return v;
+}
+
+static void dispi_wr(struct __test_metadata *_metadata, int fd,
+		     unsigned int index, __u16 v)
+{
+	ASSERT_EQ(2, pwrite(fd, &v, 2, DISPI(index))) {
+		TH_LOG("dispi write %u: %s", index, strerror(errno));
+	}
+}
+
+/* bochs dispi registers in BAR2, restored by VFIO_DEVICE_RESET */
+TEST_F_TIMEOUT(mbochs_dev, dispi_reset, MDEV_TIMEOUT)
+{
+	int fd;
+
+	mbochs_open(_metadata, self, variant);
+	fd = self->fd;
+	ASSERT_EQ(0xb0c5, dispi_rd(_metadata, fd, 0));	/* ID5 */
+	ASSERT_EQ(64, dispi_rd(_metadata, fd, 0xa));	/* 4 MiB / 64 KiB */
+	ASSERT_EQ(0, dispi_rd(_metadata, fd, 1));
+	dispi_wr(_metadata, fd, 1, 800);		/* XRES */
+	dispi_wr(_metadata, fd, 2, 600);		/* YRES */
+	dispi_wr(_metadata, fd, 3, 32);			/* BPP */
+	ASSERT_EQ(800, dispi_rd(_metadata, fd, 1));
+	ASSERT_EQ(600, dispi_rd(_metadata, fd, 2));
+	ASSERT_EQ(32, dispi_rd(_metadata, fd, 3));
+
+	ASSERT_EQ(0, ioctl(fd, VFIO_DEVICE_RESET));
+	ASSERT_EQ(0xb0c5, dispi_rd(_metadata, fd, 0));
+	ASSERT_EQ(0, dispi_rd(_metadata, fd, 1));
+	ASSERT_EQ(0, dispi_rd(_metadata, fd, 2));
+	ASSERT_EQ(0, dispi_rd(_metadata, fd, 3));
+	ASSERT_EQ(64, dispi_rd(_metadata, fd, 0xa));
+}
+
+/* the EDID region: type capability and register block */
+TEST_F_TIMEOUT(mbochs_dev, edid_region, MDEV_TIMEOUT)
+{
+	struct {
+		struct vfio_region_info info;
+		struct vfio_region_info_cap_type type;
+	} ext;
+	struct vfio_region_gfx_edid edid;
+
+	mbochs_open(_metadata, self, variant);
+	memset(&ext, 0, sizeof(ext));
+	ext.info.argsz = sizeof(ext.info);
+	ext.info.index = VFIO_PCI_NUM_REGIONS;
+	ASSERT_EQ(0, ioctl(self->fd, VFIO_DEVICE_GET_REGION_INFO, &ext));
+	ASSERT_EQ(sizeof(ext), ext.info.argsz);
+	ASSERT_EQ(VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE |
+		  VFIO_REGION_INFO_FLAG_CAPS, ext.info.flags);
+	ASSERT_EQ(sizeof(ext.info), ext.info.cap_offset);
+
+	memset(&ext, 0, sizeof(ext));
+	ext.info.argsz = sizeof(ext);
+	ext.info.index = VFIO_PCI_NUM_REGIONS;
+	ASSERT_EQ(0, ioctl(self->fd, VFIO_DEVICE_GET_REGION_INFO, &ext));
+	ASSERT_EQ(MBOCHS_EDID, ext.info.offset);
+	ASSERT_EQ(4096, ext.info.size);
+	ASSERT_EQ(VFIO_REGION_INFO_CAP_TYPE, ext.type.header.id);
+	ASSERT_EQ(1, ext.type.header.version);
+	ASSERT_EQ(0, ext.type.header.next);
+	ASSERT_EQ(VFIO_REGION_TYPE_GFX, ext.type.type);
+	ASSERT_EQ(VFIO_REGION_SUBTYPE_GFX_EDID, ext.type.subtype);
+
+	memset(&edid, 0xff, sizeof(edid));
+	ASSERT_EQ(sizeof(edid), pread(self->fd, &edid, sizeof(edid),
+				      MBOCHS_EDID));
+	ASSERT_EQ(2048, edid.edid_offset);
+	ASSERT_EQ(0x400, edid.edid_max_size);
+	ASSERT_EQ(0, edid.edid_size);
+	ASSERT_EQ(800, edid.max_xres);
+	ASSERT_EQ(600, edid.max_yres);
+	ASSERT_EQ(0, edid.link_state);
+}
+
+TEST_F_TIMEOUT(mbochs_dev, vram_rw, MDEV_TIMEOUT)
+{
+	__u32 val = 0xdeadbeef, rd = 0xffffffff;
+
+	mbochs_open(_metadata, self, variant);
+	ASSERT_EQ(4, pread(self->fd, &rd, 4, MBOCHS_VRAM + 0x200));
+	ASSERT_EQ(0, rd);
+	ASSERT_EQ(4, pwrite(self->fd, &val, 4, MBOCHS_VRAM + 0x100));
+	ASSERT_EQ(4, pread(self->fd, &rd, 4, MBOCHS_VRAM + 0x100));
+	ASSERT_EQ(val, rd);
+}
+
+TEST_F_TIMEOUT(mbochs_dev, gfx_plane, MDEV_TIMEOUT)
+{
+	struct vfio_device_gfx_plane_info plane;
+
+	mbochs_open(_metadata, self, variant);
+	memset(&plane, 0, sizeof(plane));
+	plane.argsz = sizeof(plane);
+	plane.flags = VFIO_GFX_PLANE_TYPE_PROBE | VFIO_GFX_PLANE_TYPE_DMABUF;
+	ASSERT_EQ(0, ioctl(self->fd, VFIO_DEVICE_QUERY_GFX_PLANE, &plane));
+	plane.flags = VFIO_GFX_PLANE_TYPE_PROBE | VFIO_GFX_PLANE_TYPE_REGION;
+	ASSERT_EQ(-1, ioctl(self->fd, VFIO_DEVICE_QUERY_GFX_PLANE, &plane));
+	ASSERT_EQ(EINVAL, errno);
+
+	/* display not enabled: an empty primary plane */
+	memset(&plane, 0xff, sizeof(plane));
+	plane.argsz = sizeof(plane);
+	plane.flags = VFIO_GFX_PLANE_TYPE_DMABUF;
+	plane.drm_plane_type = 1;	/* DRM_PLANE_TYPE_PRIMARY */
+	ASSERT_EQ(0, ioctl(self->fd, VFIO_DEVICE_QUERY_GFX_PLANE, &plane));
+	ASSERT_EQ(0, plane.drm_format);
+	ASSERT_EQ(0, plane.width);
+	ASSERT_EQ(0, plane.height);
+	ASSERT_EQ(0, plane.dmabuf_id);
+}
+
+TEST_F_TIMEOUT(mbochs_dev, config_write, MDEV_TIMEOUT)
+{
+	mbochs_open(_metadata, self, variant);
+	cfg_write(_metadata, self->fd, 0, 0x10, 0xffffffff, 4);
+	ASSERT_EQ(0xffc00008, cfg_read32(_metadata, self->fd, 0, 0x10));
+	cfg_write(_metadata, self->fd, 0, 0x18, 0xffffffff, 4);
+	ASSERT_EQ(0xfffff000, cfg_read32(_metadata, self->fd, 0, 0x18));
+	cfg_write(_metadata, self->fd, 0, 0x18, 0xfebff000, 4);
+	ASSERT_EQ(0xfebff000, cfg_read32(_metadata, self->fd, 0, 0x18));
+	cfg_write(_metadata, self->fd, 0, 0x00, 0xffffffff, 4);
+	ASSERT_EQ(0x11111234, cfg_read32(_metadata, self->fd, 0, 0x00));
+}
+
+TEST_HARNESS_MAIN
