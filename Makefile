@@ -98,10 +98,11 @@ demo: build
 # Run any command in the VM with the mdev core and the samples loaded.
 # SHARE="dir1 dir2" makes host folders writable in the guest (the host root is
 # visible read-only anyway).  CORE=none / SAMPLES="mtty" adjust what is loaded.
-CMD ?= bash -l
+CMD ?= bash -i
+vm-run: export VM_CMD = $(value CMD)
 vm-run: build
 	@$(VM_RUN) --timeout $(TIMEOUT) $(foreach d,$(SHARE),--rwdir $(abspath $(d))) -- \
-		$(REPO)/scripts/guest/with-mdev.sh $(CMD)
+		$(REPO)/scripts/guest/with-mdev.sh bash -c "$$VM_CMD"
 
 shell:
 	@$(MAKE) -s -f $(REPO)/Makefile vm-run CMD="bash -i" TIMEOUT=0

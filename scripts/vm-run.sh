@@ -47,7 +47,7 @@ VNG=$VNG_BIN/vng
 [ -x "$VNG" ] || { echo "vm-run: $VNG missing (run make setup)" >&2; exit 2; }
 export PATH=$VNG_BIN:$PATH # vng runs virtme-run from PATH
 
-vng_base=("$VNG" --run "$kernel" --disable-microvm --verbose
+vng_base=("$VNG" --run "$kernel" --disable-microvm --force-9p --verbose
 	--cpus "${VM_CPUS:-2}" --memory "${VM_MEM:-2G}" --rwdir="$logdir")
 
 # KVM hangs on some of these machines (seen: SeaBIOS stops after "Booting
@@ -60,12 +60,18 @@ if [ "$accel" = auto ]; then
 		printf '==> vm: probing KVM (one boot, at most 60 s)\n'
 		echo tcg > "$probe"
 		if [ -w /dev/kvm ]; then
+			# stdout/stderr must be pipes: QEMU reopens /proc/self/fd/N
+			# for several chardevs, and regular files would get
+			# separate offsets and overwrite each other.
 			timeout -k 5 60 "${vng_base[@]}" --exec "echo kvm-probe-ok" \
-				</dev/null >"$logdir/kvm-probe.out" 2>"$logdir/kvm-probe.log" &
+				</dev/null > >(cat >"$logdir/kvm-probe.out") \
+				2> >(cat >"$logdir/kvm-probe.log") &
 			pid=$!
-			for _ in $(seq 120); do
+			for i in $(seq 120); do
 				grep -q kvm-probe-ok "$logdir/kvm-probe.out" && { echo kvm > "$probe"; break; }
 				grep -q "KVM internal error" "$logdir/kvm-probe.log" && break
+				# a working guest prints its banner within a second or two
+				[ "$i" -gt 30 ] && ! grep -q "Linux version" "$logdir/kvm-probe.log" && break
 				kill -0 $pid 2>/dev/null || break
 				sleep 0.5
 			done
@@ -88,19 +94,24 @@ printf '==> vm: booting %s (%s, timeout %ss); console log: %s\n' \
 
 cmd=$(printf '%q ' "$@")
 # Run from / in the guest; expose where the logs go and that we are in a VM.
-guestcmd="cd / && export MDEV_RS_LOGDIR=$logdir MDEV_RS_VM=1 && $cmd"
+# The command's stderr joins its stdout, so the host's stderr carries only
+# the kernel console.
+# The guest starts with a fresh environment: forward the MDEV_* knobs.
+fwd=$(for v in $(compgen -e | grep -E '^MDEV_'); do printf '%s=%q ' "$v" "${!v}"; done)
+guestcmd="cd / && export $fwd MDEV_RS_LOGDIR=$logdir MDEV_RS_VM=1 && { $cmd; } 2>&1"
 
 tmo=()
 [ "$timeout" != 0 ] && tmo=(timeout -k 10 "$timeout")
+# Pipes, not files (see the KVM probe above).
 if [ "${V:-0}" = 1 ]; then
 	"${tmo[@]}" "${vng_base[@]}" "${rwdirs[@]}" --exec "$guestcmd" \
 		2> >(tee "$console" >&2) | tee "$output"
 else
 	"${tmo[@]}" "${vng_base[@]}" "${rwdirs[@]}" --exec "$guestcmd" \
-		2>"$console" | tee "$output"
+		2> >(cat >"$console") | tee "$output"
 fi
 rc=${PIPESTATUS[0]}
-sleep 0.2 # let the console tee finish
+sleep 0.5 # let the console writer finish
 
 problems=()
 if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then

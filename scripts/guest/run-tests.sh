@@ -64,7 +64,7 @@ for p in "${progs[@]}"; do
 	sed 's/^/# /' "$out"
 	totals=$(grep -E '^# Totals: pass:[0-9]+ fail:[0-9]+' "$out" | tail -n1)
 	if [ -n "$totals" ]; then
-		tp=$(sed -nE 's/.*pass:([0-9]+).*/\1/p' <<<"$totals")
+		tp=$(sed -nE 's/.*Totals: pass:([0-9]+).*/\1/p' <<<"$totals")
 		tf=$(sed -nE 's/.* fail:([0-9]+).*/\1/p' <<<"$totals")
 		ts=$(sed -nE 's/.* skip:([0-9]+).*/\1/p' <<<"$totals")
 		te=$(sed -nE 's/.* error:([0-9]+).*/\1/p' <<<"$totals")
