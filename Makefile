@@ -34,7 +34,7 @@ SELFTEST_OUT := $(OBJ)/kselftest/vfio-mdev
 export VNG_VENV ?= /opt/mdev-rs/virtme-ng-1.42
 VM_RUN = $(REPO)/scripts/vm-run.sh --kernel $(OBJ) --logdir $(BUILD)/logs
 
-.PHONY: all help setup prepare config rustavailable kernel selftests build \
+.PHONY: all help setup prepare config rustavailable kernel selftests ext-modules build \
 	test demo vm-run shell clean distclean
 
 all: build
@@ -80,12 +80,23 @@ kernel: rustavailable
 	@$(KMAKE) -j$(JOBS) bzImage modules
 	@$(KMAKE) -s headers
 
+# The upstream C core as an external module, mdev_c.ko (see Kbuild).
+EXT_MDEV_C := $(OBJ)/ext/mdev_c
+ext-modules: kernel
+	@mkdir -p $(EXT_MDEV_C)
+	@for f in mdev_core.c mdev_sysfs.c mdev_driver.c mdev_private.h; do \
+		cmp -s $(SRC)/drivers/vfio/mdev/$$f $(EXT_MDEV_C)/$$f || \
+			cp $(SRC)/drivers/vfio/mdev/$$f $(EXT_MDEV_C)/$$f; \
+	done
+	@cmp -s $(REPO)/Kbuild $(EXT_MDEV_C)/Kbuild || cp $(REPO)/Kbuild $(EXT_MDEV_C)/Kbuild
+	@$(KMAKE) -s M=$(EXT_MDEV_C) modules
+
 selftests: kernel
 	@echo "==> build: kselftests $(SELFTEST_DIR)"
 	@$(MAKE) -s -C $(SRC)/$(SELFTEST_DIR) OUTPUT=$(SELFTEST_OUT) \
 		KHDR_INCLUDES="-isystem $(OBJ)/usr/include"
 
-build: selftests
+build: selftests ext-modules
 
 TIMEOUT ?= 1800
 test: build

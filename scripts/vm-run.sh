@@ -47,8 +47,13 @@ VNG=$VNG_BIN/vng
 [ -x "$VNG" ] || { echo "vm-run: $VNG missing (run make setup)" >&2; exit 2; }
 export PATH=$VNG_BIN:$PATH # vng runs virtme-run from PATH
 
+# The guest sees the host root read-only, but virtme-ng puts tmpfs over
+# /var/cache, /var/tmp, /var/log and /var/lib/apt: mount the build tree and
+# this repository explicitly so they are reachable wherever they live.
+repo=$(realpath "$(dirname "$0")/..")
 vng_base=("$VNG" --run "$kernel" --disable-microvm --force-9p --verbose
-	--cpus "${VM_CPUS:-2}" --memory "${VM_MEM:-2G}" --rwdir="$logdir")
+	--cpus "${VM_CPUS:-2}" --memory "${VM_MEM:-2G}"
+	--rodir="$kernel" --rodir="$repo" --rwdir="$logdir")
 
 # KVM hangs on some of these machines (seen: SeaBIOS stops after "Booting
 # from ROM"; "KVM internal error. Suberror: 1 ... emulation failure" early in
@@ -98,7 +103,7 @@ cmd=$(printf '%q ' "$@")
 # the kernel console.
 # The guest starts with a fresh environment: forward the MDEV_* knobs.
 fwd=$(for v in $(compgen -e | grep -E '^MDEV_'); do printf '%s=%q ' "$v" "${!v}"; done)
-guestcmd="cd / && export $fwd MDEV_RS_LOGDIR=$logdir MDEV_RS_VM=1 && { $cmd; } 2>&1"
+guestcmd="cd / && export $fwd MDEV_RS_OBJ=$kernel MDEV_RS_LOGDIR=$logdir MDEV_RS_VM=1 && { $cmd; } 2>&1"
 
 tmo=()
 [ "$timeout" != 0 ] && tmo=(timeout -k 10 "$timeout")
