@@ -17,7 +17,7 @@ OBJ       := $(BUILD)/obj-$(VARIANT)
 JOBS      ?= $(shell nproc)
 
 # Which config fragments make up a variant (on top of tinyconfig).
-FRAGMENTS_default := config/vm.config config/rust.config \
+FRAGMENTS_default := config/vm.config config/rust.config config/kunit.config \
                      tools/testing/selftests/vfio-mdev/config
 FRAGMENTS          = $(addprefix $(REPO)/,$(FRAGMENTS_$(VARIANT)))
 
@@ -26,7 +26,8 @@ FRAGMENTS          = $(addprefix $(REPO)/,$(FRAGMENTS_$(VARIANT)))
 CARGO_BIN ?= $(HOME)/.cargo/bin
 KMAKE = $(MAKE) -C $(SRC) O=$(OBJ) ARCH=x86_64 LLVM=1 \
 	RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc HOSTRUSTC=/usr/bin/rustc \
-	BINDGEN=$(CARGO_BIN)/bindgen RUSTFMT=$(CARGO_BIN)/rustfmt
+	CLIPPY_DRIVER=/usr/bin/clippy-driver RUSTFMT=/usr/bin/rustfmt \
+	BINDGEN=$(CARGO_BIN)/bindgen
 
 SELFTEST_DIR := tools/testing/selftests/vfio-mdev
 SELFTEST_OUT := $(OBJ)/kselftest/vfio-mdev

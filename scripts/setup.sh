@@ -15,7 +15,7 @@ VNG_VENV=${VNG_VENV:-/opt/mdev-rs/virtme-ng-$VNG_VERSION}
 
 APT_PACKAGES=(
 	linux-source-6.12
-	rustc-web rust-web-src
+	rustc-web rust-web-src rust-web-clippy rustfmt-web
 	clang lld llvm libclang-dev
 	bc flex bison libelf-dev libssl-dev cpio kmod rsync xz-utils make gcc libc6-dev
 	qemu-system-x86 mdevctl udev

@@ -43,6 +43,11 @@ mdev_load() {
 	for s in $MDEV_SAMPLES; do
 		modprobe "$s" || { echo "cannot load sample $s" >&2; return 1; }
 	done
+	# exactly the chosen core serves the samples
+	local other=mdev_c
+	[ "$MDEV_CORE" = mdev_c ] && other=mdev
+	[ -d "/sys/module/$MDEV_CORE" ] && [ ! -d "/sys/module/$other" ] ||
+		{ echo "core $MDEV_CORE not loaded (or $other loaded too)" >&2; return 1; }
 }
 
 mdev_unload() {

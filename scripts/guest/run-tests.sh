@@ -25,12 +25,28 @@ fi
 
 pass=0 fail=0 skip=0 n=0
 echo "TAP version 13"
-echo "1..$(( ${#progs[@]} + 2 ))"
+echo "1..$(( ${#progs[@]} + 3 ))"
 
 result() { # result <ok:0|1> <description>
 	n=$((n + 1))
 	if [ "$1" = 0 ]; then echo "ok $n $2"; else echo "not ok $n $2"; fi
 }
+
+# 0. KUnit ran at boot (the Rust `kernel` crate doctests, CONFIG_KUNIT=y):
+#    count its test cases from the console.
+kunit=$(dmesg | sed -nE 's/.*# Totals: pass:([0-9]+) fail:([0-9]+) skip:([0-9]+) total:[0-9]+.*/\1 \2 \3/p' | tail -n1)
+if [ -n "$kunit" ]; then
+	read -r kp kf ks <<<"$kunit"
+	dmesg | grep -E '^\[[ 0-9.]+\] +(not )?ok [0-9]+ ' | grep 'not ok' | sed 's/^/# kunit: /'
+	pass=$((pass + kp))
+	fail=$((fail + kf))
+	skip=$((skip + ks))
+	result "$kf" "kunit at boot: pass:$kp fail:$kf skip:$ks"
+else
+	dmesg | grep -iE 'kunit|ktap' | tail -n 5 | sed 's/^/# /'
+	fail=$((fail + 1))
+	result 1 "kunit at boot: no KUnit results in the kernel log"
+fi
 
 # 1. The Rust module toolchain works end to end.
 rust_ok=1
