@@ -36,7 +36,7 @@ export VNG_VENV ?= /opt/mdev-rs/virtme-ng-1.42
 VM_RUN = $(REPO)/scripts/vm-run.sh --kernel $(OBJ) --logdir $(BUILD)/logs
 
 .PHONY: all help setup prepare config rustavailable kernel selftests ext-modules build \
-	test demo vm-run shell clean distclean
+	test demo vm-run shell lint clean distclean
 
 all: build
 
@@ -46,6 +46,7 @@ help:
 	echo "  make prepare       extract the 6.12 source, apply patches/, lay the overlay"; \
 	echo "  make build         kernel + modules + selftests (incremental)"; \
 	echo "  make shell         interactive shell in the VM"; \
+	echo "  make lint          rustfmt --check + clippy build (CLIPPY=1), warnings fail"; \
 	echo "  make clean         remove the object dir of VARIANT; distclean: all of build/"; \
 	echo "Variables: BUILD=$(BUILD) VARIANT=$(VARIANT) JOBS=$(JOBS) CMD= SHARE= TIMEOUT="
 
@@ -98,6 +99,19 @@ selftests: kernel
 		KHDR_INCLUDES="-isystem $(OBJ)/usr/include"
 
 build: selftests ext-modules
+
+# Rust style gates: rustfmt on the overlay's Rust files and a clippy build of
+# every Rust crate (kernel crate with our abstractions, Rust modules).
+# Clippy warnings fail it.  The next plain build recompiles the Rust objects.
+RUST_OVERLAY = $(shell cd $(REPO) && find rust drivers samples -name '*.rs' 2>/dev/null)
+lint: rustavailable
+	@echo "==> lint: rustfmt --check $(words $(RUST_OVERLAY)) overlay files"
+	@cd $(REPO) && /usr/bin/rustfmt --edition 2021 --check \
+		--config-path $(SRC)/.rustfmt.toml $(RUST_OVERLAY)
+	@echo "==> lint: clippy build of the Rust crates"
+	@$(KMAKE) -j$(JOBS) CLIPPY=1 bzImage modules 2>&1 | tee $(BUILD)/logs/clippy.log
+	@! grep -qE '^(warning|error)' $(BUILD)/logs/clippy.log || \
+		{ echo "lint: clippy reported warnings (see $(BUILD)/logs/clippy.log)" >&2; exit 1; }
 
 TIMEOUT ?= 1800
 test: build

@@ -224,7 +224,7 @@ static void normalise(char *dst, size_t size, const char *src, size_t len,
 	if (dev_file) {
 		size_t n = strspn(src, "0123456789:");
 
-		if (n && n < len + 1 && strchr(src, ':')) {
+		if (n && memchr(src, ':', n)) {
 			EMIT("<major>:<minor>");
 			i = n;
 		}
@@ -670,23 +670,12 @@ static void show_state(const struct mdev_sample_desc *s)
 				continue;
 			}
 			printf(" %s=", types.names[i]);
-			if (n && buf[n - 1] == '\n')
-				buf[--n] = '\0';
 			put_escaped(buf, n);
 		}
 		putchar('\n');
 		for (i = 0; i < types.n; i++) {
-			struct dir_list d;
-
 			mdev_type_path(path, sizeof(path), s, types.names[i],
 				       "devices");
-			if (dir_read(path, &d) || !d.n) {
-				dir_free(&d);
-				if (mdev_exists(path))
-					continue;
-			} else {
-				dir_free(&d);
-			}
 			mdev_pathf(label, sizeof(label), "%s/devices",
 				   types.names[i]);
 			print_names(label, path, false);
@@ -741,7 +730,7 @@ static void created_name(char name[MDEV_UUID_LEN + 1], const char *buf,
 static void step_head(const char *id, const char *what, const char *path,
 		      const void *buf, size_t len)
 {
-	printf("step %s %s %s", id, what, path);
+	printf("step %s: %s %s", id, what, path);
 	if (buf) {
 		printf(" %zu ", len);
 		put_escaped(buf, len);
@@ -810,7 +799,7 @@ static void step_open(const struct mdev_sample_desc *s, const char *id,
 {
 	int err = mdev_open_errno(path, flags);
 
-	printf("step %s open %s %s", id, path,
+	printf("step %s: open %s %s", id, path,
 	       flags == O_RDONLY ? "O_RDONLY" :
 	       flags == O_WRONLY ? "O_WRONLY" : "O_RDWR");
 	step_tail(s, err ? errname(err) : "0", NULL);
@@ -821,7 +810,7 @@ static void step_lstat(const struct mdev_sample_desc *s, const char *id,
 {
 	int err = mdev_lstat_errno(path);
 
-	printf("step %s lstat %s", id, path);
+	printf("step %s: lstat %s", id, path);
 	step_tail(s, err ? errname(err) : "0", NULL);
 }
 
@@ -856,13 +845,24 @@ other_sample(const struct mdev_sample_desc *s)
 	return NULL;
 }
 
-/* A: the create errno table on the first type */
+/* Remove a device with "1" and forget it */
+static void step_remove_tracked(const struct mdev_sample_desc *s,
+				const char *id, const char *uuid)
+{
+	step_remove(s, id, uuid, "1", 1);
+	mdev_untrack(&created, uuid);
+}
+
+/*
+ * A: the create errno table on the first type.  At most two devices exist
+ * at a time, so that the smallest pool (mdpy, 4) never runs out here.
+ */
 static void phase_create(const struct mdev_sample_desc *s)
 {
 	const struct mdev_sample_desc *o = other_sample(s);
 	const char *t0 = s->types[0].id;
 	char u[MDEV_UUID_LEN + 1], up[MDEV_UUID_LEN + 1];
-	char buf[128], path[MDEV_PATH_MAX], sid[16];
+	char buf[128], path[MDEV_PATH_MAX], sid[32];
 	unsigned int i;
 
 	printf("== %s A: create table on %s\n", s->sample, t0);
@@ -875,15 +875,18 @@ static void phase_create(const struct mdev_sample_desc *s)
 	uuid_of(u, s, 0x02);
 	snprintf(buf, sizeof(buf), "%s\n", u);
 	step_create(s, "A03 uuid+\\n", t0, buf, 37);
+	step_remove_tracked(s, "A03r remove", u);
 
 	uuid_of(u, s, 0x03);
 	snprintf(buf, sizeof(buf), "%sx", u);
 	step_create(s, "A04 uuid+x", t0, buf, 37);
+	step_remove_tracked(s, "A04r remove", u);
 
 	uuid_of(u, s, 0x04);
 	memcpy(buf, u, MDEV_UUID_LEN);
 	buf[MDEV_UUID_LEN] = '\0';
 	step_create(s, "A05 uuid+NUL", t0, buf, 37);
+	step_remove_tracked(s, "A05r remove", u);
 
 	uuid_of(u, s, 0x05);
 	snprintf(buf, sizeof(buf), "%s\n\n", u);
@@ -910,16 +913,17 @@ static void phase_create(const struct mdev_sample_desc *s)
 	step_create(s, "A13 space+uuid", t0, buf, 37);
 	snprintf(buf, sizeof(buf), "{%s}", u);
 	step_create(s, "A14 braces", t0, buf, 38);
-	memset(buf, '-', 36);
-	step_create(s, "A15 all dashes", t0, buf, 36);
+	memset(buf, '-', MDEV_UUID_LEN);
+	step_create(s, "A15 all dashes", t0, buf, MDEV_UUID_LEN);
 
 	/* the nil UUID is a valid UUID */
-	step_create(s, "A16 nil uuid", t0, NIL_UUID, 36);
+	step_create(s, "A16 nil uuid", t0, NIL_UUID, MDEV_UUID_LEN);
+	step_remove_tracked(s, "A16r remove", NIL_UUID);
 
 	/* upper case is accepted, the device is named in lower case */
 	uuid_of(u, s, 0xab);
 	mdev_str_upper(up, u, sizeof(up));
-	step_create(s, "A17 upper case", t0, up, 36);
+	step_create(s, "A17 upper case", t0, up, MDEV_UUID_LEN);
 	mdev_dev_path(path, sizeof(path), up, NULL);
 	step_lstat(s, "A18 upper-case name", path);
 
@@ -932,7 +936,6 @@ static void phase_create(const struct mdev_sample_desc *s)
 	uuid_of(u, s, 0xab);
 	step_create_uuid(s, "A20 dup lower of upper", t0, u);
 	step_create_uuid(s, "A21 dup upper", t0, up);
-	mdev_str_upper(up, NIL_UUID, sizeof(up));
 	if (o) {
 		uuid_of(u, s, 0x01);
 		step_create_uuid(o, "A22 dup on other parent",
@@ -940,7 +943,7 @@ static void phase_create(const struct mdev_sample_desc *s)
 		step_create_uuid(o, "A23 dup upper on other parent",
 				 o->types[0].id, up);
 	} else {
-		printf("step A22 dup on other parent: no other parent\n");
+		printf("step A22: no other parent\n");
 	}
 
 	remove_created(s, "A99 remove");
@@ -975,8 +978,7 @@ static void phase_pool(const struct mdev_sample_desc *s)
 	/* give back one big instance, take a small one */
 	if (n) {
 		uuid_of(u, s, 0x20 + n - 1);
-		step_remove(s, "B03 free one", u, "1", 1);
-		mdev_untrack(&created, u);
+		step_remove_tracked(s, "B03 free one", u);
 	}
 	uuid_of(u, s, 0x68);
 	step_create_uuid(s, "B04 small after free", s->types[0].id, u);
@@ -1031,8 +1033,13 @@ static void phase_remove(const struct mdev_sample_desc *s, int *fds)
 		snprintf(sid, sizeof(sid), "%s create", r->id);
 		if (step_create_uuid(s, sid, t0, u) <= 0)
 			continue;
-		snprintf(sid, sizeof(sid), "%s", r->id);
-		step_remove(s, sid, u, r->data, r->len);
+		step_remove(s, r->id, u, r->data, r->len);
+		mdev_dev_path(path, sizeof(path), u, NULL);
+		if (mdev_exists(path)) {
+			snprintf(sid, sizeof(sid), "%s then 1", r->id);
+			step_remove(s, sid, u, "1", 1);
+		}
+		mdev_untrack(&created, u);
 	}
 	remove_created(s, "C29 remove rest");
 
@@ -1042,10 +1049,9 @@ static void phase_remove(const struct mdev_sample_desc *s, int *fds)
 	mdev_dev_path(path, sizeof(path), u, "remove");
 	step_open(s, "C31 open remove", path, O_RDONLY);
 	step_open(s, "C32 open remove", path, O_RDWR);
-	step_remove(s, "C33 remove", u, "1", 1);
+	step_remove_tracked(s, "C33 remove", u);
 	step_open(s, "C34 open removed", path, O_WRONLY);
 	step_remove(s, "C35 remove again", u, "1", 1);
-	mdev_untrack(&created, u);
 
 	/* two fds opened before the removal: both stale afterwards */
 	uuid_of(u, s, 0xa1);
@@ -1056,13 +1062,13 @@ static void phase_remove(const struct mdev_sample_desc *s, int *fds)
 	if (fds[0] < 0 || fds[1] < 0) {
 		error_line("open %s: %s", path, errname(errno));
 	} else {
-		printf("step C41 write fd1 %s", path);
+		printf("step C41 fd1: write %s 1 \"1\"", path);
 		ret = write(fds[0], "1", 1);
 		step_tail(s, result_str(ret < 0 ? -errno : ret), NULL);
-		printf("step C42 write fd2 (stale) %s", path);
+		printf("step C42 fd2 stale: write %s 1 \"1\"", path);
 		ret = write(fds[1], "1", 1);
 		step_tail(s, result_str(ret < 0 ? -errno : ret), NULL);
-		printf("step C43 write fd1 again (stale) %s", path);
+		printf("step C43 fd1 stale: write %s 1 \"1\"", path);
 		ret = write(fds[0], "1", 1);
 		step_tail(s, result_str(ret < 0 ? -errno : ret), NULL);
 	}
@@ -1090,8 +1096,7 @@ static void phase_remove(const struct mdev_sample_desc *s, int *fds)
 	step_write(s, "C58 drivers_probe", MDEV_BUS_DIR "/drivers_probe", u,
 		   MDEV_UUID_LEN);
 	show_device(u);
-	step_remove(s, "C59 remove unbound", u, "1", 1);
-	mdev_untrack(&created, u);
+	step_remove_tracked(s, "C59 remove unbound", u);
 	remove_created(s, "C99 remove rest");
 }
 
@@ -1110,7 +1115,7 @@ static void phase_module(const struct mdev_sample_desc *s)
 	uuid_of(u, s, 0xc1);
 	step_create_uuid(s, "D02 create", last->id, u);
 
-	printf("step D03 delete_module %s", s->module);
+	printf("step D03: delete_module %s O_NONBLOCK", s->module);
 	fflush(stdout);
 	unloaded_module = s->module;
 	ret = syscall(__NR_delete_module, s->module, O_NONBLOCK);
@@ -1129,14 +1134,14 @@ static void phase_module(const struct mdev_sample_desc *s)
 	step_lstat(s, "D05 driver", path);
 
 	if (unloaded_module) {
-		printf("step D06 modprobe %s", s->module);
+		printf("step D06: modprobe %s", s->module);
 		fflush(stdout);
 		rc = mdev_modprobe(s->module, false);
+		step_tail(s, rc ? "failed" : "0", NULL);
 		if (!rc && mdev_module_loaded(s->module))
 			unloaded_module = NULL;
 		else
 			error_line("modprobe %s: status %d", s->module, rc);
-		step_tail(s, rc ? "failed" : "0", NULL);
 		dump_parent(s->parent);
 	}
 	remove_created(s, "D99 remove");
