@@ -19,6 +19,7 @@ JOBS      ?= $(shell nproc)
 # Which config fragments make up a variant (on top of tinyconfig).
 FRAGMENTS_default := config/vm.config config/rust.config config/kunit.config \
                      tools/testing/selftests/vfio-mdev/config
+FRAGMENTS_rust    := $(FRAGMENTS_default) config/mdev-rust.config
 FRAGMENTS          = $(addprefix $(REPO)/,$(FRAGMENTS_$(VARIANT)))
 
 # The toolchain: Debian's rustc-web (an exact rustc / rust-src pair) and
@@ -36,7 +37,7 @@ export VNG_VENV ?= /opt/mdev-rs/virtme-ng-1.42
 VM_RUN = $(REPO)/scripts/vm-run.sh --kernel $(OBJ) --logdir $(BUILD)/logs
 
 .PHONY: all help setup prepare config rustavailable kernel selftests ext-modules build \
-	test demo vm-run shell lint clean distclean
+	test differential demo vm-run shell lint clean distclean
 
 all: build
 
@@ -47,6 +48,7 @@ help:
 	echo "  make build         kernel + modules + selftests (incremental)"; \
 	echo "  make shell         interactive shell in the VM"; \
 	echo "  make lint          rustfmt --check + clippy build (CLIPPY=1), warnings fail"; \
+	echo "  make differential  ABI dump of each core (mdev_c, mdev) in one boot, diffed"; \
 	echo "  make clean         remove the object dir of VARIANT; distclean: all of build/"; \
 	echo "Variables: BUILD=$(BUILD) VARIANT=$(VARIANT) JOBS=$(JOBS) CMD= SHARE= TIMEOUT="
 
@@ -117,6 +119,11 @@ TIMEOUT ?= 1800
 test: build
 	@$(VM_RUN) --timeout $(TIMEOUT) --summary -- \
 		$(REPO)/scripts/guest/run-tests.sh $(SELFTEST_OUT)
+
+# Differential run in one boot: the ABI dump (mdev_dump) of each core in
+# MDEV_DIFF_CORES (default "mdev_c mdev"), diffed; "differential: N differences".
+differential: build
+	@$(VM_RUN) --timeout $(TIMEOUT) -- $(REPO)/scripts/guest/differential.sh
 
 demo: build
 	@$(VM_RUN) --timeout $(TIMEOUT) -- $(REPO)/scripts/guest/demo.sh

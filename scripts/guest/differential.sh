@@ -10,8 +10,9 @@
 #   differential: N differences
 #
 # (N = differing lines: the "<"/">" lines of plain diff, summed over the
-# pairs), followed by the diffs (diff -u) if any, and exits 0 only when N is 0 and
-# every core loaded, dumped and unloaded cleanly.
+# pairs), followed by the diffs (diff -u) if any, and exits 0 only when N is
+# 0 and every core loaded, dumped and unloaded cleanly.  Progress notes
+# before the summary line start with "#".
 #
 #   differential.sh [output-dir]
 #
@@ -44,9 +45,10 @@ mkdir -p "$dir" || exit 1
 rm -f "$dir"/dump-*.txt "$dir"/dump-*.err "$dir"/diff-*.txt
 
 # Nothing of a core may be loaded when the next one loads.
+all_samples="mtty mdpy mbochs $MDEV_SAMPLES"
 all_unloaded() {
 	local m
-	for m in mdev mdev_c $MDEV_SAMPLES; do
+	for m in mdev mdev_c $all_samples; do
 		[ -d "/sys/module/$m" ] && { note "module $m still loaded"; return 1; }
 	done
 	return 0
@@ -55,7 +57,7 @@ all_unloaded() {
 # Unload whatever a previous command left loaded (vm-run.sh loads nothing,
 # with-mdev.sh loads the default core).
 for c in mdev mdev_c; do
-	MDEV_CORE=$c mdev_unload
+	MDEV_CORE=$c MDEV_SAMPLES=$all_samples mdev_unload
 done
 all_unloaded || failed=1
 
@@ -106,9 +108,9 @@ for b in "${files[@]:1}"; do
 	[ "$k" -gt 0 ] && diffs+=("$d") || rm -f "$d"
 done
 
+note "dumps in $dir"
 echo "differential: $n differences"
 for d in "${diffs[@]}"; do
 	cat "$d"
 done
-note "dumps in $dir"
 [ "$n" = 0 ] && [ "$failed" = 0 ]

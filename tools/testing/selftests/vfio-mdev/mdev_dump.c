@@ -91,6 +91,9 @@ static int uevent_fd = -1;
 static unsigned int barrier_seq;
 static int errors;
 
+/* Set by the signal handler: end after the current step */
+static volatile sig_atomic_t stop_signal;
+
 /* A sample module this program unloaded and has not loaded again */
 static const char *unloaded_module;
 
@@ -578,15 +581,15 @@ static void print_uevent(const struct mdev_uevent *ev)
  */
 static void flush_uevents(void)
 {
-	char want[64], path[MDEV_PATH_MAX];
+	char want[64], cmd[128];
 	struct mdev_uevent ev;
 	ssize_t ret;
 
 	barrier_seq++;
 	snprintf(want, sizeof(want), "ffffffff-0000-4000-8000-%012x",
 		 barrier_seq);
-	snprintf(path, sizeof(path), "change %s", want);
-	ret = mdev_write_str(BUS_UEVENT, path);
+	snprintf(cmd, sizeof(cmd), "change %s", want);
+	ret = mdev_write_str(BUS_UEVENT, cmd);
 	if (ret < 0) {
 		error_line("uevent barrier: write %s: %s", BUS_UEVENT,
 			   errname(-ret));
@@ -747,6 +750,10 @@ static void step_tail(const struct mdev_sample_desc *s, const char *res,
 		show_device(listing);
 	show_state(s);
 	fflush(stdout);
+	if (stop_signal) {
+		error_line("interrupted by signal %d", (int)stop_signal);
+		exit(128 + stop_signal);
+	}
 }
 
 /* One open() + one write() of buf to path */
@@ -1205,12 +1212,19 @@ static void cleanup_atexit(void)
 	cleanup();
 }
 
+/*
+ * A signal only sets stop_signal (async-signal safe); the next step ends the
+ * program through exit() and the atexit cleanup.  A second signal while the
+ * program still runs (e.g. stuck in a write) takes the default action.
+ */
 static void on_signal(int sig)
 {
-	fflush(stdout);
-	cleanup();
-	signal(sig, SIG_DFL);
-	raise(sig);
+	if (stop_signal) {
+		signal(sig, SIG_DFL);
+		raise(sig);
+		return;
+	}
+	stop_signal = sig;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1248,7 +1262,7 @@ int main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGHUP, on_signal);
-	signal(SIGPIPE, on_signal);
+	signal(SIGPIPE, SIG_IGN);	/* a closed stdout shows in ferror() */
 
 	uevent_fd = mdev_uevent_open();
 	if (uevent_fd < 0) {
@@ -1279,7 +1293,8 @@ int main(int argc, char **argv)
 				   s->sample, path);
 			continue;
 		}
-		scripted[nr_scripted++] = s;
+		if (nr_scripted < ARRAY_LEN(scripted))
+			scripted[nr_scripted++] = s;
 	}
 
 	for (i = 0; i < nr_scripted; i++) {
