@@ -18,8 +18,7 @@ JOBS      ?= $(shell nproc)
 
 # Which config fragments make up a variant (on top of tinyconfig).
 FRAGMENTS_default := config/vm.config config/rust.config config/kunit.config \
-                     tools/testing/selftests/vfio-mdev/config
-FRAGMENTS_rust    := $(FRAGMENTS_default) config/mdev-rust.config
+                     tools/testing/selftests/vfio-mdev/config config/mdev-rust.config
 FRAGMENTS          = $(addprefix $(REPO)/,$(FRAGMENTS_$(VARIANT)))
 
 # The toolchain: Debian's rustc-web (an exact rustc / rust-src pair) and

@@ -48,12 +48,15 @@ VNG=$VNG_BIN/vng
 export PATH=$VNG_BIN:$PATH # vng runs virtme-run from PATH
 
 # The guest sees the host root read-only, but virtme-ng puts tmpfs over
-# /var/cache, /var/tmp, /var/log and /var/lib/apt: mount the build tree and
-# this repository explicitly so they are reachable wherever they live.
+# /var/cache, /var/tmp, /var/log and parts of /var/lib: mount the build tree
+# and this repository explicitly when they live there (only then, so that a
+# read-only mount never hides the writable log folder inside them).
 repo=$(realpath "$(dirname "$0")/..")
+hidden() { case "$1" in /var/cache/* | /var/tmp/* | /var/log/* | /var/lib/*) return 0 ;; esac; return 1; }
 vng_base=("$VNG" --run "$kernel" --disable-microvm --force-9p --verbose
-	--cpus "${VM_CPUS:-2}" --memory "${VM_MEM:-2G}"
-	--rodir="$kernel" --rodir="$repo" --rwdir="$logdir")
+	--cpus "${VM_CPUS:-2}" --memory "${VM_MEM:-2G}" --rwdir="$logdir")
+hidden "$kernel" && vng_base+=(--rodir="$kernel")
+hidden "$repo" && vng_base+=(--rodir="$repo")
 
 # KVM hangs on some of these machines (seen: SeaBIOS stops after "Booting
 # from ROM"; "KVM internal error. Suberror: 1 ... emulation failure" early in

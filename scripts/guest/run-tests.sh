@@ -1,11 +1,15 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Guest side of "make test": load the mdev core and samples, prove the Rust
-# module toolchain with rust_minimal, run every vfio-mdev kselftest program,
-# and print TAP plus a "RESULT: pass=N fail=N skip=N" line that the host turns
-# into "N passed, N failed".  Counts are per test case (kselftest harness
-# Totals); a program that dies without its Totals line counts as one failure.
+# Guest side of "make test": count the KUnit results of the boot, prove the
+# Rust module toolchain with rust_minimal, then for each mdev core in
+# MDEV_TEST_CORES (default "mdev_c mdev": the upstream C core, then the
+# in-tree core, Rust with CONFIG_VFIO_MDEV_RUST) load it with the samples and
+# run every vfio-mdev kselftest program, and finally compare the cores' ABI
+# dumps (differential.sh).  Prints TAP plus a "RESULT: pass=N fail=N skip=N"
+# line that the host turns into "N passed, N failed".  Counts are per test
+# case (kselftest harness Totals); a program that dies without its Totals
+# line counts as one failure.
 #
 #   run-tests.sh <selftest-output-dir> [program...]
 #
@@ -23,9 +27,14 @@ if [ ${#progs[@]} -eq 0 ]; then
 	done
 fi
 
+# Cores to test, one after the other in this boot (see lib.sh for the names).
+read -ra cores <<<"${MDEV_TEST_CORES:-mdev_c mdev}"
+
 pass=0 fail=0 skip=0 n=0
 echo "TAP version 13"
-echo "1..$(( ${#progs[@]} + 3 ))"
+ndiff=0
+[ "${#cores[@]}" -ge 2 ] && ndiff=1
+echo "1..$(( 2 + ${#cores[@]} * (${#progs[@]} + 1) + ndiff ))"
 
 result() { # result <ok:0|1> <description>
 	n=$((n + 1))
@@ -62,18 +71,10 @@ else
 fi
 result $rust_ok "rust_minimal: loads, prints init/exit, unloads"
 
-# 2. The core and the samples load.
-if mdev_load; then
-	pass=$((pass + 1))
-	result 0 "load core=$MDEV_CORE samples=$MDEV_SAMPLES"
-else
-	fail=$((fail + 1))
-	result 1 "load core=$MDEV_CORE samples=$MDEV_SAMPLES"
-fi
-
-# 3. The kselftest programs.
-for p in "${progs[@]}"; do
-	echo "# selftests: vfio-mdev: $p"
+# 2. Per core: load it with the samples, run every kselftest program, unload.
+run_prog() { # run_prog <program> <label>
+	local p=$1 label=$2 out rc totals tp tf ts te
+	echo "# selftests: vfio-mdev: $label"
 	out=$(mktemp)
 	(cd "$dir" && "./$p") >"$out" 2>&1
 	rc=$?
@@ -94,13 +95,41 @@ for p in "${progs[@]}"; do
 		[ "$rc" = 0 ] && rc=1
 	fi
 	if [ "$rc" = 4 ]; then
-		n=$((n + 1)); echo "ok $n selftests: vfio-mdev: $p # SKIP"
+		n=$((n + 1)); echo "ok $n selftests: vfio-mdev: $label # SKIP"
 	else
-		result "$rc" "selftests: vfio-mdev: $p"
+		result "$rc" "selftests: vfio-mdev: $label"
 	fi
 	rm -f "$out"
+}
+
+for core in "${cores[@]}"; do
+	MDEV_CORE=$core
+	if mdev_load; then
+		pass=$((pass + 1))
+		result 0 "load core=$core samples=$MDEV_SAMPLES"
+		for p in "${progs[@]}"; do
+			run_prog "$p" "$p [core=$core]"
+		done
+	else
+		fail=$((fail + 1))
+		result 1 "load core=$core samples=$MDEV_SAMPLES"
+	fi
+	mdev_unload
+	# the next core must find nothing loaded
+	for m in mdev mdev_c $MDEV_SAMPLES; do
+		[ -d "/sys/module/$m" ] && echo "# $m still loaded after unloading core=$core"
+	done
 done
 
-mdev_unload
+# 3. Differential: the ABI dump of every core (mdev_dump), diffed.
+if [ "${#cores[@]}" -ge 2 ]; then
+	out=$(MDEV_DIFF_CORES="${cores[*]}" "$(dirname "$0")/differential.sh" 2>&1)
+	rc=$?
+	sed 's/^/# /' <<<"$out"
+	summary=$(grep -E '^differential: [0-9]+ differences' <<<"$out" | tail -n1)
+	if [ "$rc" = 0 ]; then pass=$((pass + 1)); else fail=$((fail + 1)); fi
+	result "$rc" "${summary:-differential: no summary} (cores: ${cores[*]})"
+fi
+
 echo "RESULT: pass=$pass fail=$fail skip=$skip"
 [ "$fail" = 0 ]

@@ -35,6 +35,11 @@ module! {
     license: "GPL v2",
 }
 
+// `MODULE_VERSION("0.1")` of the C core: userspace sees it as /sys/module/mdev/version.
+#[link_section = ".modinfo"]
+#[used]
+static MODINFO_VERSION: [u8; 12] = *b"version=0.1\0";
+
 /// What the core remembers of an mdev.
 struct Entry {
     /// Identity of the `struct mdev_device`.

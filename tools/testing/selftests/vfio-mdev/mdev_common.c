@@ -688,6 +688,34 @@ int mdev_cleanup(struct mdev_tracker *t)
 	return failed;
 }
 
+/*
+ * Remove every mdev on the bus.  kselftest_harness.h of 6.12 does not run
+ * FIXTURE_TEARDOWN after a failed ASSERT in the test body (the longjmp back
+ * into the wrapper loses track of the forked child), so mdevs of a failed
+ * test would stay and make later tests fail too; fixture setups call this
+ * so that one failure stays one failure.  Returns how many were removed.
+ */
+int mdev_reap_all(void)
+{
+	DIR *d = opendir("/sys/bus/mdev/devices");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		if (!mdev_remove(e->d_name)) {
+			fprintf(stderr, "# reaped mdev %s left by an earlier test\n",
+				e->d_name);
+			n++;
+		}
+	}
+	closedir(d);
+	return n;
+}
+
 void mdev_close_fds_from(int lowfd)
 {
 	long max = sysconf(_SC_OPEN_MAX);

@@ -152,6 +152,7 @@ struct mdev_tracker {
 void mdev_track(struct mdev_tracker *t, const char *uuid);
 void mdev_untrack(struct mdev_tracker *t, const char *uuid);
 int mdev_cleanup(struct mdev_tracker *t);
+int mdev_reap_all(void);
 
 /* Processes */
 void mdev_close_fds_from(int lowfd);

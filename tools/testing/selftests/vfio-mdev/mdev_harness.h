@@ -56,6 +56,7 @@ mdev_setup_sample(struct __test_metadata *_metadata, const char *name)
 		       name, path, strerror(err), s->module,
 		       mdev_module_loaded(s->module));
 	}
+	mdev_reap_all();
 	return s;
 }
 
