@@ -104,7 +104,7 @@ build: selftests ext-modules
 # Rust style gates: rustfmt on the overlay's Rust files and a clippy build of
 # every Rust crate (kernel crate with our abstractions, Rust modules).
 # Clippy warnings fail it.  The next plain build recompiles the Rust objects.
-RUST_OVERLAY = $(shell cd $(REPO) && find rust drivers samples -name '*.rs' 2>/dev/null)
+RUST_OVERLAY = $(shell cd $(REPO) && find $(notdir $(wildcard $(REPO)/rust $(REPO)/drivers $(REPO)/samples)) -name "*.rs")
 lint: rustavailable
 	@echo "==> lint: rustfmt --check $(words $(RUST_OVERLAY)) overlay files"
 	@cd $(REPO) && /usr/bin/rustfmt --edition 2021 --check \

@@ -107,6 +107,11 @@ unsafe fn bound_driver(dev: *mut bindings::device) -> *mut bindings::mdev_driver
     unsafe { container_of!((*dev).driver, bindings::mdev_driver, driver).cast_mut() }
 }
 
+/// `probe` of the `mdev` bus: calls the vendor driver's `probe`.
+///
+/// # Safety
+///
+/// Called by the driver core for an mdev it binds to a driver of the `mdev` bus.
 unsafe extern "C" fn bus_probe(dev: *mut bindings::device) -> c_int {
     // SAFETY: The driver core calls `probe` of the `mdev` bus for an mdev it binds.
     let drv = unsafe { bound_driver(dev) };
@@ -118,6 +123,11 @@ unsafe extern "C" fn bus_probe(dev: *mut bindings::device) -> c_int {
     }
 }
 
+/// `remove` of the `mdev` bus: calls the vendor driver's `remove`.
+///
+/// # Safety
+///
+/// Called by the driver core for an mdev it unbinds from a driver of the `mdev` bus.
 unsafe extern "C" fn bus_remove(dev: *mut bindings::device) {
     // SAFETY: The driver core calls `remove` of the `mdev` bus for an mdev it unbinds.
     let drv = unsafe { bound_driver(dev) };
@@ -128,6 +138,11 @@ unsafe extern "C" fn bus_remove(dev: *mut bindings::device) {
     }
 }
 
+/// `match` of the `mdev` bus: never (drivers are attached explicitly).
+///
+/// # Safety
+///
+/// Any arguments; they are not used.
 unsafe extern "C" fn bus_match(
     _dev: *mut bindings::device,
     _drv: *const bindings::device_driver,
@@ -242,6 +257,11 @@ unsafe fn type_of_kobj<'a>(kobj: *mut bindings::kobject) -> &'a Type {
     unsafe { Type::from_raw(container_of!(kobj, bindings::mdev_type, kobj).cast_mut()) }
 }
 
+/// `is_visible` of type attributes: hides `description` without `show_description`.
+///
+/// # Safety
+///
+/// Called by sysfs with the kobject of a type being registered and one of its attributes.
 unsafe extern "C" fn type_attr_visible(
     kobj: *mut bindings::kobject,
     attr: *mut bindings::attribute,
@@ -323,6 +343,11 @@ pub unsafe extern "C" fn type_attr_store<T: Core>(
     })
 }
 
+/// `release` of type kobjects: drops the type's reference on the parent device.
+///
+/// # Safety
+///
+/// Called by the kobject core when the last reference to a type's kobject is gone.
 unsafe extern "C" fn type_release(kobj: *mut bindings::kobject) {
     // SAFETY: The last reference to a type kobject; its `parent` is still set.
     let ty = unsafe { type_of_kobj(kobj) };
@@ -489,7 +514,11 @@ impl Parent {
     pub fn info(&self, msg: &CStr) {
         // SAFETY: The device is valid; the format takes one string.
         unsafe {
-            bindings::_dev_info(self.raw_device(), c_str!("%s").as_char_ptr(), msg.as_char_ptr())
+            bindings::_dev_info(
+                self.raw_device(),
+                c_str!("%s").as_char_ptr(),
+                msg.as_char_ptr(),
+            )
         }
     }
 
@@ -497,7 +526,11 @@ impl Parent {
     pub fn warn(&self, msg: &CStr) {
         // SAFETY: The device is valid; the format takes one string.
         unsafe {
-            bindings::_dev_warn(self.raw_device(), c_str!("%s").as_char_ptr(), msg.as_char_ptr())
+            bindings::_dev_warn(
+                self.raw_device(),
+                c_str!("%s").as_char_ptr(),
+                msg.as_char_ptr(),
+            )
         }
     }
 
@@ -516,8 +549,7 @@ impl Parent {
         }
         // SAFETY: Only the core writes this field, under the parent's registration.
         unsafe { (*self.as_raw()).mdev_types_kset = kset };
-        let mut added = 0;
-        for ty in self.types() {
+        for (added, ty) in self.types().enumerate() {
             if let Err(e) = self.add_type(ty, statics) {
                 for ty in self.types().take(added) {
                     Self::remove_type(ty);
@@ -526,7 +558,6 @@ impl Parent {
                 unsafe { bindings::kset_unregister(kset) };
                 return Err(e);
             }
-            added += 1;
         }
         Ok(())
     }
@@ -559,7 +590,8 @@ impl Parent {
             return Err(Error::from_errno(ret));
         }
         // SAFETY: `kobj` is registered; the name is a valid string.
-        let devices = unsafe { bindings::kobject_create_and_add(c_str!("devices").as_char_ptr(), kobj) };
+        let devices =
+            unsafe { bindings::kobject_create_and_add(c_str!("devices").as_char_ptr(), kobj) };
         if devices.is_null() {
             // SAFETY: Registered above.
             unsafe {
@@ -593,6 +625,11 @@ impl Parent {
 
     /// Calls `f` for every mdev that is a child of the parent device.
     pub fn for_each_mdev<F: FnMut(&Device)>(&self, _held: &UnregWriteGuard<'_>, mut f: F) {
+        /// Calls the closure at `data` for `dev` if it is an mdev.
+        ///
+        /// # Safety
+        ///
+        /// `data` is a `&mut G` and `dev` a live child device, for the call.
         unsafe extern "C" fn visit<G: FnMut(&Device)>(
             dev: *mut bindings::device,
             data: *mut c_void,
@@ -617,6 +654,12 @@ impl Parent {
     }
 }
 
+/// `release` of mdevs: [`Core::release`], then drop the type reference and free the memory.
+///
+/// # Safety
+///
+/// Called by the driver core when the last reference to an mdev allocated by
+/// [`NewDevice::new`] is gone.
 unsafe extern "C" fn device_release<T: Core>(dev: *mut bindings::device) {
     // SAFETY: The release callback of an mdev the core allocated in `NewDevice::new`.
     let mdev = unsafe { Device::from_dev(dev) };
@@ -710,7 +753,8 @@ impl NewDevice {
                 kobj,
                 name,
             ))?;
-            let ret = bindings::sysfs_create_link(kobj, ty.kobj(), c_str!("mdev_type").as_char_ptr());
+            let ret =
+                bindings::sysfs_create_link(kobj, ty.kobj(), c_str!("mdev_type").as_char_ptr());
             if ret != 0 {
                 bindings::sysfs_remove_link((*ty.as_raw()).devices_kobj, name);
                 return to_result(ret);
@@ -892,7 +936,9 @@ macro_rules! mdev_core_exports {
         ///
         /// As documented in `include/linux/mdev.h`.
         #[no_mangle]
-        pub unsafe extern "C" fn mdev_unregister_parent(parent: *mut $crate::bindings::mdev_parent) {
+        pub unsafe extern "C" fn mdev_unregister_parent(
+            parent: *mut $crate::bindings::mdev_parent,
+        ) {
             // SAFETY: The C caller registered `parent`.
             unsafe { $crate::mdev::core_impl::unregister_parent::<$core>(parent) }
         }
