@@ -19,6 +19,7 @@ JOBS      ?= $(shell nproc)
 # Which config fragments make up a variant (on top of tinyconfig).
 FRAGMENTS_default := config/vm.config config/rust.config config/kunit.config \
                      tools/testing/selftests/vfio-mdev/config config/mdev-rust.config
+FRAGMENTS_debug   := $(FRAGMENTS_default) config/debug.config
 FRAGMENTS          = $(addprefix $(REPO)/,$(FRAGMENTS_$(VARIANT)))
 
 # The toolchain: Debian's rustc-web (an exact rustc / rust-src pair) and
@@ -36,7 +37,7 @@ export VNG_VENV ?= /opt/mdev-rs/virtme-ng-1.42
 VM_RUN = $(REPO)/scripts/vm-run.sh --kernel $(OBJ) --logdir $(BUILD)/logs
 
 .PHONY: all help setup prepare config rustavailable kernel selftests ext-modules build \
-	test differential demo vm-run shell lint clean distclean
+	test test-debug differential demo vm-run shell lint clean distclean
 
 all: build
 
@@ -118,6 +119,11 @@ TIMEOUT ?= 1800
 test: build
 	@$(VM_RUN) --timeout $(TIMEOUT) --summary -- \
 		$(REPO)/scripts/guest/run-tests.sh $(SELFTEST_OUT)
+
+# The debug kernel (config/debug.config: lockdep, DEBUG_KOBJECT_RELEASE,
+# kmemleak): the whole suite plus the stress test, then a kmemleak scan.
+test-debug:
+	@$(MAKE) -s -f $(REPO)/Makefile test VARIANT=debug MDEV_STRESS=1
 
 # Differential run in one boot: the ABI dump (mdev_dump) of each core in
 # MDEV_DIFF_CORES (default "mdev_c mdev"), diffed; "differential: N differences".

@@ -79,10 +79,12 @@ impl<T> StaticCell<T> {
 }
 
 const fn attribute(name: &'static CStr, mode: u16) -> bindings::attribute {
-    bindings::attribute {
-        name: name.as_char_ptr(),
-        mode,
-    }
+    // SAFETY: All-zero is a valid `attribute`; the lockdep fields that exist with
+    // `CONFIG_DEBUG_LOCK_ALLOC` stay zero, as for a static C attribute.
+    let mut attr: bindings::attribute = unsafe { core::mem::zeroed() };
+    attr.name = name.as_char_ptr();
+    attr.mode = mode;
+    attr
 }
 
 // The `mdev` bus. Drivers are never matched automatically; the core binds them explicitly
