@@ -34,6 +34,8 @@ pass=0 fail=0 skip=0 n=0
 echo "TAP version 13"
 ndiff=0
 [ "${#cores[@]}" -ge 2 ] && ndiff=1
+[ "${MDEV_MDEVCTL:-1}" = 1 ] && ndiff=$((ndiff + 1))
+[ "${MDEV_STRESS:-0}" = 1 ] && ndiff=$((ndiff + 1))
 echo "1..$(( 2 + ${#cores[@]} * (${#progs[@]} + 1) + ndiff ))"
 
 result() { # result <ok:0|1> <description>
@@ -129,6 +131,37 @@ if [ "${#cores[@]}" -ge 2 ]; then
 	summary=$(grep -E '^differential: [0-9]+ differences' <<<"$out" | tail -n1)
 	if [ "$rc" = 0 ]; then pass=$((pass + 1)); else fail=$((fail + 1)); fi
 	result "$rc" "${summary:-differential: no summary} (cores: ${cores[*]})"
+fi
+
+# 4. mdevctl end to end on every core (types, start, list, stop, define --auto
+#    and autostart by udev when the parent registers): its checks count as
+#    test cases.
+if [ "${MDEV_MDEVCTL:-1}" = 1 ]; then
+	out=$(MDEV_TEST_CORES="${cores[*]}" "$(dirname "$0")/mdevctl-test.sh" 2>&1)
+	rc=$?
+	sed 's/^/# /' <<<"$out"
+	summary=$(grep -E '^mdevctl: [0-9]+ passed, [0-9]+ failed' <<<"$out" | tail -n1)
+	mp=$(sed -nE 's/^mdevctl: ([0-9]+) passed.*/\1/p' <<<"$summary")
+	mf=$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<"$summary")
+	pass=$((pass + ${mp:-0}))
+	fail=$((fail + ${mf:-1}))
+	[ "$rc" != 0 ] && [ "${mf:-0}" = 0 ] && fail=$((fail + 1))
+	result "$rc" "${summary:-mdevctl: no summary} (cores: ${cores[*]})"
+fi
+
+# 5. With MDEV_STRESS=1 (make test-debug): concurrent create/remove while the
+#    samples are unloaded and reloaded, then a kmemleak scan, per core.
+if [ "${MDEV_STRESS:-0}" = 1 ]; then
+	out=$(MDEV_TEST_CORES="${cores[*]}" "$(dirname "$0")/stress.sh" 2>&1)
+	rc=$?
+	sed 's/^/# /' <<<"$out"
+	summary=$(grep -E '^stress: [0-9]+ passed, [0-9]+ failed' <<<"$out" | tail -n1)
+	sp=$(sed -nE 's/^stress: ([0-9]+) passed.*/\1/p' <<<"$summary")
+	sf=$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<"$summary")
+	pass=$((pass + ${sp:-0}))
+	fail=$((fail + ${sf:-1}))
+	[ "$rc" != 0 ] && [ "${sf:-0}" = 0 ] && fail=$((fail + 1))
+	result "$rc" "${summary:-stress: no summary} (cores: ${cores[*]})"
 fi
 
 echo "RESULT: pass=$pass fail=$fail skip=$skip"
