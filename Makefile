@@ -37,7 +37,7 @@ export VNG_VENV ?= /opt/mdev-rs/virtme-ng-1.42
 VM_RUN = $(REPO)/scripts/vm-run.sh --kernel $(OBJ) --logdir $(BUILD)/logs
 
 .PHONY: all help setup prepare config rustavailable kernel selftests ext-modules build \
-	test test-debug differential demo vm-run shell lint clean distclean
+	test test-debug differential bench demo vm-run shell lint clean distclean
 
 all: build
 
@@ -49,6 +49,7 @@ help:
 	echo "  make shell         interactive shell in the VM"; \
 	echo "  make lint          rustfmt --check + clippy build (CLIPPY=1), warnings fail"; \
 	echo "  make differential  ABI dump of each core (mdev_c, mdev) in one boot, diffed"; \
+	echo "  make bench         benchmarks, C core vs Rust core in one boot (BENCHMARKS.md)"; \
 	echo "  make clean         remove the object dir of VARIANT; distclean: all of build/"; \
 	echo "Variables: BUILD=$(BUILD) VARIANT=$(VARIANT) JOBS=$(JOBS) CMD= SHARE= TIMEOUT="
 
@@ -124,6 +125,11 @@ test: build
 # kmemleak): the whole suite plus the stress test, then a kmemleak scan.
 test-debug:
 	@$(MAKE) -s -f $(REPO)/Makefile test VARIANT=debug MDEV_STRESS=1
+
+# Benchmarks (BENCHMARKS.md): create/remove cycles and 10,000 mdevs on one
+# parent, the C core and the Rust core alternating in one boot.
+bench: build
+	@VM_MEM=$${VM_MEM:-4G} $(VM_RUN) --timeout $(TIMEOUT) -- $(REPO)/scripts/guest/bench.sh
 
 # Differential run in one boot: the ABI dump (mdev_dump) of each core in
 # MDEV_DIFF_CORES (default "mdev_c mdev"), diffed; "differential: N differences".

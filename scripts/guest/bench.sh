@@ -1,0 +1,198 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Guest side of "make bench": the mdev_bench benchmarks
+# (tools/testing/selftests/vfio-mdev/mdev_bench.c) on every core of
+# $MDEV_BENCH_CORES in one boot.  Each round loads one core with the samples,
+# runs every benchmark once and unloads everything; the rounds alternate the
+# cores (C, Rust, C, Rust, ...) so that noise from other load on the machine
+# spreads over both.  Prints every figure as mdev_bench does,
+#
+#   bench <name> core=<core> value=<number> unit=<unit> run=<round>
+#
+# then one line per figure,
+#
+#   result <name> unit=<unit> <core>.median=V <core>.min=V <core>.max=V ...
+#          ratio_<core>=V ...
+#
+# (one line; the ratio is the median of <core> over the median of the first
+# core, so with the default order ratio_mdev is Rust / C), and exits non-zero
+# if a core failed to load or a benchmark failed.
+#
+#   bench.sh [output-dir]
+#
+# output-dir          where raw.txt (the bench lines), results.txt (the
+#                     result lines) and bench-<round>-<core>-<mode>.err go;
+#                     default $MDEV_RS_LOGDIR/bench, else /tmp/mdev-bench.
+# MDEV_BENCH_CORES    cores, first is the reference (default "mdev_c mdev")
+# MDEV_BENCH_RUNS     rounds per core (default 3)
+# MDEV_BENCH_MODES    benchmarks (default "cycle scale")
+# MDEV_BENCH_CYCLES   create+remove cycles of "cycle" on mtty-1 (default 2000)
+# MDEV_BENCH_N        mdevs of "scale" on mbochs-small (default 10000; mbochs
+#                     is loaded with count=4*N, its pool in MiB)
+# MDEV_BENCH          the mdev_bench binary (default
+#                     $MDEV_RS_OBJ/kselftest/vfio-mdev/mdev_bench)
+# MDEV_BENCH_UDEV     stop (default): stop systemd-udevd for the run and
+#                     start it again afterwards; keep: leave it running (it
+#                     then handles every uevent concurrently, the same work
+#                     for each core, on the same 2 vCPUs)
+#
+# The console log level is lowered to 5 while the benchmarks run: every
+# create and remove logs KERN_INFO lines (IOMMU group, mbochs_init_dev), and
+# a serial console under TCG would time those instead of the core.  Warnings
+# and worse still reach the console, where vm-run.sh looks for them.
+
+. "$(dirname "$0")/lib.sh"
+
+read -ra cores <<<"${MDEV_BENCH_CORES:-mdev_c mdev}"
+read -ra modes <<<"${MDEV_BENCH_MODES:-cycle scale}"
+runs=${MDEV_BENCH_RUNS:-3}
+cycles=${MDEV_BENCH_CYCLES:-2000}
+n=${MDEV_BENCH_N:-10000}
+bench=${MDEV_BENCH:-${MDEV_RS_OBJ:-}/kselftest/vfio-mdev/mdev_bench}
+if [ -n "${1:-}" ]; then
+	dir=$1
+elif [ -n "${MDEV_RS_LOGDIR:-}" ]; then
+	dir=$MDEV_RS_LOGDIR/bench
+else
+	dir=/tmp/mdev-bench
+fi
+
+note() { echo "# $*"; }
+failed=0
+
+[ -x "$bench" ] || { note "no mdev_bench at '$bench' (set MDEV_BENCH)"; exit 1; }
+mkdir -p "$dir" || exit 1
+rm -f "$dir"/raw.txt "$dir"/results.txt "$dir"/bench-*.err
+raw=$dir/raw.txt
+: >"$raw"
+
+all_samples="mtty mdpy mbochs"
+MDEV_SAMPLES="mtty mbochs"
+all_unloaded() {
+	local m
+	for m in mdev mdev_c $all_samples; do
+		[ -d "/sys/module/$m" ] && { note "module $m still loaded"; return 1; }
+	done
+	return 0
+}
+
+# Whatever an earlier command left loaded goes first.
+for c in mdev mdev_c; do
+	MDEV_CORE=$c MDEV_SAMPLES=$all_samples mdev_unload
+done
+all_unloaded || failed=1
+
+# mbochs-small takes 4 MiB of mbochs' pool ("count", in MiB) per instance;
+# the pages are only allocated when the guest touches them.
+opts=/etc/modprobe.d/mdev-bench.conf
+mkdir -p /etc/modprobe.d
+echo "options mbochs count=$((4 * n))" >"$opts"
+
+# udevd handles several uevents per create and remove, on the same vCPUs
+# as the benchmark: noise, and not the core's work.
+udev_stopped=
+if [ "${MDEV_BENCH_UDEV:-stop}" = stop ] && pidof systemd-udevd >/dev/null; then
+	udevd=$(command -v systemd-udevd || ls /lib/systemd/systemd-udevd /usr/lib/systemd/systemd-udevd 2>/dev/null | head -n1)
+	udevadm settle --timeout=120
+	if udevadm control --exit; then
+		udev_stopped=$udevd
+		note "systemd-udevd stopped for the run (MDEV_BENCH_UDEV=keep keeps it)"
+	fi
+fi
+
+read -r printk_level _ </proc/sys/kernel/printk
+echo 5 >/proc/sys/kernel/printk
+
+note "mdev_bench: cores ${cores[*]}, $runs rounds, modes ${modes[*]}, cycles=$cycles N=$n"
+note "$(nproc) CPUs, $(sed -n 's/MemTotal: *//p' /proc/meminfo) memory, kernel $(uname -r) $(uname -v)"
+for ((r = 1; r <= runs; r++)); do
+	for core in "${cores[@]}"; do
+		MDEV_CORE=$core
+		if ! mdev_load; then
+			note "round $r core $core: load failed"
+			failed=1
+			mdev_unload
+			continue
+		fi
+		for mode in "${modes[@]}"; do
+			case "$mode" in
+			cycle) args=(-n "$cycles") ;;
+			scale) args=(-n "$n") ;;
+			*) args=() ;;
+			esac
+			err=$dir/bench-$r-$core-$mode.err
+			out=$("$bench" -c "$core" "${args[@]}" "$mode" 2>"$err")
+			rc=$?
+			grep '^bench ' <<<"$out" | sed "s/\$/ run=$r/" | tee -a "$raw"
+			note "round $r core $core $mode: exit $rc"
+			if [ "$rc" != 0 ]; then
+				failed=1
+				tail -n 20 "$err" | sed 's/^/#   /'
+			fi
+		done
+		mdev_unload
+		all_unloaded || failed=1
+	done
+done
+
+echo "$printk_level" >/proc/sys/kernel/printk
+rm -f "$opts"
+if [ -n "$udev_stopped" ]; then
+	"$udev_stopped" --daemon && note "systemd-udevd started again" ||
+		note "could not start $udev_stopped again"
+fi
+MDEV_CORE=none mdev_core_select
+
+# Median, min and max per figure and core; ratio of each core's median to
+# the first core's.  Names keep the order of their first appearance.
+awk -v cores="${cores[*]}" '
+function med(k, m,   i, j, t, a) {
+	for (i = 1; i <= m; i++)
+		a[i] = vals[k, i]
+	for (i = 2; i <= m; i++)
+		for (j = i; j > 1 && a[j - 1] > a[j]; j--) {
+			t = a[j]; a[j] = a[j - 1]; a[j - 1] = t
+		}
+	lo = a[1]; hi = a[m]
+	return m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
+}
+$1 == "bench" {
+	name = $2
+	c = $3; sub(/^core=/, "", c)
+	v = $4; sub(/^value=/, "", v)
+	u = $5; sub(/^unit=/, "", u)
+	if (!(name in unit)) {
+		order[++nn] = name
+		unit[name] = u
+	}
+	k = name SUBSEP c
+	vals[k, ++cnt[k]] = v + 0
+}
+END {
+	nc = split(cores, cl, " ")
+	for (i = 1; i <= nn; i++) {
+		name = order[i]
+		line = "result " name " unit=" unit[name]
+		ref = ""
+		ratios = ""
+		for (j = 1; j <= nc; j++) {
+			k = name SUBSEP cl[j]
+			if (!cnt[k]) {
+				line = line " " cl[j] ".median=none"
+				continue
+			}
+			m = med(k, cnt[k])
+			line = line sprintf(" %s.median=%.6g %s.min=%.6g %s.max=%.6g %s.n=%d",
+					    cl[j], m, cl[j], lo, cl[j], hi, cl[j], cnt[k])
+			if (j == 1)
+				ref = m
+			else if (ref != "" && ref != 0)
+				ratios = ratios sprintf(" ratio_%s=%.3f", cl[j], m / ref)
+		}
+		print line ratios
+	}
+}' "$raw" | tee "$dir/results.txt"
+
+note "raw figures in $raw, results in $dir/results.txt"
+[ "$failed" = 0 ]

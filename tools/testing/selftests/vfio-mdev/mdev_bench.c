@@ -1,0 +1,726 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * mdev_bench - benchmarks of the mdev core through its sysfs ABI.
+ *
+ * Not a test: it asserts nothing about speed and is not run by the kselftest
+ * runner (TEST_GEN_PROGS_EXTENDED).  scripts/guest/bench.sh runs it on each
+ * mdev core in turn and compares the figures.  Every figure is one line
+ *
+ *	bench <name> core=<core> value=<number> unit=<unit>
+ *
+ * on stdout; progress and errors go to stderr as "# ..." lines.
+ *
+ *   mdev_bench [options] cycle
+ *	create + remove one mdev in a loop on one parent/type (default mtty,
+ *	mtty-1; each cycle frees its instance again, so a small pool does not
+ *	limit it).  Reports cycles/s and the mean and median latency of the
+ *	create write and of the remove write, separately.
+ *
+ *   mdev_bench [options] scale
+ *	create N mdevs on one parent/type (default mbochs, mbochs-small: the
+ *	only upstream sample whose pool is a module parameter and whose
+ *	instances allocate no backing memory up front; load it with
+ *	"modprobe mbochs count=<4 * N>", count is its pool in MiB), then
+ *	remove them all.  Reports the total and mean/median time of create and
+ *	of remove, the latency of the 1st, STEP-th, 2*STEP-th ... N-th create
+ *	and remove (single operation, and the median of the WINDOW operations
+ *	ending there: the first WINDOW for the 1st), the median cost of a
+ *	duplicate create (EEXIST: the core's UUID lookup and nothing else) of
+ *	the oldest mdev with 1, STEP, 2*STEP ... N present, reading
+ *	available_instances and listing the type's devices directory with 0
+ *	and N present, and the memory N mdevs take (MemAvailable,
+ *	Slab, Percpu, ... of /proc/meminfo, after dropping caches) and how
+ *	much of it is not returned after removing them.
+ *
+ * Options:
+ *   -c CORE	core label of the output lines (default $MDEV_CORE, "unknown")
+ *   -s SAMPLE	parent sample (cycle: mtty, scale: mbochs)
+ *   -t TYPE	type id (cycle: mtty-1, scale: mbochs-small)
+ *   -n COUNT	cycle: number of cycles (default 2000); scale: N (10000)
+ *   -d SECONDS	cycle: run for this long instead of COUNT cycles
+ *   -k STEP	scale: checkpoint every STEP operations (default N / 10)
+ *   -w WINDOW	scale: operations per windowed median (default STEP)
+ *   -o ORDER	scale: remove order, fifo (oldest first, default) or lifo
+ *
+ * Before each timed loop and each memory sample it waits for udevd to handle
+ * the uevents so far (udevadm settle, skipped if udevadm is missing); during
+ * a loop udevd works concurrently, the same for every core.
+ *
+ * The upstream C core keeps its mdevs on a list with the newest first and
+ * scans it for duplicates on create and for the device on remove, so fifo
+ * removal and the duplicate create of the oldest mdev are its worst case.
+ *
+ * Exit status: 0, 1 on a failure, 4 (KSFT_SKIP) when the parent is missing.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mdev_common.h"
+
+#define KSFT_SKIP	4
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+
+static const char *core = "unknown";
+
+struct opts {
+	const char *sample;
+	const char *type;
+	long count;
+	double duration;
+	long step;
+	long window;
+	bool lifo;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static void report(const char *name, double value, const char *unit)
+{
+	printf("bench %s core=%s value=%.3f unit=%s\n", name, core, value, unit);
+	fflush(stdout);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double mean_ns(const uint64_t *v, long n)
+{
+	double sum = 0;
+	long i;
+
+	for (i = 0; i < n; i++)
+		sum += v[i];
+	return n ? sum / n : 0;
+}
+
+/* Median of v[0..n), v unchanged */
+static double median_ns(const uint64_t *v, long n)
+{
+	uint64_t *s;
+	double m;
+
+	if (n <= 0)
+		return 0;
+	s = malloc(n * sizeof(*s));
+	if (!s)
+		return 0;
+	memcpy(s, v, n * sizeof(*s));
+	qsort(s, n, sizeof(*s), cmp_u64);
+	m = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2.0;
+	free(s);
+	return m;
+}
+
+static void *xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n, size);
+
+	if (!p) {
+		fprintf(stderr, "# out of memory\n");
+		exit(1);
+	}
+	/* touched now, so that it does not count as mdev memory later */
+	memset(p, 0, n * size);
+	return p;
+}
+
+/*
+ * Wait until udevd (if it runs) has handled every uevent so far, so that
+ * its work on earlier events is neither timed nor sampled as memory.
+ */
+static void udev_settle(void)
+{
+	static const char *const argv[] = {
+		"udevadm", "settle", "--timeout=600", NULL
+	};
+	static bool missing;
+
+	if (!missing && mdev_run(argv) == 127)
+		missing = true;
+}
+
+static const struct mdev_sample_desc *
+find_parent(const char *sample, const char *type)
+{
+	const struct mdev_sample_desc *s = mdev_sample_find(sample);
+	char path[MDEV_PATH_MAX];
+
+	if (!s) {
+		fprintf(stderr, "# unknown sample %s\n", sample);
+		exit(1);
+	}
+	mdev_type_path(path, sizeof(path), s, type, "create");
+	if (!mdev_exists(path)) {
+		fprintf(stderr, "# %s missing: load %s\n", path, s->module);
+		exit(KSFT_SKIP);
+	}
+	return s;
+}
+
+static int gen_uuid(char *uuid)
+{
+	int ret = mdev_uuid_gen(uuid);
+
+	if (ret)
+		fprintf(stderr, "# uuid: %s\n", strerror(-ret));
+	return ret;
+}
+
+/* cycle: create + remove, one mdev at a time */
+static int bench_cycle(const struct opts *o)
+{
+	const struct mdev_sample_desc *s = find_parent(o->sample, o->type);
+	long cap = o->duration > 0 ? 4096 : o->count, n = 0, i, warmup;
+	uint64_t *c_ns, *r_ns, start, end, limit;
+	char uuid[MDEV_UUID_LEN + 1];
+	int ret;
+
+	c_ns = xcalloc(cap, sizeof(*c_ns));
+	r_ns = xcalloc(cap, sizeof(*r_ns));
+	limit = o->duration > 0 ? (uint64_t)(o->duration * 1e9) : 0;
+
+	/* warm the caches and the dentries of the sysfs paths */
+	warmup = 20;
+	for (i = 0; i < warmup; i++) {
+		if (gen_uuid(uuid))
+			return 1;
+		ret = mdev_create(s, o->type, uuid);
+		if (!ret)
+			ret = mdev_remove(uuid);
+		if (ret) {
+			fprintf(stderr, "# warm-up cycle %ld: %s\n", i,
+				strerror(-ret));
+			return 1;
+		}
+	}
+
+	udev_settle();
+	start = now_ns();
+	for (;;) {
+		uint64_t t0, t1, t2;
+
+		if (limit ? now_ns() - start >= limit : n >= o->count)
+			break;
+		if (n == cap) {
+			cap *= 2;
+			c_ns = realloc(c_ns, cap * sizeof(*c_ns));
+			r_ns = realloc(r_ns, cap * sizeof(*r_ns));
+			if (!c_ns || !r_ns) {
+				fprintf(stderr, "# out of memory\n");
+				return 1;
+			}
+		}
+		if (gen_uuid(uuid))
+			return 1;
+		t0 = now_ns();
+		ret = mdev_create(s, o->type, uuid);
+		t1 = now_ns();
+		if (ret) {
+			fprintf(stderr, "# create %ld: %s\n", n, strerror(-ret));
+			return 1;
+		}
+		ret = mdev_remove(uuid);
+		t2 = now_ns();
+		if (ret) {
+			fprintf(stderr, "# remove %ld: %s\n", n, strerror(-ret));
+			return 1;
+		}
+		c_ns[n] = t1 - t0;
+		r_ns[n] = t2 - t1;
+		n++;
+	}
+	end = now_ns();
+
+	fprintf(stderr, "# cycle: %ld create+remove of %s in %.3f s\n", n,
+		o->type, (end - start) / 1e9);
+	report("cycle_rate", n / ((end - start) / 1e9), "cycles/s");
+	report("cycle_create_mean", mean_ns(c_ns, n) / 1e3, "us");
+	report("cycle_create_median", median_ns(c_ns, n) / 1e3, "us");
+	report("cycle_remove_mean", mean_ns(r_ns, n) / 1e3, "us");
+	report("cycle_remove_median", median_ns(r_ns, n) / 1e3, "us");
+	free(c_ns);
+	free(r_ns);
+	return 0;
+}
+
+/* The kB value of one /proc/meminfo field, -1 if missing */
+static long meminfo_kb(const char *field)
+{
+	char buf[8192], *p;
+	size_t len = strlen(field);
+
+	if (mdev_read_file("/proc/meminfo", buf, sizeof(buf)) < 0)
+		return -1;
+	for (p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+		if (!strncmp(p, field, len) && p[len] == ':')
+			return strtol(p + len + 1, NULL, 10);
+	}
+	return -1;
+}
+
+/*
+ * The /proc/meminfo fields sampled around the scale run.  grows: the field
+ * grows with the memory used (Slab); otherwise it shrinks (MemAvailable).
+ */
+static const struct {
+	const char *field;
+	const char *name;
+	bool grows;
+} mem_fields[] = {
+	{ "MemAvailable", "memavailable", false },
+	{ "MemFree", "memfree", false },
+	{ "Slab", "slab", true },
+	{ "Shmem", "shmem", true },
+	{ "Percpu", "percpu", true },
+	{ "VmallocUsed", "vmalloc", true },
+	{ "KernelStack", "kernelstack", true },
+	{ "PageTables", "pagetables", true },
+};
+
+#define NR_MEM_FIELDS	ARRAY_SIZE(mem_fields)
+
+#define VMSTAT_SIZE	16384
+
+struct mem {
+	long kb[NR_MEM_FIELDS];
+	char vmstat[VMSTAT_SIZE];	/* /proc/vmstat, for the diagnostics */
+};
+
+static void mem_sample(struct mem *m)
+{
+	unsigned int i;
+
+	udev_settle();
+	sync();
+	mdev_write_str("/proc/sys/vm/drop_caches", "3");
+	mdev_msleep(200);
+	for (i = 0; i < NR_MEM_FIELDS; i++)
+		m->kb[i] = meminfo_kb(mem_fields[i].field);
+	if (mdev_read_file("/proc/vmstat", m->vmstat, sizeof(m->vmstat)) < 0)
+		m->vmstat[0] = '\0';
+}
+
+/* One counter of a /proc/vmstat copy; 0 if missing */
+static long vmstat_get(const char *vmstat, const char *name, size_t len)
+{
+	const char *p;
+
+	for (p = vmstat; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		if (!strncmp(p, name, len) && p[len] == ' ')
+			return strtol(p + len + 1, NULL, 10);
+	return 0;
+}
+
+/* Diagnostics on stderr: the nr_* counters of /proc/vmstat that changed */
+static void vmstat_diff(const char *what, const struct mem *m0,
+			const struct mem *m1)
+{
+	const char *p;
+
+	fprintf(stderr, "# vmstat %s (pages):", what);
+	for (p = m1->vmstat; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+		size_t len = strcspn(p, " ");
+		long d;
+
+		if (strncmp(p, "nr_", 3) || !p[len])
+			continue;
+		d = strtol(p + len + 1, NULL, 10) - vmstat_get(m0->vmstat, p, len);
+		if (d)
+			fprintf(stderr, " %.*s=%+ld", (int)len, p, d);
+	}
+	fprintf(stderr, "\n");
+}
+
+/* KiB the mdevs use by field i between two samples */
+static long mem_used(const struct mem *before, const struct mem *after,
+		     unsigned int i)
+{
+	long d = after->kb[i] - before->kb[i];
+
+	return mem_fields[i].grows ? d : -d;
+}
+
+/*
+ * Per field: KiB per mdev with n present, and KiB still used after they
+ * were all removed (slab caches keep empty slabs, so not all of it leaks).
+ */
+static void report_mem(const struct mem *m0, const struct mem *m1,
+		       const struct mem *m2, long n)
+{
+	char name[96];
+	unsigned int i;
+
+	for (i = 0; i < NR_MEM_FIELDS; i++) {
+		if (m0->kb[i] < 0 || m1->kb[i] < 0 || m2->kb[i] < 0)
+			continue;
+		snprintf(name, sizeof(name), "scale_mem_%s_per_mdev",
+			 mem_fields[i].name);
+		report(name, (double)mem_used(m0, m1, i) / n, "KiB");
+		snprintf(name, sizeof(name), "scale_mem_%s_not_returned",
+			 mem_fields[i].name);
+		report(name, (double)mem_used(m0, m2, i), "KiB");
+	}
+	if (m0->kb[0] >= 0 && m1->kb[0] >= 0)
+		report("scale_mem_total", mem_used(m0, m1, 0) / 1024.0, "MiB");
+}
+
+/* Median time of reps reads of a sysfs file, in ns; 0 on error */
+static double time_reads(const char *path, int reps)
+{
+	uint64_t *v = xcalloc(reps, sizeof(*v));
+	char buf[64];
+	double m;
+	int i;
+
+	for (i = 0; i < reps; i++) {
+		uint64_t t0 = now_ns();
+
+		if (mdev_read_file(path, buf, sizeof(buf)) < 0) {
+			free(v);
+			return 0;
+		}
+		v[i] = now_ns() - t0;
+	}
+	m = median_ns(v, reps);
+	free(v);
+	return m;
+}
+
+/* Median time of reps duplicate creates of uuid (must fail with EEXIST) */
+static double time_dup(const struct mdev_sample_desc *s, const char *type,
+		       const char *uuid, int reps)
+{
+	uint64_t *v = xcalloc(reps, sizeof(*v));
+	double m;
+	int i, ret;
+
+	for (i = 0; i < reps; i++) {
+		uint64_t t0 = now_ns();
+
+		ret = mdev_create(s, type, uuid);
+		v[i] = now_ns() - t0;
+		if (ret != -EEXIST) {
+			fprintf(stderr, "# duplicate create of %s: %s, not EEXIST\n",
+				uuid, ret ? strerror(-ret) : "success");
+			if (!ret)
+				mdev_remove(uuid);
+			free(v);
+			return 0;
+		}
+	}
+	m = median_ns(v, reps);
+	free(v);
+	return m;
+}
+
+/* Entries of a directory and the median time of 5 readdirs of it, in ns */
+static int time_list(const char *path, double *ns)
+{
+	uint64_t v[5];
+	int i, n = 0;
+
+	for (i = 0; i < 5; i++) {
+		uint64_t t0 = now_ns();
+
+		n = mdev_count_dir(path, NULL, 0);
+		v[i] = now_ns() - t0;
+	}
+	*ns = median_ns(v, 5);
+	return n;
+}
+
+/* Operation k (1-based) of n is a checkpoint: the 1st, every step-th, last */
+static bool checkpoint(long k, long n, long step)
+{
+	return k == 1 || k % step == 0 || k == n;
+}
+
+static void report_checkpoint(const char *what, const uint64_t *v, long n,
+			      long k, long window)
+{
+	long from = k - window, len = window;
+	char name[96];
+
+	/* the window of ops (k - window, k]; the first ones for small k */
+	if (from < 0)
+		from = 0;
+	if (from + len > n)
+		len = n - from;
+	snprintf(name, sizeof(name), "scale_%s_at_%ld", what, k);
+	report(name, v[k - 1] / 1e3, "us");
+	snprintf(name, sizeof(name), "scale_%s_win_at_%ld", what, k);
+	report(name, median_ns(v + from, len) / 1e3, "us");
+}
+
+/* Checkpoints: op 1, then every step-th op, and the last one (1-based) */
+static void report_checkpoints(const char *what, const uint64_t *v, long n,
+			       long step, long window)
+{
+	long k;
+
+	for (k = 1; k <= n; k++)
+		if (checkpoint(k, n, step))
+			report_checkpoint(what, v, n, k, window);
+}
+
+/* scale: N mdevs on one parent */
+static int bench_scale(const struct opts *o)
+{
+	const struct mdev_sample_desc *s = find_parent(o->sample, o->type);
+	char avail_path[MDEV_PATH_MAX], devs_path[MDEV_PATH_MAX], name[96];
+	long n = o->count, step = o->step, created = 0, removed = 0, i;
+	double avail0_ns, availn_ns = 0, list0_ns, listn_ns = 0, *dup_ns;
+	long window = o->window, ndup = 0;
+	uint64_t *c_ns, *r_ns, t, create_ns, remove_ns;
+	unsigned int avail, avail_after;
+	static struct mem m0, m1, m2;
+	char (*uuids)[MDEV_UUID_LEN + 1];
+	int ret, failed = 0, listed;
+
+	if (n < 1) {
+		fprintf(stderr, "# -n must be at least 1\n");
+		return 1;
+	}
+	if (step <= 0)
+		step = n >= 10 ? n / 10 : 1;
+	if (window <= 0)
+		window = step;
+
+	mdev_type_path(avail_path, sizeof(avail_path), s, o->type,
+		       "available_instances");
+	mdev_type_path(devs_path, sizeof(devs_path), s, o->type, "devices");
+	ret = mdev_read_uint(avail_path, &avail);
+	if (ret) {
+		fprintf(stderr, "# %s: %s\n", avail_path, strerror(-ret));
+		return 1;
+	}
+	if (avail < n) {
+		fprintf(stderr,
+			"# %s has %u available instances, %ld needed (mbochs: modprobe mbochs count=<4 * N>; mdpy: count=N)\n",
+			o->type, avail, n);
+		return 1;
+	}
+	listed = mdev_count_dir(MDEV_BUS_DEVICES, NULL, 0);
+	if (listed > 0)
+		fprintf(stderr, "# warning: %d mdevs present before the run\n",
+			listed);
+
+	uuids = xcalloc(n, sizeof(*uuids));
+	c_ns = xcalloc(n, sizeof(*c_ns));
+	r_ns = xcalloc(n, sizeof(*r_ns));
+	dup_ns = xcalloc(n / step + 2, sizeof(*dup_ns));
+	for (i = 0; i < n; i++)
+		if (gen_uuid(uuids[i]))
+			return 1;
+
+	avail0_ns = time_reads(avail_path, 200);
+	listed = time_list(devs_path, &list0_ns);
+	mem_sample(&m0);
+
+	fprintf(stderr, "# scale: creating %ld mdevs of %s\n", n, o->type);
+	t = now_ns();
+	for (i = 0; i < n; i++) {
+		uint64_t t0 = now_ns();
+
+		ret = mdev_create(s, o->type, uuids[i]);
+		c_ns[i] = now_ns() - t0;
+		if (ret) {
+			fprintf(stderr, "# create %ld of %ld: %s\n", i + 1, n,
+				strerror(-ret));
+			report("scale_failed_at", i + 1, "creates");
+			failed = 1;
+			break;
+		}
+		created++;
+		if (checkpoint(i + 1, n, step)) {
+			/*
+			 * The UUID lookup with i + 1 mdevs: a duplicate of the
+			 * oldest one, outside the timed loop.
+			 */
+			uint64_t pause = now_ns();
+
+			dup_ns[ndup] = time_dup(s, o->type, uuids[0], 100);
+			if (!dup_ns[ndup++])
+				failed = 1;
+			fprintf(stderr, "# %ld created, last %.1f us, duplicate %.1f us\n",
+				i + 1, c_ns[i] / 1e3, dup_ns[ndup - 1] / 1e3);
+			t += now_ns() - pause;
+			if (failed)
+				break;
+		}
+	}
+	create_ns = now_ns() - t;
+
+	if (!failed) {
+		mem_sample(&m1);
+		availn_ns = time_reads(avail_path, 200);
+		ret = mdev_read_uint(avail_path, &avail_after);
+		if (ret || avail_after != avail - n) {
+			fprintf(stderr,
+				"# available_instances %u with %ld mdevs, expected %u\n",
+				avail_after, n, avail - (unsigned int)n);
+			failed = 1;
+		}
+		listed = time_list(devs_path, &listn_ns);
+		if (listed != n) {
+			fprintf(stderr, "# %s lists %d devices, expected %ld\n",
+				devs_path, listed, n);
+			failed = 1;
+		}
+	}
+
+	udev_settle();
+	fprintf(stderr, "# scale: removing %ld mdevs (%s)\n", created,
+		o->lifo ? "newest first" : "oldest first");
+	t = now_ns();
+	for (i = 0; i < created; i++) {
+		long idx = o->lifo ? created - 1 - i : i;
+		uint64_t t0 = now_ns();
+
+		ret = mdev_remove(uuids[idx]);
+		r_ns[i] = now_ns() - t0;
+		if (ret) {
+			fprintf(stderr, "# remove %ld: %s\n", i + 1,
+				strerror(-ret));
+			failed = 1;
+			continue;
+		}
+		removed++;
+		if ((i + 1) % step == 0)
+			fprintf(stderr, "# %ld removed, last %.1f us\n", i + 1,
+				r_ns[i] / 1e3);
+	}
+	remove_ns = now_ns() - t;
+	mem_sample(&m2);
+
+	if (failed || removed != n) {
+		fprintf(stderr, "# scale: failed (%ld created, %ld removed)\n",
+			created, removed);
+		return 1;
+	}
+
+	report("scale_create_total", create_ns / 1e9, "s");
+	report("scale_create_mean", mean_ns(c_ns, n) / 1e3, "us");
+	report("scale_create_median", median_ns(c_ns, n) / 1e3, "us");
+	report_checkpoints("create", c_ns, n, step, window);
+	for (i = 1, ndup = 0; i <= n; i++) {
+		if (!checkpoint(i, n, step))
+			continue;
+		snprintf(name, sizeof(name), "scale_dup_create_at_%ld", i);
+		report(name, dup_ns[ndup++] / 1e3, "us");
+	}
+	report("scale_avail_read_at_0", avail0_ns / 1e3, "us");
+	snprintf(name, sizeof(name), "scale_avail_read_at_%ld", n);
+	report(name, availn_ns / 1e3, "us");
+	report("scale_list_devices_at_0", list0_ns / 1e6, "ms");
+	snprintf(name, sizeof(name), "scale_list_devices_at_%ld", n);
+	report(name, listn_ns / 1e6, "ms");
+	report("scale_remove_total", remove_ns / 1e9, "s");
+	report("scale_remove_mean", mean_ns(r_ns, n) / 1e3, "us");
+	report("scale_remove_median", median_ns(r_ns, n) / 1e3, "us");
+	report_checkpoints("remove", r_ns, n, step, window);
+	report_mem(&m0, &m1, &m2, n);
+	vmstat_diff("with the mdevs", &m0, &m1);
+	vmstat_diff("after removing them", &m0, &m2);
+	free(uuids);
+	free(c_ns);
+	free(r_ns);
+	free(dup_ns);
+	return 0;
+}
+
+static void die_usage(const char *prog)
+{
+	fprintf(stderr,
+		"usage: %s [-c core] [-s sample] [-t type] [-n count] [-d seconds]\n"
+		"          [-k step] [-w window] [-o fifo|lifo] cycle|scale\n",
+		prog);
+	exit(1);
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = { };
+	const char *mode, *env = getenv("MDEV_CORE");
+	int opt;
+
+	if (env && *env)
+		core = env;
+	while ((opt = getopt(argc, argv, "c:s:t:n:d:k:w:o:h")) != -1) {
+		switch (opt) {
+		case 'c':
+			core = optarg;
+			break;
+		case 's':
+			o.sample = optarg;
+			break;
+		case 't':
+			o.type = optarg;
+			break;
+		case 'n':
+			o.count = strtol(optarg, NULL, 0);
+			break;
+		case 'd':
+			o.duration = strtod(optarg, NULL);
+			break;
+		case 'k':
+			o.step = strtol(optarg, NULL, 0);
+			break;
+		case 'w':
+			o.window = strtol(optarg, NULL, 0);
+			break;
+		case 'o':
+			if (strcmp(optarg, "fifo") && strcmp(optarg, "lifo"))
+				die_usage(argv[0]);
+			o.lifo = !strcmp(optarg, "lifo");
+			break;
+		default:
+			die_usage(argv[0]);
+		}
+	}
+	if (optind != argc - 1)
+		die_usage(argv[0]);
+	mode = argv[optind];
+	if (geteuid()) {
+		fprintf(stderr, "# needs root\n");
+		return KSFT_SKIP;
+	}
+
+	if (!strcmp(mode, "cycle")) {
+		if (!o.sample)
+			o.sample = "mtty";
+		if (!o.type)
+			o.type = "mtty-1";
+		if (!o.count)
+			o.count = 2000;
+		return bench_cycle(&o);
+	}
+	if (!strcmp(mode, "scale")) {
+		if (!o.sample)
+			o.sample = "mbochs";
+		if (!o.type)
+			o.type = "mbochs-small";
+		if (!o.count)
+			o.count = 10000;
+		return bench_scale(&o);
+	}
+	die_usage(argv[0]);
+	return 1;
+}
