@@ -67,21 +67,10 @@ rm -f "$dir"/raw.txt "$dir"/results.txt "$dir"/bench-*.err
 raw=$dir/raw.txt
 : >"$raw"
 
-all_samples="mtty mdpy mbochs"
 MDEV_SAMPLES="mtty mbochs"
-all_unloaded() {
-	local m
-	for m in mdev mdev_c $all_samples; do
-		[ -d "/sys/module/$m" ] && { note "module $m still loaded"; return 1; }
-	done
-	return 0
-}
 
 # Whatever an earlier command left loaded goes first.
-for c in mdev mdev_c; do
-	MDEV_CORE=$c MDEV_SAMPLES=$all_samples mdev_unload
-done
-all_unloaded || failed=1
+mdev_unload_all || failed=1
 
 # mbochs-small takes 4 MiB of mbochs' pool ("count", in MiB) per instance;
 # the pages are only allocated when the guest touches them.
@@ -132,7 +121,7 @@ for ((r = 1; r <= runs; r++)); do
 			fi
 		done
 		mdev_unload
-		all_unloaded || failed=1
+		mdev_all_unloaded || failed=1
 	done
 done
 

@@ -44,22 +44,9 @@ note() { echo "# $*"; }
 mkdir -p "$dir" || exit 1
 rm -f "$dir"/dump-*.txt "$dir"/dump-*.err "$dir"/diff-*.txt
 
-# Nothing of a core may be loaded when the next one loads.
-all_samples="mtty mdpy mbochs $MDEV_SAMPLES"
-all_unloaded() {
-	local m
-	for m in mdev mdev_c $all_samples; do
-		[ -d "/sys/module/$m" ] && { note "module $m still loaded"; return 1; }
-	done
-	return 0
-}
-
-# Unload whatever a previous command left loaded (vm-run.sh loads nothing,
-# with-mdev.sh loads the default core).
-for c in mdev mdev_c; do
-	MDEV_CORE=$c MDEV_SAMPLES=$all_samples mdev_unload
-done
-all_unloaded || failed=1
+# Nothing of a core may be loaded when the next one loads; unload whatever a
+# previous command left (vm-run.sh loads nothing, with-mdev.sh the default).
+mdev_unload_all || failed=1
 
 files=()
 for i in "${!cores[@]}"; do
@@ -90,7 +77,7 @@ for i in "${!cores[@]}"; do
 		sed 's/^/#   /' "$dir/$name.err"
 	fi
 	MDEV_CORE=$core mdev_unload
-	all_unloaded || failed=1
+	mdev_all_unloaded || failed=1
 done
 
 # The modprobe install rule of lib.sh (mdev_c) must not outlive the run.

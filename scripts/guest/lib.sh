@@ -57,3 +57,25 @@ mdev_unload() {
 	[ "$MDEV_CORE" = none ] || rmmod "$MDEV_CORE" 2>/dev/null
 	return 0
 }
+
+# Every sample a script may have loaded.
+MDEV_ALL_SAMPLES="mtty mdpy mbochs"
+
+# Returns 0 when no core and no sample is loaded; names what still is.
+mdev_all_unloaded() {
+	local m ok=0
+	for m in mdev mdev_c $MDEV_ALL_SAMPLES $MDEV_SAMPLES; do
+		[ -d "/sys/module/$m" ] && { echo "# module $m still loaded"; ok=1; }
+	done
+	return $ok
+}
+
+# Unloads every sample and both cores, whatever loaded them, so that the
+# next core can load; fails if something stays.
+mdev_unload_all() {
+	local c
+	for c in mdev mdev_c; do
+		MDEV_CORE=$c MDEV_SAMPLES="$MDEV_ALL_SAMPLES $MDEV_SAMPLES" mdev_unload
+	done
+	mdev_all_unloaded
+}

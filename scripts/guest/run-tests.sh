@@ -118,9 +118,7 @@ for core in "${cores[@]}"; do
 	fi
 	mdev_unload
 	# the next core must find nothing loaded
-	for m in mdev mdev_c $MDEV_SAMPLES; do
-		[ -d "/sys/module/$m" ] && echo "# $m still loaded after unloading core=$core"
-	done
+	mdev_all_unloaded || echo "# ... after unloading core=$core"
 done
 
 # 3. Differential: the ABI dump of every core (mdev_dump), diffed.
@@ -133,36 +131,29 @@ if [ "${#cores[@]}" -ge 2 ]; then
 	result "$rc" "${summary:-differential: no summary} (cores: ${cores[*]})"
 fi
 
-# 4. mdevctl end to end on every core (types, start, list, stop, define --auto
-#    and autostart by udev when the parent registers): its checks count as
-#    test cases.
-if [ "${MDEV_MDEVCTL:-1}" = 1 ]; then
-	out=$(MDEV_TEST_CORES="${cores[*]}" "$(dirname "$0")/mdevctl-test.sh" 2>&1)
+# A script that checks every core itself and ends with "<name>: N passed,
+# M failed": its checks count as test cases, and it is one TAP line.
+run_checks() { # run_checks <name> <script>
+	local name=$1 script=$2 out rc summary sp sf
+	out=$(MDEV_TEST_CORES="${cores[*]}" "$(dirname "$0")/$script" 2>&1)
 	rc=$?
 	sed 's/^/# /' <<<"$out"
-	summary=$(grep -E '^mdevctl: [0-9]+ passed, [0-9]+ failed' <<<"$out" | tail -n1)
-	mp=$(sed -nE 's/^mdevctl: ([0-9]+) passed.*/\1/p' <<<"$summary")
-	mf=$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<"$summary")
-	pass=$((pass + ${mp:-0}))
-	fail=$((fail + ${mf:-1}))
-	[ "$rc" != 0 ] && [ "${mf:-0}" = 0 ] && fail=$((fail + 1))
-	result "$rc" "${summary:-mdevctl: no summary} (cores: ${cores[*]})"
-fi
-
-# 5. With MDEV_STRESS=1 (make test-debug): concurrent create/remove while the
-#    samples are unloaded and reloaded, then a kmemleak scan, per core.
-if [ "${MDEV_STRESS:-0}" = 1 ]; then
-	out=$(MDEV_TEST_CORES="${cores[*]}" "$(dirname "$0")/stress.sh" 2>&1)
-	rc=$?
-	sed 's/^/# /' <<<"$out"
-	summary=$(grep -E '^stress: [0-9]+ passed, [0-9]+ failed' <<<"$out" | tail -n1)
-	sp=$(sed -nE 's/^stress: ([0-9]+) passed.*/\1/p' <<<"$summary")
+	summary=$(grep -E "^$name: [0-9]+ passed, [0-9]+ failed" <<<"$out" | tail -n1)
+	sp=$(sed -nE "s/^$name: ([0-9]+) passed.*/\\1/p" <<<"$summary")
 	sf=$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<"$summary")
 	pass=$((pass + ${sp:-0}))
 	fail=$((fail + ${sf:-1}))
 	[ "$rc" != 0 ] && [ "${sf:-0}" = 0 ] && fail=$((fail + 1))
-	result "$rc" "${summary:-stress: no summary} (cores: ${cores[*]})"
-fi
+	result "$rc" "${summary:-$name: no summary} (cores: ${cores[*]})"
+}
+
+# 4. mdevctl end to end on every core: types, start, list, stop, define --auto
+#    and autostart by udev when the parent registers.
+[ "${MDEV_MDEVCTL:-1}" = 1 ] && run_checks mdevctl mdevctl-test.sh
+
+# 5. With MDEV_STRESS=1 (make test-debug): concurrent create/remove while the
+#    samples are unloaded and reloaded, then a kmemleak scan, per core.
+[ "${MDEV_STRESS:-0}" = 1 ] && run_checks stress stress.sh
 
 echo "RESULT: pass=$pass fail=$fail skip=$skip"
 [ "$fail" = 0 ]

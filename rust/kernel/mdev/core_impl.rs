@@ -487,8 +487,10 @@ impl Parent {
     /// Takes the unregistration semaphore for reading if unregistration has not started.
     pub fn try_read_unreg(&self) -> Option<UnregReadGuard<'_>> {
         // SAFETY: The semaphore was initialised at registration.
-        (unsafe { bindings::down_read_trylock(self.unreg_sem()) } != 0)
-            .then_some(UnregReadGuard(self))
+        let taken = unsafe { bindings::down_read_trylock(self.unreg_sem()) } != 0;
+        // The guard (whose drop releases the semaphore) may only exist if it was taken: build
+        // it lazily (`then_some` would build and drop it on failure, an unbalanced `up_read`).
+        taken.then(|| UnregReadGuard(self))
     }
 
     /// Takes the unregistration semaphore for writing.
