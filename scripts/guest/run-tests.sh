@@ -35,7 +35,7 @@ echo "TAP version 13"
 ndiff=0
 [ "${#cores[@]}" -ge 2 ] && ndiff=1
 [ "${MDEV_MDEVCTL:-1}" = 1 ] && ndiff=$((ndiff + 1))
-[ "${MDEV_STRESS:-0}" = 1 ] && ndiff=$((ndiff + 1))
+[ "${MDEV_STRESS:-1}" = 1 ] && ndiff=$((ndiff + 1))
 echo "1..$(( 2 + ${#cores[@]} * (${#progs[@]} + 1) + ndiff ))"
 
 result() { # result <ok:0|1> <description>
@@ -151,9 +151,9 @@ run_checks() { # run_checks <name> <script>
 #    and autostart by udev when the parent registers.
 [ "${MDEV_MDEVCTL:-1}" = 1 ] && run_checks mdevctl mdevctl-test.sh
 
-# 5. With MDEV_STRESS=1 (make test-debug): concurrent create/remove while the
+# 5. Unless MDEV_STRESS=0: concurrent create/remove while the
 #    samples are unloaded and reloaded, then a kmemleak scan, per core.
-[ "${MDEV_STRESS:-0}" = 1 ] && run_checks stress stress.sh
+[ "${MDEV_STRESS:-1}" = 1 ] && run_checks stress stress.sh
 
 echo "RESULT: pass=$pass fail=$fail skip=$skip"
 [ "$fail" = 0 ]
