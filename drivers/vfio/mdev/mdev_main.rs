@@ -122,7 +122,7 @@ impl Core for MdevCore {
             new.del();
             return Err(e);
         }
-        new.publish();
+        new.publish()?;
         if let Some(e) = MDEV_LIST.lock().tree().get_mut(&uuid) {
             e.active = true;
         }

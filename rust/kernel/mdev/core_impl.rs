@@ -27,6 +27,7 @@ use crate::{
     uuid::{Guid, UUID_STRING_LEN},
 };
 use core::{
+    cell::Cell,
     mem::ManuallyDrop,
     ptr::{self, null_mut},
     sync::atomic::{AtomicBool, Ordering},
@@ -674,13 +675,34 @@ unsafe extern "C" fn device_release<T: Core>(dev: *mut bindings::device) {
     drop(unsafe { KBox::from_raw(mdev.as_raw()) });
 }
 
+/// How far the creation of a [`NewDevice`] got.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// Initialised (and maybe named), not added.
+    New,
+    /// Added to the driver core.
+    Added,
+    /// Added, with the `devices/<uuid>` and `mdev_type` links.
+    Linked,
+    /// Deleted from the driver core again; cannot be added.
+    Deleted,
+}
+
 /// An mdev being created; holds the reference of `device_initialize()` and drops it (freeing
-/// the device through its release callback) unless [`NewDevice::publish`] is called.
+/// the device through its release callback, after deleting it from the driver core if it was
+/// added) unless [`NewDevice::publish`] hands it to the registered device.
+///
+/// The steps must come in order (`add`, then `attach` and `create_links`, then `publish`); a
+/// step out of order fails with `EINVAL` instead of corrupting the driver core's state.
 ///
 /// # Invariants
 ///
-/// `self.0` was allocated and initialised by [`NewDevice::new`] and this holds one reference.
-pub struct NewDevice(*mut bindings::mdev_device);
+/// `mdev` was allocated and initialised by [`NewDevice::new`] and this holds one reference;
+/// `step` says what was done to it.
+pub struct NewDevice {
+    mdev: *mut bindings::mdev_device,
+    step: Cell<Step>,
+}
 
 impl NewDevice {
     /// Allocates an mdev of `ty` named after `uuid` and initialises its `struct device`
@@ -705,19 +727,32 @@ impl NewDevice {
             (*mdev).uuid = uuid.to_raw();
         }
         // INVARIANT: Initialised above, with the reference of `device_initialize()`.
-        Ok(Self(mdev))
+        Ok(Self {
+            mdev,
+            step: Cell::new(Step::New),
+        })
     }
 
     /// Returns the device.
     pub fn device(&self) -> &Device {
         // SAFETY: Alive while `self` holds its reference.
-        unsafe { Device::from_raw(self.0) }
+        unsafe { Device::from_raw(self.mdev) }
+    }
+
+    fn expect(&self, step: Step) -> Result {
+        if self.step.get() == step {
+            Ok(())
+        } else {
+            Err(EINVAL)
+        }
     }
 
     /// Names the device after its UUID (`%pUl`).
     pub fn set_name(&self) -> Result {
+        self.expect(Step::New)?;
         let dev = self.device();
-        // SAFETY: The device is initialised; the format takes a pointer to a `guid_t`.
+        // SAFETY: The device is initialised and not added; the format takes a pointer to a
+        // `guid_t`.
         to_result(unsafe {
             bindings::dev_set_name(
                 dev.raw_device(),
@@ -729,12 +764,16 @@ impl NewDevice {
 
     /// Adds the device to the driver core (`device_add()`).
     pub fn add(&self, _held: &UnregReadGuard<'_>) -> Result {
-        // SAFETY: The device is initialised and named.
-        to_result(unsafe { bindings::device_add(self.device().raw_device()) })
+        self.expect(Step::New)?;
+        // SAFETY: The device is initialised and was never added.
+        to_result(unsafe { bindings::device_add(self.device().raw_device()) })?;
+        self.step.set(Step::Added);
+        Ok(())
     }
 
     /// Binds the parent's vendor driver (`device_driver_attach()`), which calls its probe.
     pub fn attach(&self, drv: &Driver) -> Result {
+        self.expect(Step::Added)?;
         // SAFETY: The device was added; `drv` is registered on the mdev bus.
         to_result(unsafe {
             bindings::device_driver_attach(
@@ -746,6 +785,7 @@ impl NewDevice {
 
     /// Creates the `devices/<uuid>` link of the type and the `mdev_type` link of the device.
     pub fn create_links(&self) -> Result {
+        self.expect(Step::Added)?;
         let dev = self.device();
         let ty = dev.mdev_type();
         // SAFETY: The device was added, so its kobject is named; the type is registered.
@@ -764,26 +804,40 @@ impl NewDevice {
                 return to_result(ret);
             }
         }
+        self.step.set(Step::Linked);
         Ok(())
     }
 
-    /// Deletes the device from the driver core after a failed step (`device_del()`).
+    /// Deletes the device from the driver core after a failed step (its links, then
+    /// `device_del()`); does nothing if it was not added.
     pub fn del(&self) {
-        // SAFETY: The device was added.
-        unsafe { bindings::device_del(self.device().raw_device()) }
+        let step = self.step.get();
+        if step == Step::Linked {
+            self.device().remove_links();
+        }
+        if matches!(step, Step::Added | Step::Linked) {
+            // SAFETY: The device was added and not deleted yet.
+            unsafe { bindings::device_del(self.device().raw_device()) };
+            self.step.set(Step::Deleted);
+        }
     }
 
     /// Completes creation: the reference of `device_initialize()` now belongs to the
-    /// registered device and is dropped by [`Device::remove_common`].
-    pub fn publish(self) {
+    /// registered device and is dropped by [`Device::remove_common`]. Fails with `EINVAL` (and
+    /// drops the device) unless the device was added and linked.
+    pub fn publish(self) -> Result {
+        self.expect(Step::Linked)?;
         let this = ManuallyDrop::new(self);
-        // INVARIANT: The `registered` flag of a published device is set exactly once here.
+        // INVARIANT: The `registered` flag of a published (added and linked) device is set
+        // exactly once here.
         this.device().registered().store(true, Ordering::Release);
+        Ok(())
     }
 }
 
 impl Drop for NewDevice {
     fn drop(&mut self) {
+        self.del();
         // SAFETY: Drops the reference this holds (type invariant).
         unsafe { bindings::put_device(self.device().raw_device()) }
     }
@@ -804,15 +858,23 @@ impl Device {
         if !self.registered().swap(false, Ordering::AcqRel) {
             return;
         }
+        self.remove_links();
+        // SAFETY: The device is published, so added; the reference dropped is the one of
+        // registration, and `self` is not used after it.
+        unsafe {
+            bindings::device_del(self.raw_device());
+            bindings::put_device(self.raw_device());
+        }
+    }
+
+    /// Removes the `mdev_type` link and the type's `devices/<uuid>` link.
+    fn remove_links(&self) {
         let ty = self.mdev_type();
-        // SAFETY: The device is published, so added with its links; the reference dropped last
-        // is the one of registration, so `self` stays valid until then.
+        // SAFETY: The device is added and linked (callers); its kobject is named.
         unsafe {
             let kobj = ptr::addr_of_mut!((*self.raw_device()).kobj);
             bindings::sysfs_remove_link(kobj, c_str!("mdev_type").as_char_ptr());
             bindings::sysfs_remove_link((*ty.as_raw()).devices_kobj, (*kobj).name);
-            bindings::device_del(self.raw_device());
-            bindings::put_device(self.raw_device());
         }
     }
 }
