@@ -4,14 +4,16 @@
 //!
 //! C header: [`include/linux/mdev.h`](srctree/include/linux/mdev.h)
 //!
-//! Wrappers for the structures of the mdev API as the core sees them: a parent ([`Parent`],
-//! `struct mdev_parent`) owns types ([`Type`], `struct mdev_type`), of which userspace creates
-//! mediated devices ([`Device`], `struct mdev_device`) that a vendor driver ([`Driver`],
-//! `struct mdev_driver`) binds. These structures are allocated by C vendor drivers (parents,
-//! types, drivers) or by the core (devices), so the wrappers are `#[repr(transparent)]` views of
-//! the C structures and never own them.
+//! A parent device ([`Parent`], `struct mdev_parent`) offers types ([`Type`],
+//! `struct mdev_type`), of which userspace creates mediated devices ([`Device`],
+//! `struct mdev_device`) that the parent's vendor driver (`struct mdev_driver`, seen as
+//! [`DriverDesc`]) binds. These wrappers are `#[repr(transparent)]` views of the C structures,
+//! which C vendor drivers or the core allocate; they never own them.
 //!
-//! [`core_impl`] has what an implementation of the mdev core needs on top of these wrappers.
+//! Rust vendor drivers implement [`Driver`] and register it with [`DriverRegistration`]; each
+//! parent device is registered with a [`ParentRegistration`] (see the `vendor` module below and
+//! `samples/vfio-mdev/mtty_rs.rs`). [`core_impl`] has what an implementation of the mdev core
+//! needs on top of the wrappers.
 
 use crate::{
     bindings, device,
@@ -23,6 +25,12 @@ use crate::{
 use core::sync::atomic::{AtomicI32, Ordering};
 
 pub mod core_impl;
+mod vendor;
+
+pub use vendor::{
+    DeviceAttribute, Driver, DriverRegistration, ParentRegistration, SysfsBuf, TypeInfo,
+    VirtualParent,
+};
 
 /// A mediated device type (`struct mdev_type`).
 ///
@@ -136,9 +144,9 @@ impl Parent {
     }
 
     /// Returns the vendor driver that binds this parent's mdevs.
-    pub fn driver(&self) -> &Driver {
+    pub fn driver(&self) -> &DriverDesc {
         // SAFETY: By the type invariants `mdev_driver` is valid while the parent is registered.
-        unsafe { Driver::from_raw((*self.as_raw()).mdev_driver) }
+        unsafe { DriverDesc::from_raw((*self.as_raw()).mdev_driver) }
     }
 
     /// Returns the parent's types.
@@ -164,15 +172,15 @@ impl Parent {
     }
 }
 
-/// A vendor driver for mediated devices (`struct mdev_driver`).
+/// A registered vendor driver for mediated devices (`struct mdev_driver`), as the core sees it.
 ///
 /// # Invariants
 ///
 /// `self.0` is a `struct mdev_driver` registered with `mdev_register_driver()`.
 #[repr(transparent)]
-pub struct Driver(Opaque<bindings::mdev_driver>);
+pub struct DriverDesc(Opaque<bindings::mdev_driver>);
 
-impl Driver {
+impl DriverDesc {
     /// Creates a reference from a raw pointer.
     ///
     /// # Safety

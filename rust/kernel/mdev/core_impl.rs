@@ -16,7 +16,7 @@
 //! The policy (the global device list, duplicate and capacity checks, the order of creation and
 //! removal, uevents) belongs to the core module, which implements [`Core`].
 
-use super::{parse_ulong, Device, Driver, Parent, Type};
+use super::{parse_ulong, Device, DriverDesc, Parent, Type};
 use crate::{
     alloc::{flags::GFP_KERNEL, KBox},
     bindings, c_str, container_of, device,
@@ -772,7 +772,7 @@ impl NewDevice {
     }
 
     /// Binds the parent's vendor driver (`device_driver_attach()`), which calls its probe.
-    pub fn attach(&self, drv: &Driver) -> Result {
+    pub fn attach(&self, drv: &DriverDesc) -> Result {
         self.expect(Step::Added)?;
         // SAFETY: The device was added; `drv` is registered on the mdev bus.
         to_result(unsafe {

@@ -1,0 +1,678 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The vendor-driver side of mdev: drivers, parents, types, vendor device attributes.
+//!
+//! C header: [`include/linux/mdev.h`](srctree/include/linux/mdev.h)
+//!
+//! A vendor driver implements [`Driver`] (a `#[vtable]` trait with typed per-type, per-parent
+//! and per-device data) and registers it once with a [`DriverRegistration`]; every parent
+//! device then gets a [`ParentRegistration`] listing its types ([`TypeInfo`]). Userspace
+//! creates an mdev by writing a UUID to a type's `create` file; the core then calls
+//! [`Driver::probe`] with the new [`Device`], the parent's data and the type's data, and keeps
+//! what it returns until [`Driver::remove`]. Both registrations undo themselves on drop.
+//!
+//! # Linking
+//!
+//! `mdev.ko` is a module, and `vmlinux`, which contains this crate, cannot reference its
+//! symbols. Everything here that calls `mdev_register_driver()` and friends is generic over
+//! the driver type `T`, so the calls are compiled into the vendor module, which `modpost` then
+//! links against `mdev.ko` like a C vendor driver. The only non-generic code ([`VirtualParent`],
+//! [`SysfsBuf`]) calls functions of the driver core in `vmlinux`.
+
+use super::Device;
+use crate::{
+    alloc::{flags::GFP_KERNEL, KBox, KVec},
+    bindings, device,
+    error::{code::*, from_err_ptr, from_result, to_result, Error, Result},
+    ffi::{c_char, c_int, c_uint},
+    init::{self, PinInit},
+    prelude::*,
+    str::{CStr, Formatter},
+    sync::Arc,
+    types::{ARef, Opaque},
+    ThisModule,
+};
+use core::{
+    fmt,
+    marker::{PhantomData, PhantomPinned},
+    ptr::{self, addr_of_mut, null, null_mut},
+};
+
+/// A vendor driver for mediated devices.
+///
+/// # Examples
+///
+/// A driver with one type whose devices are plain counters (the real use is a VFIO device,
+/// see `samples/vfio-mdev/mtty_rs.rs`):
+///
+/// ```ignore
+/// use kernel::{c_str, mdev, prelude::*, sync::Arc};
+///
+/// struct Counter;
+///
+/// #[vtable]
+/// impl mdev::Driver for Counter {
+///     type TypeData = u32;
+///     type ParentData = ();
+///     type DeviceData = u32;
+///     const NAME: &'static CStr = c_str!("counter");
+///     const DEVICE_API: &'static CStr = c_str!("vfio-pci");
+///     const MAX_INSTANCES: u32 = 4;
+///
+///     fn probe(_mdev: &mdev::Device, _parent: &(), ty: &u32) -> Result<u32> {
+///         Ok(*ty)
+///     }
+/// }
+/// ```
+#[vtable]
+pub trait Driver: Sized + 'static {
+    /// Data of each type (for example the resources an instance takes).
+    type TypeData: Send + Sync;
+    /// Data of each parent device (for example a pool of resources shared by its types).
+    type ParentData: Send + Sync;
+    /// Data of each mediated device, from [`Driver::probe`] to [`Driver::remove`] (for a VFIO
+    /// device: its [`crate::vfio::Registration`]).
+    type DeviceData: Send + Sync;
+
+    /// The driver name (`/sys/bus/mdev/drivers/<NAME>`).
+    const NAME: &'static CStr;
+    /// The `device_api` of every type, e.g. [`crate::vfio::pci::DEVICE_API`].
+    const DEVICE_API: &'static CStr;
+    /// Instances a parent may have in total, when [`Driver::available`] is not implemented
+    /// (the core then counts; `EUSERS` when exhausted).
+    const MAX_INSTANCES: u32 = 0;
+    /// Name of the directory of the vendor device attributes (`None`: the device directory).
+    const ATTRIBUTE_GROUP: Option<&'static CStr> = None;
+    /// Vendor attributes of every mediated device of this driver.
+    const ATTRIBUTES: &'static [DeviceAttribute<Self>] = &[];
+
+    /// Userspace created `mdev` of type `ty` on a parent with data `parent`.
+    fn probe(
+        mdev: &Device,
+        parent: &Self::ParentData,
+        ty: &Self::TypeData,
+    ) -> Result<Self::DeviceData>;
+
+    /// `mdev` is being removed; `data` is what [`Driver::probe`] returned.
+    fn remove(_mdev: &Device, data: Self::DeviceData) {
+        drop(data);
+    }
+
+    /// The `available_instances` of type `ty` (when implemented, the core does not count).
+    fn available(_parent: &Self::ParentData, _ty: &Self::TypeData) -> u32 {
+        crate::build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Writes the `description` of type `ty` (the file exists only when implemented).
+    fn description(
+        _parent: &Self::ParentData,
+        _ty: &Self::TypeData,
+        _buf: &mut SysfsBuf<'_>,
+    ) -> Result {
+        crate::build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+}
+
+/// The `PAGE_SIZE` buffer of a sysfs `show` callback; write to it with `write!`.
+///
+/// Output that does not fit fails with [`fmt::Error`] (the callback then returns `EINVAL`).
+pub struct SysfsBuf<'a> {
+    f: Formatter,
+    _p: PhantomData<&'a mut [u8]>,
+}
+
+impl SysfsBuf<'_> {
+    /// # Safety
+    ///
+    /// `buf` must be a sysfs buffer of `PAGE_SIZE` bytes, writable for `'a`.
+    unsafe fn new(buf: *mut c_char) -> Self {
+        Self {
+            // SAFETY: The caller guarantees `PAGE_SIZE` writable bytes.
+            f: unsafe { Formatter::from_buffer(buf.cast(), bindings::PAGE_SIZE) },
+            _p: PhantomData,
+        }
+    }
+
+    /// Bytes written so far.
+    pub fn len(&self) -> usize {
+        self.f.bytes_written()
+    }
+
+    /// Returns `true` if nothing was written.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl fmt::Write for SysfsBuf<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.f.write_str(s)
+    }
+}
+
+/// A vendor attribute of the mediated devices of driver `T`.
+///
+/// The callbacks get the device and the driver's data of it; `store` gets the bytes written.
+pub struct DeviceAttribute<T: Driver> {
+    name: &'static CStr,
+    show: Option<fn(&Device, &T::DeviceData, &mut SysfsBuf<'_>) -> Result>,
+    store: Option<fn(&Device, &T::DeviceData, &[u8]) -> Result>,
+}
+
+impl<T: Driver> DeviceAttribute<T> {
+    /// A read-only attribute (mode 0444).
+    pub const fn read_only(
+        name: &'static CStr,
+        show: fn(&Device, &T::DeviceData, &mut SysfsBuf<'_>) -> Result,
+    ) -> Self {
+        Self {
+            name,
+            show: Some(show),
+            store: None,
+        }
+    }
+
+    /// A write-only attribute (mode 0200).
+    pub const fn write_only(
+        name: &'static CStr,
+        store: fn(&Device, &T::DeviceData, &[u8]) -> Result,
+    ) -> Self {
+        Self {
+            name,
+            show: None,
+            store: Some(store),
+        }
+    }
+
+    /// A read-write attribute (mode 0644).
+    pub const fn read_write(
+        name: &'static CStr,
+        show: fn(&Device, &T::DeviceData, &mut SysfsBuf<'_>) -> Result,
+        store: fn(&Device, &T::DeviceData, &[u8]) -> Result,
+    ) -> Self {
+        Self {
+            name,
+            show: Some(show),
+            store: Some(store),
+        }
+    }
+
+    const fn mode(&self) -> u16 {
+        (if self.show.is_some() { 0o444 } else { 0 }) | (if self.store.is_some() { 0o200 } else { 0 })
+    }
+}
+
+/// A device attribute in the driver's registration.
+#[repr(C)]
+struct AttrEntry<T: Driver> {
+    raw: Opaque<bindings::device_attribute>,
+    desc: &'static DeviceAttribute<T>,
+}
+
+/// The registration of a vendor driver (`mdev_register_driver()`); unregisters on drop.
+///
+/// Keep it in an [`Arc`] (`Arc::pin_init`): every [`ParentRegistration`] holds a reference.
+///
+/// # Invariants
+///
+/// `drv` is registered with the mdev core and points to `groups`, which points to `group`,
+/// `attr_ptrs` and `attrs`; none of them moves or changes while registered.
+pub struct DriverRegistration<T: Driver> {
+    drv: Opaque<bindings::mdev_driver>,
+    attrs: KVec<AttrEntry<T>>,
+    attr_ptrs: KVec<*mut bindings::attribute>,
+    group: Opaque<bindings::attribute_group>,
+    groups: [*const bindings::attribute_group; 2],
+    _pin: PhantomPinned,
+}
+
+// SAFETY: After registration the object is only read, by the driver core, under its locks; the
+// callbacks only reach `T`'s data, which is `Send + Sync`.
+unsafe impl<T: Driver> Send for DriverRegistration<T> {}
+// SAFETY: As above.
+unsafe impl<T: Driver> Sync for DriverRegistration<T> {}
+
+impl<T: Driver> DriverRegistration<T> {
+    /// Registers `T` as the mdev driver `T::NAME` of `module`.
+    pub fn new(module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        let init = move |slot: *mut Self| -> Result {
+            let mut attrs = KVec::with_capacity(T::ATTRIBUTES.len(), GFP_KERNEL)?;
+            for desc in T::ATTRIBUTES {
+                // SAFETY: All-zero is a valid `device_attribute` (no callbacks, no name).
+                let mut raw: bindings::device_attribute = unsafe { core::mem::zeroed() };
+                raw.attr.name = desc.name.as_char_ptr();
+                raw.attr.mode = desc.mode();
+                #[cfg(CONFIG_DEBUG_LOCK_ALLOC)]
+                {
+                    raw.attr.key = crate::static_lock_class!().as_ptr();
+                }
+                raw.show = desc.show.map(|_| Adapter::<T>::attr_show as _);
+                raw.store = desc.store.map(|_| Adapter::<T>::attr_store as _);
+                attrs.push(
+                    AttrEntry {
+                        raw: Opaque::new(raw),
+                        desc,
+                    },
+                    GFP_KERNEL,
+                )?;
+            }
+            let mut attr_ptrs = KVec::with_capacity(attrs.len() + 1, GFP_KERNEL)?;
+            for a in attrs.iter() {
+                // SAFETY: Taking the address of a field of a valid attribute.
+                attr_ptrs.push(unsafe { addr_of_mut!((*a.raw.get()).attr) }, GFP_KERNEL)?;
+            }
+            attr_ptrs.push(null_mut(), GFP_KERNEL)?;
+            let has_attrs = !attrs.is_empty();
+            // SAFETY: `slot` is valid for writes and pinned; the vectors' buffers do not move
+            // when the vectors are moved into it.
+            unsafe {
+                // SAFETY: All-zero is a valid `attribute_group`.
+                let mut group: bindings::attribute_group = core::mem::zeroed();
+                group.name = T::ATTRIBUTE_GROUP.map_or(null(), |n| n.as_char_ptr());
+                group.attrs = attr_ptrs.as_mut_ptr();
+                ptr::write(addr_of_mut!((*slot).attrs), attrs);
+                ptr::write(addr_of_mut!((*slot).attr_ptrs), attr_ptrs);
+                ptr::write(addr_of_mut!((*slot).group), Opaque::new(group));
+                let gp = (*slot).group.get().cast_const();
+                ptr::write(
+                    addr_of_mut!((*slot).groups),
+                    [if has_attrs { gp } else { null() }, null()],
+                );
+                // SAFETY: All-zero is a valid `mdev_driver`.
+                let mut drv: bindings::mdev_driver = core::mem::zeroed();
+                drv.device_api = T::DEVICE_API.as_char_ptr();
+                drv.max_instances = T::MAX_INSTANCES;
+                drv.probe = Some(Adapter::<T>::probe);
+                drv.remove = Some(Adapter::<T>::remove);
+                if T::HAS_AVAILABLE {
+                    drv.get_available = Some(Adapter::<T>::get_available);
+                }
+                if T::HAS_DESCRIPTION {
+                    drv.show_description = Some(Adapter::<T>::show_description);
+                }
+                drv.driver.name = T::NAME.as_char_ptr();
+                drv.driver.owner = module.as_ptr();
+                if has_attrs {
+                    drv.driver.dev_groups = addr_of_mut!((*slot).groups).cast();
+                }
+                ptr::write(addr_of_mut!((*slot).drv), Opaque::new(drv));
+                ptr::write(addr_of_mut!((*slot)._pin), PhantomPinned);
+            }
+            // SAFETY: `drv` is fully initialised and stays in place until drop.
+            let ret = to_result(unsafe { bindings::mdev_register_driver((*slot).drv.get()) });
+            if ret.is_err() {
+                // SAFETY: The fields were written above; nothing else refers to them.
+                unsafe {
+                    ptr::drop_in_place(addr_of_mut!((*slot).attrs));
+                    ptr::drop_in_place(addr_of_mut!((*slot).attr_ptrs));
+                }
+            }
+            ret
+        };
+        // SAFETY: On success every field is initialised; on failure the written fields are
+        // dropped and the rest need no drop.
+        unsafe { init::pin_init_from_closure(init) }
+    }
+
+    fn as_raw(&self) -> *mut bindings::mdev_driver {
+        self.drv.get()
+    }
+}
+
+impl<T: Driver> Drop for DriverRegistration<T> {
+    fn drop(&mut self) {
+        // SAFETY: Registered (type invariant); afterwards nothing refers to the fields.
+        unsafe { bindings::mdev_unregister_driver(self.as_raw()) };
+    }
+}
+
+/// What a parent says about one of its types.
+pub struct TypeInfo<D> {
+    /// The type's sysfs name; the directory is `<driver>-<sysfs_name>`.
+    pub sysfs_name: &'static CStr,
+    /// The `name` file; `None` shows `sysfs_name`.
+    pub pretty_name: Option<&'static CStr>,
+    /// The driver's data of the type.
+    pub data: D,
+}
+
+/// A type in a parent's registration.
+#[repr(C)]
+struct TypeEntry<T: Driver> {
+    raw: Opaque<bindings::mdev_type>,
+    data: T::TypeData,
+}
+
+/// The registration of a parent device (`mdev_register_parent()`); unregisters on drop,
+/// which first removes every mediated device of the parent.
+///
+/// # Invariants
+///
+/// `parent` is registered with the core for `dev`, the driver of `driver` and the types of
+/// `types` (through `type_ptrs`); none of them moves or changes while registered. `data` is
+/// initialised.
+pub struct ParentRegistration<T: Driver> {
+    parent: Opaque<bindings::mdev_parent>,
+    types: KVec<TypeEntry<T>>,
+    type_ptrs: KVec<*mut bindings::mdev_type>,
+    data: T::ParentData,
+    dev: ARef<device::Device>,
+    driver: Arc<DriverRegistration<T>>,
+    _pin: PhantomPinned,
+}
+
+// SAFETY: Registered C structures are only used by the core under its locks; the Rust fields are
+// `Send + Sync` or only read.
+unsafe impl<T: Driver> Send for ParentRegistration<T> {}
+// SAFETY: As above.
+unsafe impl<T: Driver> Sync for ParentRegistration<T> {}
+
+impl<T: Driver> ParentRegistration<T> {
+    /// Registers `dev` as a parent of mediated devices of `types`, driven by `driver`, with
+    /// the parent data `data`.
+    ///
+    /// The types appear in `mdev_supported_types` in this order.
+    pub fn new(
+        dev: &device::Device,
+        driver: &Arc<DriverRegistration<T>>,
+        types: KVec<TypeInfo<T::TypeData>>,
+        data: impl PinInit<T::ParentData, Error>,
+    ) -> impl PinInit<Self, Error> {
+        let dev: ARef<device::Device> = dev.into();
+        let driver = driver.clone();
+        let init = move |slot: *mut Self| -> Result {
+            let mut entries = KVec::with_capacity(types.len(), GFP_KERNEL)?;
+            for info in types {
+                // SAFETY: All-zero is a valid `mdev_type` before registration.
+                let mut raw: bindings::mdev_type = unsafe { core::mem::zeroed() };
+                raw.sysfs_name = info.sysfs_name.as_char_ptr();
+                raw.pretty_name = info.pretty_name.map_or(null(), |n| n.as_char_ptr());
+                entries.push(
+                    TypeEntry {
+                        raw: Opaque::new(raw),
+                        data: info.data,
+                    },
+                    GFP_KERNEL,
+                )?;
+            }
+            let mut type_ptrs = KVec::with_capacity(entries.len(), GFP_KERNEL)?;
+            for e in entries.iter() {
+                type_ptrs.push(e.raw.get(), GFP_KERNEL)?;
+            }
+            let nr = type_ptrs.len() as c_uint;
+            // SAFETY: `slot` is valid for writes and pinned. The entries' buffer does not move
+            // when the vector moves into it.
+            unsafe {
+                ptr::write(addr_of_mut!((*slot).parent), Opaque::uninit());
+                ptr::write(addr_of_mut!((*slot).types), entries);
+                ptr::write(addr_of_mut!((*slot).type_ptrs), type_ptrs);
+                ptr::write(addr_of_mut!((*slot).dev), dev);
+                ptr::write(addr_of_mut!((*slot).driver), driver);
+                ptr::write(addr_of_mut!((*slot)._pin), PhantomPinned);
+            }
+            let drop_fields = |slot: *mut Self| {
+                // SAFETY: These fields were written above and are not referenced elsewhere.
+                unsafe {
+                    ptr::drop_in_place(addr_of_mut!((*slot).types));
+                    ptr::drop_in_place(addr_of_mut!((*slot).type_ptrs));
+                    ptr::drop_in_place(addr_of_mut!((*slot).dev));
+                    ptr::drop_in_place(addr_of_mut!((*slot).driver));
+                }
+            };
+            // SAFETY: `data` is pinned in `slot`, which does not move.
+            if let Err(e) = unsafe { data.__pinned_init(addr_of_mut!((*slot).data)) } {
+                drop_fields(slot);
+                return Err(e);
+            }
+            // SAFETY: Every pointer passed is valid and stays in place until drop; the core
+            // initialises `parent`.
+            let ret = to_result(unsafe {
+                bindings::mdev_register_parent(
+                    (*slot).parent.get(),
+                    (*slot).dev.as_raw(),
+                    (*slot).driver.as_raw(),
+                    (*slot).type_ptrs.as_mut_ptr(),
+                    nr,
+                )
+            });
+            if let Err(e) = ret {
+                // SAFETY: `data` was initialised above; nothing refers to it.
+                unsafe { ptr::drop_in_place(addr_of_mut!((*slot).data)) };
+                drop_fields(slot);
+                return Err(e);
+            }
+            Ok(())
+        };
+        // SAFETY: On success every field is initialised; on failure everything written was
+        // dropped.
+        unsafe { init::pin_init_from_closure(init) }
+    }
+
+    /// The parent's data.
+    pub fn data(&self) -> &T::ParentData {
+        &self.data
+    }
+
+    /// The parent device.
+    pub fn device(&self) -> &device::Device {
+        &self.dev
+    }
+}
+
+impl<T: Driver> Drop for ParentRegistration<T> {
+    fn drop(&mut self) {
+        // SAFETY: Registered (type invariant). This removes every mdev of the parent (calling
+        // `Driver::remove`) and the types' sysfs files before the fields are dropped.
+        unsafe { bindings::mdev_unregister_parent(self.parent.get()) };
+    }
+}
+
+struct Adapter<T: Driver>(PhantomData<T>);
+
+impl<T: Driver> Adapter<T> {
+    /// Returns the parent registration and the type entry of `mtype`.
+    ///
+    /// # Safety
+    ///
+    /// `mtype` must be a type registered by a [`ParentRegistration<T>`], which must stay
+    /// registered for `'a`.
+    unsafe fn context<'a>(
+        mtype: *mut bindings::mdev_type,
+    ) -> (&'a ParentRegistration<T>, &'a TypeEntry<T>) {
+        // SAFETY: The caller guarantees `mtype` is the `raw` field, at offset 0, of a
+        // `TypeEntry<T>` (`repr(C)`).
+        let ty = unsafe { &*mtype.cast::<TypeEntry<T>>() };
+        // SAFETY: The core set `parent` to the `parent` field of the registration.
+        let parent = unsafe {
+            &*crate::container_of!((*mtype).parent, ParentRegistration<T>, parent)
+        };
+        (parent, ty)
+    }
+
+    /// # Safety
+    ///
+    /// Called by the core with a new mdev of a type of a [`ParentRegistration<T>`] (only those
+    /// parents use this driver), while the parent is registered.
+    unsafe extern "C" fn probe(mdev: *mut bindings::mdev_device) -> c_int {
+        // SAFETY: The core holds a reference on the device during probe.
+        let m = unsafe { Device::from_raw(mdev) };
+        // SAFETY: The device's type belongs to a `ParentRegistration<T>` (see above).
+        let (parent, ty) = unsafe { Self::context(m.mdev_type().as_raw()) };
+        from_result(|| {
+            let data = T::probe(m, &parent.data, &ty.data)?;
+            let data = KBox::new(data, GFP_KERNEL)?;
+            // SAFETY: The driver data of a bound device is ours; `remove` takes it back.
+            unsafe { (*mdev).dev.driver_data = KBox::into_raw(data).cast() };
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by the core with an mdev that [`Self::probe`] bound.
+    unsafe extern "C" fn remove(mdev: *mut bindings::mdev_device) {
+        // SAFETY: The core holds a reference on the device during remove.
+        let m = unsafe { Device::from_raw(mdev) };
+        // SAFETY: `probe` stored a `KBox<T::DeviceData>`; it is taken back exactly once.
+        let data = unsafe {
+            let p = (*mdev).dev.driver_data.cast::<T::DeviceData>();
+            (*mdev).dev.driver_data = null_mut();
+            KBox::from_raw(p)
+        };
+        T::remove(m, KBox::into_inner(data));
+    }
+
+    /// # Safety
+    ///
+    /// Called by the core with a registered type of a [`ParentRegistration<T>`].
+    unsafe extern "C" fn get_available(mtype: *mut bindings::mdev_type) -> c_uint {
+        // SAFETY: See the function's safety section.
+        let (parent, ty) = unsafe { Self::context(mtype) };
+        T::available(&parent.data, &ty.data)
+    }
+
+    /// # Safety
+    ///
+    /// As for `get_available`, with a sysfs buffer.
+    unsafe extern "C" fn show_description(
+        mtype: *mut bindings::mdev_type,
+        buf: *mut c_char,
+    ) -> isize {
+        // SAFETY: See the function's safety section.
+        let (parent, ty) = unsafe { Self::context(mtype) };
+        // SAFETY: sysfs buffers have `PAGE_SIZE` bytes.
+        let mut b = unsafe { SysfsBuf::new(buf) };
+        from_result(|| {
+            T::description(&parent.data, &ty.data, &mut b)?;
+            Ok(b.len() as isize)
+        })
+    }
+
+    /// Returns the mdev, the vendor attribute and the driver data for a vendor attribute call.
+    ///
+    /// # Safety
+    ///
+    /// `dev` must be a bound mdev of this driver and `attr` one of its vendor attributes.
+    unsafe fn attr_context<'a>(
+        dev: *mut bindings::device,
+        attr: *mut bindings::device_attribute,
+    ) -> Result<(&'a Device, &'a DeviceAttribute<T>, &'a T::DeviceData)> {
+        // SAFETY: `attr` is the `raw` field, at offset 0, of an `AttrEntry<T>` (`repr(C)`).
+        let entry = unsafe { &*attr.cast::<AttrEntry<T>>() };
+        // SAFETY: Vendor attributes exist only on mdevs bound to this driver.
+        let m = unsafe { Device::from_dev(dev) };
+        // SAFETY: The driver core creates the attributes after `probe` and removes them before
+        // `remove`, so the driver data is set (or NULL, checked).
+        let data = unsafe { (*dev).driver_data.cast::<T::DeviceData>().as_ref() };
+        Ok((m, entry.desc, data.ok_or(ENODEV)?))
+    }
+
+    /// # Safety
+    ///
+    /// Called by sysfs with a bound mdev of this driver, one of its vendor attributes and a
+    /// `PAGE_SIZE` buffer.
+    unsafe extern "C" fn attr_show(
+        dev: *mut bindings::device,
+        attr: *mut bindings::device_attribute,
+        buf: *mut c_char,
+    ) -> isize {
+        from_result(|| {
+            // SAFETY: See the function's safety section.
+            let (m, desc, data) = unsafe { Self::attr_context(dev, attr) }?;
+            let show = desc.show.ok_or(EIO)?;
+            // SAFETY: sysfs buffers have `PAGE_SIZE` bytes.
+            let mut b = unsafe { SysfsBuf::new(buf) };
+            show(m, data, &mut b)?;
+            Ok(b.len() as isize)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by sysfs with a bound mdev of this driver, one of its vendor attributes and
+    /// `count` bytes at `buf`.
+    unsafe extern "C" fn attr_store(
+        dev: *mut bindings::device,
+        attr: *mut bindings::device_attribute,
+        buf: *const c_char,
+        count: usize,
+    ) -> isize {
+        from_result(|| {
+            // SAFETY: See the function's safety section.
+            let (m, desc, data) = unsafe { Self::attr_context(dev, attr) }?;
+            let store = desc.store.ok_or(EIO)?;
+            // SAFETY: sysfs passes `count` readable bytes.
+            let bytes = unsafe { core::slice::from_raw_parts(buf.cast::<u8>(), count) };
+            store(m, data, bytes)?;
+            Ok(count as isize)
+        })
+    }
+}
+
+/// A parent device of its own class, for vendor drivers that have no hardware device to
+/// attach mdevs to (samples, software devices): `/sys/devices/virtual/<name>/<name>`.
+///
+/// # Invariants
+///
+/// `class` was returned by `class_create()` and `dev` by `device_create()` in that class; both
+/// are registered until drop.
+pub struct VirtualParent {
+    class: *mut bindings::class,
+    dev: *mut bindings::device,
+}
+
+// SAFETY: The pointers are only used to unregister, which the driver core synchronises.
+unsafe impl Send for VirtualParent {}
+// SAFETY: `&self` only gives out `&device::Device`, which is `Sync`.
+unsafe impl Sync for VirtualParent {}
+
+impl VirtualParent {
+    /// Creates the class `name` and a device `name` in it.
+    pub fn new(name: &'static CStr) -> Result<Self> {
+        // SAFETY: `name` is a static string, as the class keeps the pointer.
+        let class = from_err_ptr(unsafe { bindings::class_create(name.as_char_ptr()) })?;
+        // SAFETY: `class` is registered; the format takes one string.
+        let dev = from_err_ptr(unsafe {
+            bindings::device_create(
+                class,
+                null_mut(),
+                0,
+                null_mut(),
+                crate::c_str!("%s").as_char_ptr(),
+                name.as_char_ptr(),
+            )
+        });
+        match dev {
+            // INVARIANT: Both are registered.
+            Ok(dev) => Ok(Self { class, dev }),
+            Err(e) => {
+                // SAFETY: Created above and not used by anyone else.
+                unsafe { bindings::class_destroy(class) };
+                Err(e)
+            }
+        }
+    }
+
+    /// The device.
+    pub fn device(&self) -> &device::Device {
+        // SAFETY: Registered until drop (type invariant).
+        unsafe { device::Device::as_ref(self.dev) }
+    }
+}
+
+impl Drop for VirtualParent {
+    fn drop(&mut self) {
+        // SAFETY: Registered (type invariant); the device core frees the device when its last
+        // reference goes (a parent registration may still hold one).
+        unsafe { bindings::device_unregister(self.dev) };
+        // SAFETY: Registered (type invariant) and its device is gone.
+        unsafe { bindings::class_destroy(self.class) };
+    }
+}
+
+impl From<&VirtualParent> for ARef<device::Device> {
+    fn from(p: &VirtualParent) -> Self {
+        p.device().into()
+    }
+}
+

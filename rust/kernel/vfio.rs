@@ -1,0 +1,901 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! VFIO devices with an emulated IOMMU, as mediated-device vendor drivers register them.
+//!
+//! C header: [`include/linux/vfio.h`](srctree/include/linux/vfio.h)
+//!
+//! A vendor driver describes its device with a type implementing [`DeviceOps`] (a `#[vtable]`
+//! trait: open, close, read, write, mmap, request, dma_unmap, and typed `VFIO_DEVICE_*`
+//! ioctls) and registers one [`Registration`] per device, usually from
+//! [`mdev::Driver::probe`](crate::mdev::Driver::probe). The registration allocates the
+//! `struct vfio_device` with the driver's data behind it, registers it with
+//! `vfio_register_emulated_iommu_dev()` (which creates the singleton IOMMU group, `/dev/vfio/N`
+//! and, with `CONFIG_VFIO_DEVICE_CDEV`, `/dev/vfio/devices/vfioM`), and unregisters it on drop.
+//!
+//! The ioctl trampoline decodes `VFIO_DEVICE_GET_INFO`, `VFIO_DEVICE_GET_REGION_INFO` (with a
+//! capability chain, [`Caps`]), `VFIO_DEVICE_GET_IRQ_INFO`, `VFIO_DEVICE_SET_IRQS` ([`IrqSet`],
+//! validated as `vfio_set_irqs_validate_and_prepare()` does) and `VFIO_DEVICE_RESET`, checks the
+//! user's `argsz`, and copies the answers back, so drivers never touch user memory for them.
+//! [`pci`] has helpers for emulated PCI devices: region offsets, the split of region accesses
+//! into naturally aligned pieces, and an emulated configuration space.
+//!
+//! # Linking
+//!
+//! `vfio.ko` may be a module while this crate is part of `vmlinux`, which cannot reference
+//! module symbols. Every function here that calls into VFIO is therefore generic over the
+//! driver or `#[inline]`, so the calls are compiled into the vendor module that uses them.
+//! Only [`EventFd`] (`fs/eventfd.c`, always built in) has ordinary functions.
+
+use crate::{
+    alloc::{flags::GFP_KERNEL, KVec},
+    bindings, device,
+    error::{from_result, to_result, Error, Result},
+    ffi::{c_char, c_int, c_long, c_uint, c_ulong},
+    init::PinInit,
+    ioctl::_IO,
+    prelude::*,
+    str::CStr,
+    types::Opaque,
+    uaccess::{UserPtr, UserSlice, UserSliceReader, UserSliceWriter},
+};
+use core::{marker::PhantomData, mem::size_of, ops::Deref, ptr::NonNull};
+
+pub mod pci;
+
+const VFIO_TYPE: u32 = b';' as u32;
+const VFIO_BASE: u32 = 100;
+/// `VFIO_DEVICE_GET_INFO`.
+pub const DEVICE_GET_INFO: u32 = _IO(VFIO_TYPE, VFIO_BASE + 7);
+/// `VFIO_DEVICE_GET_REGION_INFO`.
+pub const DEVICE_GET_REGION_INFO: u32 = _IO(VFIO_TYPE, VFIO_BASE + 8);
+/// `VFIO_DEVICE_GET_IRQ_INFO`.
+pub const DEVICE_GET_IRQ_INFO: u32 = _IO(VFIO_TYPE, VFIO_BASE + 9);
+/// `VFIO_DEVICE_SET_IRQS`.
+pub const DEVICE_SET_IRQS: u32 = _IO(VFIO_TYPE, VFIO_BASE + 10);
+/// `VFIO_DEVICE_RESET`.
+pub const DEVICE_RESET: u32 = _IO(VFIO_TYPE, VFIO_BASE + 11);
+
+/// `VFIO_DEVICE_FLAGS_*` of [`DeviceInfo::flags`].
+pub mod device_flags {
+    /// The device supports `VFIO_DEVICE_RESET`.
+    pub const RESET: u32 = crate::bindings::VFIO_DEVICE_FLAGS_RESET;
+    /// A vfio-pci device.
+    pub const PCI: u32 = crate::bindings::VFIO_DEVICE_FLAGS_PCI;
+}
+
+/// `VFIO_REGION_INFO_FLAG_*` of [`RegionInfo::flags`].
+pub mod region_flags {
+    /// The region can be read.
+    pub const READ: u32 = crate::bindings::VFIO_REGION_INFO_FLAG_READ;
+    /// The region can be written.
+    pub const WRITE: u32 = crate::bindings::VFIO_REGION_INFO_FLAG_WRITE;
+    /// The region can be mapped.
+    pub const MMAP: u32 = crate::bindings::VFIO_REGION_INFO_FLAG_MMAP;
+}
+
+/// `VFIO_IRQ_INFO_*` of [`IrqInfo::flags`].
+pub mod irq_flags {
+    /// The interrupt is signalled through an eventfd.
+    pub const EVENTFD: u32 = crate::bindings::VFIO_IRQ_INFO_EVENTFD;
+    /// The interrupt can be masked.
+    pub const MASKABLE: u32 = crate::bindings::VFIO_IRQ_INFO_MASKABLE;
+    /// The interrupt is masked when it fires (level-triggered, e.g. INTx).
+    pub const AUTOMASKED: u32 = crate::bindings::VFIO_IRQ_INFO_AUTOMASKED;
+    /// The number of vectors cannot be changed once set.
+    pub const NORESIZE: u32 = crate::bindings::VFIO_IRQ_INFO_NORESIZE;
+}
+
+/// The answer to `VFIO_DEVICE_GET_INFO`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeviceInfo {
+    /// [`device_flags`].
+    pub flags: u32,
+    /// Number of regions.
+    pub num_regions: u32,
+    /// Number of interrupt indexes.
+    pub num_irqs: u32,
+}
+
+/// The answer to `VFIO_DEVICE_GET_REGION_INFO`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RegionInfo {
+    /// [`region_flags`] (`VFIO_REGION_INFO_FLAG_CAPS` is added when capabilities exist).
+    pub flags: u32,
+    /// Size of the region in bytes.
+    pub size: u64,
+    /// Offset of the region in the device file.
+    pub offset: u64,
+}
+
+/// The answer to `VFIO_DEVICE_GET_IRQ_INFO`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IrqInfo {
+    /// [`irq_flags`].
+    pub flags: u32,
+    /// Number of vectors.
+    pub count: u32,
+}
+
+/// The capability chain of a `VFIO_DEVICE_GET_REGION_INFO` answer.
+///
+/// Each capability is a `struct vfio_info_cap_header` (id, version, offset of the next one)
+/// followed by its payload; offsets are relative to the start of the user's buffer, as
+/// `vfio_info_cap_shift()` makes them.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::vfio::Caps;
+///
+/// let mut caps = Caps::new();
+/// caps.add(2, 1, &[7, 0, 0, 0])?;
+/// caps.add(3, 1, &[1, 2, 3, 4, 5, 6, 7, 8])?;
+/// let bytes = caps.finish(32);
+/// assert_eq!(bytes.len(), 8 + 4 + 8 + 8);
+/// // first header: id 2, version 1, next at 32 + 12
+/// assert_eq!(&bytes[0..8], &[2, 0, 1, 0, 44, 0, 0, 0]);
+/// // second header: id 3, version 1, last (next = 0)
+/// assert_eq!(&bytes[12..20], &[3, 0, 1, 0, 0, 0, 0, 0]);
+/// # Ok::<(), Error>(())
+/// ```
+pub struct Caps {
+    buf: KVec<u8>,
+    /// Offsets (in `buf`) of the headers, in order.
+    heads: KVec<usize>,
+}
+
+impl Default for Caps {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Caps {
+    /// Creates an empty chain.
+    pub const fn new() -> Self {
+        Self {
+            buf: KVec::new(),
+            heads: KVec::new(),
+        }
+    }
+
+    /// Returns `true` if no capability was added.
+    pub fn is_empty(&self) -> bool {
+        self.heads.is_empty()
+    }
+
+    /// Appends a capability with `id`, `version` and `payload` (the bytes after the header).
+    ///
+    /// Payloads are padded to 8 bytes, as the C helpers align them.
+    pub fn add(&mut self, id: u16, version: u16, payload: &[u8]) -> Result {
+        let start = self.buf.len();
+        self.heads.push(start, GFP_KERNEL)?;
+        self.buf.extend_from_slice(&id.to_ne_bytes(), GFP_KERNEL)?;
+        self.buf.extend_from_slice(&version.to_ne_bytes(), GFP_KERNEL)?;
+        self.buf.extend_from_slice(&[0; 4], GFP_KERNEL)?;
+        self.buf.extend_from_slice(payload, GFP_KERNEL)?;
+        let pad = (8 - payload.len() % 8) % 8;
+        self.buf.extend_with(pad, 0, GFP_KERNEL)?;
+        Ok(())
+    }
+
+    /// Appends a `VFIO_REGION_INFO_CAP_TYPE` capability (a device-specific region type).
+    pub fn add_region_type(&mut self, ty: u32, subtype: u32) -> Result {
+        let mut p = [0u8; 8];
+        p[..4].copy_from_slice(&ty.to_ne_bytes());
+        p[4..].copy_from_slice(&subtype.to_ne_bytes());
+        self.add(bindings::VFIO_REGION_INFO_CAP_TYPE as u16, 1, &p)
+    }
+
+    /// Appends a `VFIO_REGION_INFO_CAP_SPARSE_MMAP` capability: the `(offset, size)` areas of
+    /// the region that can be mapped.
+    pub fn add_sparse_mmap(&mut self, areas: &[(u64, u64)]) -> Result {
+        let mut p = KVec::new();
+        p.extend_from_slice(&(areas.len() as u32).to_ne_bytes(), GFP_KERNEL)?;
+        p.extend_from_slice(&[0; 4], GFP_KERNEL)?;
+        for (offset, size) in areas {
+            p.extend_from_slice(&offset.to_ne_bytes(), GFP_KERNEL)?;
+            p.extend_from_slice(&size.to_ne_bytes(), GFP_KERNEL)?;
+        }
+        self.add(bindings::VFIO_REGION_INFO_CAP_SPARSE_MMAP as u16, 1, &p)
+    }
+
+    /// Links the headers for a chain that starts at byte `base` of the user's buffer and
+    /// returns its bytes.
+    pub fn finish(&mut self, base: usize) -> &[u8] {
+        for (i, &h) in self.heads.iter().enumerate() {
+            let next = match self.heads.get(i + 1) {
+                Some(&n) => (base + n) as u32,
+                None => 0,
+            };
+            self.buf[h + 4..h + 8].copy_from_slice(&next.to_ne_bytes());
+        }
+        &self.buf
+    }
+
+    /// Length of the chain in bytes.
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+}
+
+/// What a `VFIO_DEVICE_SET_IRQS` request does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IrqAction {
+    /// `VFIO_IRQ_SET_ACTION_MASK`.
+    Mask,
+    /// `VFIO_IRQ_SET_ACTION_UNMASK`.
+    Unmask,
+    /// `VFIO_IRQ_SET_ACTION_TRIGGER`.
+    Trigger,
+}
+
+/// The data of a `VFIO_DEVICE_SET_IRQS` request, one entry per vector.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IrqData<'a> {
+    /// `VFIO_IRQ_SET_DATA_NONE`: act on every vector of the range.
+    None,
+    /// `VFIO_IRQ_SET_DATA_BOOL`: act on the vectors whose byte is non-zero.
+    Bool(&'a [u8]),
+    /// `VFIO_IRQ_SET_DATA_EVENTFD`: file descriptors (`-1` tears a trigger down).
+    Eventfd(&'a [i32]),
+}
+
+/// A validated `VFIO_DEVICE_SET_IRQS` request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IrqSet<'a> {
+    /// Interrupt index (for PCI: [`pci::INTX_IRQ_INDEX`], ...).
+    pub index: u32,
+    /// First vector.
+    pub start: u32,
+    /// Number of vectors (the length of the data, if any).
+    pub count: u32,
+    /// The action.
+    pub action: IrqAction,
+    /// The data.
+    pub data: IrqData<'a>,
+}
+
+/// The header of a `VFIO_DEVICE_SET_IRQS` request, before validation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IrqSetHeader {
+    /// `argsz`: size of the header plus data as userspace gave it.
+    pub argsz: u32,
+    /// `VFIO_IRQ_SET_DATA_*` | `VFIO_IRQ_SET_ACTION_*`.
+    pub flags: u32,
+    /// Interrupt index.
+    pub index: u32,
+    /// First vector.
+    pub start: u32,
+    /// Number of vectors.
+    pub count: u32,
+}
+
+/// Size of the fixed part of `struct vfio_irq_set` (up to and including `count`).
+pub const IRQ_SET_MINSZ: usize = 20;
+
+impl IrqSetHeader {
+    /// Validates the header the way `vfio_set_irqs_validate_and_prepare()` does, with
+    /// `num_irqs` interrupt indexes of `num_irqs` vectors at most; returns the action and the
+    /// number of data bytes that follow the header.
+    ///
+    /// Unlike the C helper it also requires exactly one action bit (the C samples ignore a
+    /// request without one and return success).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kernel::vfio::{IrqAction, IrqSetHeader};
+    ///
+    /// const EVENTFD: u32 = 1 << 2;
+    /// const TRIGGER: u32 = 1 << 5;
+    /// let h = IrqSetHeader { argsz: 24, flags: EVENTFD | TRIGGER, index: 1, start: 0, count: 1 };
+    /// assert_eq!(h.validate(5), Ok((IrqAction::Trigger, 4)));
+    /// // data shorter than count * 4
+    /// assert!(IrqSetHeader { argsz: 23, ..h }.validate(5).is_err());
+    /// // index beyond the device's interrupts
+    /// assert!(IrqSetHeader { index: 5, ..h }.validate(5).is_err());
+    /// // start + count overflowing
+    /// assert!(IrqSetHeader { start: 1, count: u32::MAX - 1, ..h }.validate(5).is_err());
+    /// // two data types
+    /// assert!(IrqSetHeader { flags: EVENTFD | 1 | TRIGGER, ..h }.validate(5).is_err());
+    /// // no action
+    /// assert!(IrqSetHeader { flags: EVENTFD, ..h }.validate(5).is_err());
+    /// // a device that reports no interrupts
+    /// assert!(h.validate(0).is_err());
+    /// ```
+    pub fn validate(&self, num_irqs: u32) -> Result<(IrqAction, usize)> {
+        let data_mask = bindings::VFIO_IRQ_SET_DATA_TYPE_MASK;
+        let action_mask = bindings::VFIO_IRQ_SET_ACTION_TYPE_MASK;
+        if (self.argsz as usize) < IRQ_SET_MINSZ
+            || self.index >= num_irqs
+            || self.count >= u32::MAX - self.start
+            || self.flags & !(data_mask | action_mask) != 0
+        {
+            return Err(EINVAL);
+        }
+        if self.start >= num_irqs || self.start + self.count > num_irqs {
+            return Err(EINVAL);
+        }
+        let size = match self.flags & data_mask {
+            bindings::VFIO_IRQ_SET_DATA_NONE => 0,
+            bindings::VFIO_IRQ_SET_DATA_BOOL => 1,
+            bindings::VFIO_IRQ_SET_DATA_EVENTFD => 4,
+            _ => return Err(EINVAL),
+        };
+        let bytes = self.count as usize * size;
+        if self.argsz as usize - IRQ_SET_MINSZ < bytes {
+            return Err(EINVAL);
+        }
+        let action = match self.flags & action_mask {
+            bindings::VFIO_IRQ_SET_ACTION_MASK => IrqAction::Mask,
+            bindings::VFIO_IRQ_SET_ACTION_UNMASK => IrqAction::Unmask,
+            bindings::VFIO_IRQ_SET_ACTION_TRIGGER => IrqAction::Trigger,
+            _ => return Err(EINVAL),
+        };
+        Ok((action, bytes))
+    }
+}
+
+/// A virtual memory area that userspace maps from the device file (`struct vm_area_struct`).
+///
+/// # Invariants
+///
+/// `self.0` is a `struct vm_area_struct` being set up by `mmap` for the lifetime of the
+/// reference.
+#[repr(transparent)]
+pub struct VmArea(Opaque<bindings::vm_area_struct>);
+
+impl VmArea {
+    /// Start address.
+    pub fn start(&self) -> usize {
+        // SAFETY: The area is valid (type invariant); the field is set before `mmap` runs.
+        unsafe { (*self.0.get()).__bindgen_anon_1.__bindgen_anon_1.vm_start as usize }
+    }
+
+    /// End address (exclusive).
+    pub fn end(&self) -> usize {
+        // SAFETY: As in `start`.
+        unsafe { (*self.0.get()).__bindgen_anon_1.__bindgen_anon_1.vm_end as usize }
+    }
+
+    /// Offset in the file, in pages.
+    pub fn pgoff(&self) -> usize {
+        // SAFETY: As in `start`.
+        unsafe { (*self.0.get()).vm_pgoff as usize }
+    }
+}
+
+/// A reference to an eventfd context that interrupts are signalled through.
+///
+/// # Invariants
+///
+/// `self.0` is a `struct eventfd_ctx` on which this object holds a reference.
+pub struct EventFd(NonNull<bindings::eventfd_ctx>);
+
+// SAFETY: eventfd contexts are reference counted and signalled under their own lock.
+unsafe impl Send for EventFd {}
+// SAFETY: As above; `signal` takes `&self`.
+unsafe impl Sync for EventFd {}
+
+impl EventFd {
+    /// Takes a reference on the eventfd context behind file descriptor `fd` of the current
+    /// task (`EBADF` if it is not an open file, `EINVAL` if it is not an eventfd).
+    pub fn from_fd(fd: i32) -> Result<Self> {
+        // SAFETY: Any fd value is accepted; errors come back as an `ERR_PTR`.
+        let ctx = crate::error::from_err_ptr(unsafe { bindings::eventfd_ctx_fdget(fd) })?;
+        // INVARIANT: `eventfd_ctx_fdget` returned a context with a reference for us.
+        NonNull::new(ctx).map(Self).ok_or(EINVAL)
+    }
+
+    /// Adds one to the counter and wakes up readers (`eventfd_signal()`).
+    pub fn signal(&self) {
+        // SAFETY: The context is valid (type invariant).
+        unsafe { bindings::eventfd_signal_mask(self.0.as_ptr(), 0) }
+    }
+}
+
+impl Drop for EventFd {
+    fn drop(&mut self) {
+        // SAFETY: We own a reference (type invariant).
+        unsafe { bindings::eventfd_ctx_put(self.0.as_ptr()) }
+    }
+}
+
+/// The operations of a VFIO device; the data of the device is `Self`.
+///
+/// Every method gets the [`Device`], which dereferences to `Self`. Methods that are not
+/// implemented behave as for a C driver that leaves the operation `NULL` (for the ioctls:
+/// `ENOTTY`).
+#[vtable]
+pub trait DeviceOps: Sized + Send + Sync + 'static {
+    /// Name of the operations, as `vfio_device_ops.name`.
+    const NAME: &'static CStr;
+
+    /// The first open of the device file (`open_device`).
+    fn open(_dev: &Device<Self>) -> Result {
+        crate::build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// The last close of the device file (`close_device`).
+    fn close(_dev: &Device<Self>) {
+        crate::build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// `read()`/`pread()` on the device file at offset `pos`; returns the bytes written to
+    /// `buf`, whose length is what userspace asked for.
+    fn read(_dev: &Device<Self>, _buf: &mut UserSliceWriter, _pos: u64) -> Result<usize> {
+        crate::build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// `write()`/`pwrite()` on the device file at offset `pos`; returns the bytes consumed.
+    fn write(_dev: &Device<Self>, _buf: &mut UserSliceReader, _pos: u64) -> Result<usize> {
+        crate::build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// `VFIO_DEVICE_GET_INFO`.
+    fn device_info(_dev: &Device<Self>) -> Result<DeviceInfo> {
+        crate::build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// `VFIO_DEVICE_GET_REGION_INFO` for region `index`; capabilities go to `caps`.
+    fn region_info(_dev: &Device<Self>, _index: u32, _caps: &mut Caps) -> Result<RegionInfo> {
+        crate::build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// `VFIO_DEVICE_GET_IRQ_INFO` for interrupt `index`.
+    fn irq_info(_dev: &Device<Self>, _index: u32) -> Result<IrqInfo> {
+        crate::build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// The number of interrupt indexes `VFIO_DEVICE_SET_IRQS` requests are validated
+    /// against (indexes and vectors beyond it get `EINVAL`).
+    fn num_irqs(_dev: &Device<Self>) -> u32 {
+        crate::build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// A validated `VFIO_DEVICE_SET_IRQS` request.
+    fn set_irqs(_dev: &Device<Self>, _set: &IrqSet<'_>) -> Result {
+        crate::build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// `VFIO_DEVICE_RESET`.
+    fn reset(_dev: &Device<Self>) -> Result {
+        crate::build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Any other ioctl: `cmd` and the user pointer `arg`.
+    fn ioctl(_dev: &Device<Self>, _cmd: u32, _arg: UserPtr) -> Result<isize> {
+        crate::build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// `mmap()` of the device file.
+    fn mmap(_dev: &Device<Self>, _vma: &VmArea) -> Result {
+        crate::build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// The device is being unregistered while open; asks userspace to release it (`count`
+    /// is the number of requests so far).
+    fn request(_dev: &Device<Self>, _count: u32) {
+        crate::build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Userspace unmapped `[iova, iova + length)`: drop every pin in the range. May be
+    /// called while the device is not open.
+    fn dma_unmap(_dev: &Device<Self>, _iova: u64, _length: u64) {
+        crate::build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+}
+
+/// A VFIO device with the driver's data `T`.
+///
+/// The `struct vfio_device` comes first, as `vfio_alloc_device()` requires; the VFIO core
+/// allocates and frees the whole object.
+///
+/// # Invariants
+///
+/// `vdev` is a `struct vfio_device` allocated by `_vfio_alloc_device()` with
+/// `Adapter::<T>::VTABLE`; `data` is initialised once `initialized` is set, which happens
+/// before the device is registered, and is dropped by the release callback.
+#[repr(C)]
+pub struct Device<T: DeviceOps> {
+    vdev: Opaque<bindings::vfio_device>,
+    initialized: bool,
+    data: T,
+}
+
+impl<T: DeviceOps> Device<T> {
+    const ALIGN_OK: () = assert!(core::mem::align_of::<Self>() <= bindings::ARCH_SLAB_MINALIGN);
+
+    /// # Safety
+    ///
+    /// `vdev` must be the `vfio_device` of a `Device<T>` whose data is initialised, for `'a`.
+    #[inline]
+    unsafe fn from_raw<'a>(vdev: *mut bindings::vfio_device) -> &'a Self {
+        // SAFETY: `vdev` is at offset 0 of the `repr(C)` `Device<T>` (see `ALIGN_OK` and the
+        // allocation in `Registration::new`); the caller guarantees it is initialised.
+        unsafe { &*vdev.cast::<Self>() }
+    }
+
+    /// Returns the raw `struct vfio_device`.
+    pub fn as_raw(&self) -> *mut bindings::vfio_device {
+        self.vdev.get()
+    }
+
+    /// Returns the device the VFIO device was registered for (for mdevs: the mdev).
+    pub fn parent(&self) -> &device::Device {
+        // SAFETY: `dev` is set by `_vfio_alloc_device()` and the VFIO device holds a
+        // reference on it as its parent.
+        unsafe { device::Device::as_ref((*self.as_raw()).dev) }
+    }
+}
+
+impl<T: DeviceOps> Deref for Device<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.data
+    }
+}
+
+/// A registered VFIO device with an emulated IOMMU; unregisters it on drop.
+///
+/// Dropping waits, as `vfio_unregister_group_dev()` does, until userspace closed the device
+/// (calling [`DeviceOps::request`] meanwhile).
+///
+/// # Invariants
+///
+/// `self.0` points to a registered [`Device<T>`] on which this object holds a reference.
+pub struct Registration<T: DeviceOps>(NonNull<Device<T>>);
+
+// SAFETY: The registration only gives out `&Device<T>`, whose data is `Send + Sync`.
+unsafe impl<T: DeviceOps> Send for Registration<T> {}
+// SAFETY: As above.
+unsafe impl<T: DeviceOps> Sync for Registration<T> {}
+
+impl<T: DeviceOps> Registration<T> {
+    /// Allocates a VFIO device for `parent` (for an mdev vendor driver: the mdev), initialises
+    /// its data with `init` and registers it with `vfio_register_emulated_iommu_dev()`.
+    pub fn new(parent: &device::Device, init: impl PinInit<T, Error>) -> Result<Self> {
+        #[allow(clippy::let_unit_value)]
+        let () = Device::<T>::ALIGN_OK;
+        // SAFETY: `parent` is a valid device; the size covers `Device<T>`, whose first field
+        // is the `vfio_device`; the ops table is static.
+        let vdev = unsafe {
+            bindings::_vfio_alloc_device(
+                size_of::<Device<T>>(),
+                parent.as_raw(),
+                Adapter::<T>::VTABLE_PTR,
+            )
+        };
+        let vdev = crate::error::from_err_ptr(vdev)?;
+        let ptr = vdev.cast::<Device<T>>();
+        // SAFETY: The allocation is zeroed, large enough and aligned for `Device<T>`; nobody
+        // else can reach it yet, and it does not move.
+        let res = unsafe { init.__pinned_init(core::ptr::addr_of_mut!((*ptr).data)) };
+        if let Err(e) = res {
+            // SAFETY: We own the only reference; `initialized` is false, so the release
+            // callback does not drop `data`.
+            unsafe { bindings::put_device(core::ptr::addr_of_mut!((*vdev).device)) };
+            return Err(e);
+        }
+        // SAFETY: Not shared yet. INVARIANT: `data` is initialised.
+        unsafe { (*ptr).initialized = true };
+        // SAFETY: `vdev` is an allocated, not yet registered VFIO device.
+        if let Err(e) = to_result(unsafe { bindings::vfio_register_emulated_iommu_dev(vdev) }) {
+            // SAFETY: We own the only reference; release drops `data`.
+            unsafe { bindings::put_device(core::ptr::addr_of_mut!((*vdev).device)) };
+            return Err(e);
+        }
+        // INVARIANT: Registered, and the allocation reference is ours.
+        // SAFETY: `ptr` is non-null (not an error pointer).
+        Ok(Self(unsafe { NonNull::new_unchecked(ptr) }))
+    }
+
+    /// Returns the device.
+    pub fn device(&self) -> &Device<T> {
+        // SAFETY: We hold a reference (type invariant) and the data is initialised.
+        unsafe { self.0.as_ref() }
+    }
+}
+
+impl<T: DeviceOps> Deref for Registration<T> {
+    type Target = Device<T>;
+
+    fn deref(&self) -> &Device<T> {
+        self.device()
+    }
+}
+
+impl<T: DeviceOps> Drop for Registration<T> {
+    fn drop(&mut self) {
+        let vdev = self.device().as_raw();
+        // SAFETY: The device is registered (type invariant); this waits for userspace.
+        unsafe { bindings::vfio_unregister_group_dev(vdev) };
+        // SAFETY: We drop our reference (type invariant); the last one frees the device.
+        unsafe { bindings::put_device(core::ptr::addr_of_mut!((*vdev).device)) };
+    }
+}
+
+struct Adapter<T: DeviceOps>(PhantomData<T>);
+
+/// Copies the first `N` bytes of a user structure into a zeroed `[u8; N]`.
+#[inline]
+fn read_head<const N: usize>(arg: UserPtr) -> Result<[u8; N]> {
+    let mut b = [0u8; N];
+    UserSlice::new(arg, N).reader().read_slice(&mut b)?;
+    Ok(b)
+}
+
+#[inline]
+fn u32_at(b: &[u8], off: usize) -> u32 {
+    let mut v = [0u8; 4];
+    v.copy_from_slice(&b[off..off + 4]);
+    u32::from_ne_bytes(v)
+}
+
+impl<T: DeviceOps> Adapter<T> {
+    const VTABLE: bindings::vfio_device_ops = bindings::vfio_device_ops {
+        name: T::NAME.as_char_ptr().cast_mut(),
+        init: None,
+        release: Some(Self::release),
+        #[cfg(CONFIG_IOMMUFD)]
+        bind_iommufd: Some(bindings::vfio_iommufd_emulated_bind),
+        #[cfg(CONFIG_IOMMUFD)]
+        unbind_iommufd: Some(bindings::vfio_iommufd_emulated_unbind),
+        #[cfg(CONFIG_IOMMUFD)]
+        attach_ioas: Some(bindings::vfio_iommufd_emulated_attach_ioas),
+        #[cfg(CONFIG_IOMMUFD)]
+        detach_ioas: Some(bindings::vfio_iommufd_emulated_detach_ioas),
+        #[cfg(not(CONFIG_IOMMUFD))]
+        bind_iommufd: None,
+        #[cfg(not(CONFIG_IOMMUFD))]
+        unbind_iommufd: None,
+        #[cfg(not(CONFIG_IOMMUFD))]
+        attach_ioas: None,
+        #[cfg(not(CONFIG_IOMMUFD))]
+        detach_ioas: None,
+        open_device: if T::HAS_OPEN { Some(Self::open_device) } else { None },
+        close_device: if T::HAS_CLOSE { Some(Self::close_device) } else { None },
+        read: if T::HAS_READ { Some(Self::read) } else { None },
+        write: if T::HAS_WRITE { Some(Self::write) } else { None },
+        ioctl: Some(Self::ioctl),
+        mmap: if T::HAS_MMAP { Some(Self::mmap) } else { None },
+        request: if T::HAS_REQUEST { Some(Self::request) } else { None },
+        match_: None,
+        dma_unmap: if T::HAS_DMA_UNMAP { Some(Self::dma_unmap) } else { None },
+        device_feature: None,
+    };
+    const VTABLE_PTR: *const bindings::vfio_device_ops = &Self::VTABLE;
+
+    /// # Safety
+    ///
+    /// Called by the VFIO core with the last reference of a device allocated by
+    /// [`Registration::new`].
+    unsafe extern "C" fn release(vdev: *mut bindings::vfio_device) {
+        let ptr = vdev.cast::<Device<T>>();
+        // SAFETY: Nobody else uses the device any more; `data` is initialised if
+        // `initialized` is set (type invariant). The VFIO core frees the memory afterwards.
+        unsafe {
+            if (*ptr).initialized {
+                core::ptr::drop_in_place(core::ptr::addr_of_mut!((*ptr).data));
+            }
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFIO core with a registered device.
+    unsafe extern "C" fn open_device(vdev: *mut bindings::vfio_device) -> c_int {
+        // SAFETY: Registered devices are initialised.
+        let dev = unsafe { Device::<T>::from_raw(vdev) };
+        from_result(|| T::open(dev).map(|()| 0))
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFIO core with a registered, open device.
+    unsafe extern "C" fn close_device(vdev: *mut bindings::vfio_device) {
+        // SAFETY: Registered devices are initialised.
+        T::close(unsafe { Device::<T>::from_raw(vdev) })
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFIO core with an open device, a user buffer of `count` bytes and the
+    /// file position.
+    unsafe extern "C" fn read(
+        vdev: *mut bindings::vfio_device,
+        buf: *mut c_char,
+        count: usize,
+        ppos: *mut bindings::loff_t,
+    ) -> isize {
+        // SAFETY: Registered devices are initialised.
+        let dev = unsafe { Device::<T>::from_raw(vdev) };
+        from_result(|| {
+            // SAFETY: `ppos` is valid for the call.
+            let pos = u64::try_from(unsafe { *ppos }).map_err(|_| EINVAL)?;
+            let mut w = UserSlice::new(buf as UserPtr, count).writer();
+            let n = T::read(dev, &mut w, pos)?;
+            // SAFETY: As above.
+            unsafe { *ppos += n as bindings::loff_t };
+            Ok(n as isize)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// As for `read`.
+    unsafe extern "C" fn write(
+        vdev: *mut bindings::vfio_device,
+        buf: *const c_char,
+        count: usize,
+        ppos: *mut bindings::loff_t,
+    ) -> isize {
+        // SAFETY: Registered devices are initialised.
+        let dev = unsafe { Device::<T>::from_raw(vdev) };
+        from_result(|| {
+            // SAFETY: `ppos` is valid for the call.
+            let pos = u64::try_from(unsafe { *ppos }).map_err(|_| EINVAL)?;
+            let mut r = UserSlice::new(buf as UserPtr, count).reader();
+            let n = T::write(dev, &mut r, pos)?;
+            // SAFETY: As above.
+            unsafe { *ppos += n as bindings::loff_t };
+            Ok(n as isize)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFIO core with an open device and the user's ioctl arguments.
+    unsafe extern "C" fn ioctl(vdev: *mut bindings::vfio_device, cmd: c_uint, arg: c_ulong) -> c_long {
+        // SAFETY: Registered devices are initialised.
+        let dev = unsafe { Device::<T>::from_raw(vdev) };
+        let arg = arg as UserPtr;
+        from_result(|| match cmd {
+            DEVICE_GET_INFO if T::HAS_DEVICE_INFO => Self::get_info(dev, arg).map(|()| 0),
+            DEVICE_GET_REGION_INFO if T::HAS_REGION_INFO => {
+                Self::get_region_info(dev, arg).map(|()| 0)
+            }
+            DEVICE_GET_IRQ_INFO if T::HAS_IRQ_INFO => Self::get_irq_info(dev, arg).map(|()| 0),
+            DEVICE_SET_IRQS if T::HAS_SET_IRQS => Self::set_irqs(dev, arg).map(|()| 0),
+            DEVICE_RESET if T::HAS_RESET => T::reset(dev).map(|()| 0),
+            _ if T::HAS_IOCTL => T::ioctl(dev, cmd, arg).map(|n| n as c_long),
+            _ => Err(ENOTTY),
+        })
+    }
+
+    /// `VFIO_DEVICE_GET_INFO`: `{argsz, flags, num_regions, num_irqs}` in, the same out.
+    #[inline]
+    fn get_info(dev: &Device<T>, arg: UserPtr) -> Result {
+        const MINSZ: usize = 16;
+        let b = read_head::<MINSZ>(arg)?;
+        if (u32_at(&b, 0) as usize) < MINSZ {
+            return Err(EINVAL);
+        }
+        let info = T::device_info(dev)?;
+        let mut out = b;
+        out[4..8].copy_from_slice(&info.flags.to_ne_bytes());
+        out[8..12].copy_from_slice(&info.num_regions.to_ne_bytes());
+        out[12..16].copy_from_slice(&info.num_irqs.to_ne_bytes());
+        UserSlice::new(arg, MINSZ).writer().write_slice(&out)
+    }
+
+    /// `VFIO_DEVICE_GET_REGION_INFO`: `{argsz, flags, index, cap_offset, size, offset}`.
+    #[inline]
+    fn get_region_info(dev: &Device<T>, arg: UserPtr) -> Result {
+        const MINSZ: usize = 32;
+        let b = read_head::<MINSZ>(arg)?;
+        let argsz = u32_at(&b, 0) as usize;
+        if argsz < MINSZ {
+            return Err(EINVAL);
+        }
+        let mut caps = Caps::new();
+        let info = T::region_info(dev, u32_at(&b, 8), &mut caps)?;
+        let mut out = b;
+        let mut flags = info.flags;
+        let mut cap_offset = 0u32;
+        if !caps.is_empty() {
+            flags |= bindings::VFIO_REGION_INFO_FLAG_CAPS;
+            let total = MINSZ + caps.len();
+            if argsz < total {
+                out[0..4].copy_from_slice(&(total as u32).to_ne_bytes());
+            } else {
+                let bytes = caps.finish(MINSZ);
+                UserSlice::new(arg + MINSZ, bytes.len())
+                    .writer()
+                    .write_slice(bytes)?;
+                cap_offset = MINSZ as u32;
+            }
+        }
+        out[4..8].copy_from_slice(&flags.to_ne_bytes());
+        out[12..16].copy_from_slice(&cap_offset.to_ne_bytes());
+        out[16..24].copy_from_slice(&info.size.to_ne_bytes());
+        out[24..32].copy_from_slice(&info.offset.to_ne_bytes());
+        UserSlice::new(arg, MINSZ).writer().write_slice(&out)
+    }
+
+    /// `VFIO_DEVICE_GET_IRQ_INFO`: `{argsz, flags, index, count}`.
+    #[inline]
+    fn get_irq_info(dev: &Device<T>, arg: UserPtr) -> Result {
+        const MINSZ: usize = 16;
+        let b = read_head::<MINSZ>(arg)?;
+        if (u32_at(&b, 0) as usize) < MINSZ {
+            return Err(EINVAL);
+        }
+        let info = T::irq_info(dev, u32_at(&b, 8))?;
+        let mut out = b;
+        out[4..8].copy_from_slice(&info.flags.to_ne_bytes());
+        out[12..16].copy_from_slice(&info.count.to_ne_bytes());
+        UserSlice::new(arg, MINSZ).writer().write_slice(&out)
+    }
+
+    /// `VFIO_DEVICE_SET_IRQS`: validates the header, copies the data, decodes it.
+    #[inline]
+    fn set_irqs(dev: &Device<T>, arg: UserPtr) -> Result {
+        let b = read_head::<IRQ_SET_MINSZ>(arg)?;
+        let hdr = IrqSetHeader {
+            argsz: u32_at(&b, 0),
+            flags: u32_at(&b, 4),
+            index: u32_at(&b, 8),
+            start: u32_at(&b, 12),
+            count: u32_at(&b, 16),
+        };
+        let (action, bytes) = hdr.validate(T::num_irqs(dev))?;
+        let mut raw = KVec::new();
+        if bytes > 0 {
+            UserSlice::new(arg + IRQ_SET_MINSZ, bytes).read_all(&mut raw, GFP_KERNEL)?;
+        }
+        let mut fds = KVec::new();
+        let data = match hdr.flags & bindings::VFIO_IRQ_SET_DATA_TYPE_MASK {
+            bindings::VFIO_IRQ_SET_DATA_BOOL => IrqData::Bool(&raw),
+            bindings::VFIO_IRQ_SET_DATA_EVENTFD => {
+                for c in raw.chunks_exact(4) {
+                    fds.push(i32::from_ne_bytes([c[0], c[1], c[2], c[3]]), GFP_KERNEL)?;
+                }
+                IrqData::Eventfd(&fds)
+            }
+            _ => IrqData::None,
+        };
+        T::set_irqs(
+            dev,
+            &IrqSet {
+                index: hdr.index,
+                start: hdr.start,
+                count: hdr.count,
+                action,
+                data,
+            },
+        )
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFIO core with an open device and an area being mapped.
+    unsafe extern "C" fn mmap(
+        vdev: *mut bindings::vfio_device,
+        vma: *mut bindings::vm_area_struct,
+    ) -> c_int {
+        // SAFETY: Registered devices are initialised.
+        let dev = unsafe { Device::<T>::from_raw(vdev) };
+        // SAFETY: `VmArea` is a transparent view; `vma` is valid for the call.
+        let vma = unsafe { &*vma.cast::<VmArea>() };
+        from_result(|| T::mmap(dev, vma).map(|()| 0))
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFIO core with a registered device being unregistered.
+    unsafe extern "C" fn request(vdev: *mut bindings::vfio_device, count: c_uint) {
+        // SAFETY: Registered devices are initialised.
+        T::request(unsafe { Device::<T>::from_raw(vdev) }, count)
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFIO core with a registered device.
+    unsafe extern "C" fn dma_unmap(vdev: *mut bindings::vfio_device, iova: u64, length: u64) {
+        // SAFETY: Registered devices are initialised.
+        T::dma_unmap(unsafe { Device::<T>::from_raw(vdev) }, iova, length)
+    }
+}

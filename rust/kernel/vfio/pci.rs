@@ -1,0 +1,277 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Helpers for emulated vfio-pci devices.
+//!
+//! C headers: [`include/uapi/linux/vfio.h`](srctree/include/uapi/linux/vfio.h),
+//! [`include/uapi/linux/pci_regs.h`](srctree/include/uapi/linux/pci_regs.h)
+//!
+//! An emulated PCI device exposes its BARs and configuration space as VFIO regions at fixed
+//! file offsets ([`region_offset`], [`split_offset`]), answers accesses of 1, 2 or 4 bytes
+//! ([`read_split`], [`write_split`] turn a `read()`/`write()` into such accesses, as the C
+//! samples do), and keeps a configuration space image ([`ConfigSpace`]).
+
+use crate::{
+    error::{code::*, Result},
+    uaccess::{UserSliceReader, UserSliceWriter},
+};
+
+/// Region index of BAR0 (BARn is `BAR0_REGION_INDEX + n`).
+pub const BAR0_REGION_INDEX: u32 = 0;
+/// Region index of BAR5.
+pub const BAR5_REGION_INDEX: u32 = 5;
+/// Region index of the expansion ROM.
+pub const ROM_REGION_INDEX: u32 = 6;
+/// Region index of the configuration space.
+pub const CONFIG_REGION_INDEX: u32 = 7;
+/// Region index of the VGA ranges.
+pub const VGA_REGION_INDEX: u32 = 8;
+/// Number of vfio-pci regions (`VFIO_PCI_NUM_REGIONS`).
+pub const NUM_REGIONS: u32 = 9;
+
+/// Interrupt index of INTx.
+pub const INTX_IRQ_INDEX: u32 = 0;
+/// Interrupt index of MSI.
+pub const MSI_IRQ_INDEX: u32 = 1;
+/// Interrupt index of MSI-X.
+pub const MSIX_IRQ_INDEX: u32 = 2;
+/// Interrupt index of the error notification.
+pub const ERR_IRQ_INDEX: u32 = 3;
+/// Interrupt index of the device request notification.
+pub const REQ_IRQ_INDEX: u32 = 4;
+/// Number of vfio-pci interrupt indexes (`VFIO_PCI_NUM_IRQS`).
+pub const NUM_IRQS: u32 = 5;
+
+/// The `device_api` string of vfio-pci devices.
+pub const DEVICE_API: &crate::str::CStr = crate::c_str!("vfio-pci");
+
+/// Bits of the file offset below the region index.
+pub const OFFSET_SHIFT: u32 = 40;
+
+/// Returns the file offset of region `index`: `index << 40`, the layout of vfio-pci and of
+/// the mdev samples.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::vfio::pci::{region_offset, split_offset, CONFIG_REGION_INDEX};
+///
+/// assert_eq!(region_offset(CONFIG_REGION_INDEX), 7 << 40);
+/// assert_eq!(split_offset(region_offset(1) + 5), (1, 5));
+/// ```
+pub const fn region_offset(index: u32) -> u64 {
+    (index as u64) << OFFSET_SHIFT
+}
+
+/// Splits a file offset into the region index and the offset in the region.
+pub const fn split_offset(pos: u64) -> (u64, u64) {
+    (pos >> OFFSET_SHIFT, pos & ((1u64 << OFFSET_SHIFT) - 1))
+}
+
+/// The size of the next access of a `count`-byte transfer at `pos`: 4 if at least 4 bytes are
+/// left and `pos` is 4-aligned, else 2 if 2-aligned, else 1.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::vfio::pci::access_width;
+///
+/// assert_eq!(access_width(0x10, 8), 4);
+/// assert_eq!(access_width(0x12, 8), 2);
+/// assert_eq!(access_width(0x13, 8), 1);
+/// assert_eq!(access_width(0x10, 3), 2);
+/// ```
+pub const fn access_width(pos: u64, count: usize) -> usize {
+    if count >= 4 && pos % 4 == 0 {
+        4
+    } else if count >= 2 && pos % 2 == 0 {
+        2
+    } else {
+        1
+    }
+}
+
+/// Serves a `read()` of the device file as naturally aligned accesses of 1, 2 or 4 bytes.
+///
+/// `access(pos, bytes)` fills `bytes` (pre-zeroed) with the value at file offset `pos`. An
+/// error of `access` or of the copy to userspace ends the transfer with that error, as the C
+/// samples do (they report `EFAULT` for both).
+pub fn read_split(
+    buf: &mut UserSliceWriter,
+    mut pos: u64,
+    mut access: impl FnMut(u64, &mut [u8]) -> Result,
+) -> Result<usize> {
+    let mut done = 0;
+    while !buf.is_empty() {
+        let n = access_width(pos, buf.len());
+        let mut val = [0u8; 4];
+        access(pos, &mut val[..n])?;
+        buf.write_slice(&val[..n])?;
+        done += n;
+        pos = pos.checked_add(n as u64).ok_or(EINVAL)?;
+    }
+    Ok(done)
+}
+
+/// Serves a `write()` of the device file as naturally aligned accesses of 1, 2 or 4 bytes.
+///
+/// `access(pos, bytes)` stores `bytes` at file offset `pos`.
+pub fn write_split(
+    buf: &mut UserSliceReader,
+    mut pos: u64,
+    mut access: impl FnMut(u64, &[u8]) -> Result,
+) -> Result<usize> {
+    let mut done = 0;
+    while !buf.is_empty() {
+        let n = access_width(pos, buf.len());
+        let mut val = [0u8; 4];
+        buf.read_slice(&mut val[..n])?;
+        access(pos, &val[..n])?;
+        done += n;
+        pos = pos.checked_add(n as u64).ok_or(EINVAL)?;
+    }
+    Ok(done)
+}
+
+/// Offsets in the configuration space header (`include/uapi/linux/pci_regs.h`).
+pub mod cfg {
+    /// Vendor ID (16 bits).
+    pub const VENDOR_ID: usize = 0x00;
+    /// Device ID (16 bits).
+    pub const DEVICE_ID: usize = 0x02;
+    /// Command (16 bits).
+    pub const COMMAND: usize = 0x04;
+    /// Status (16 bits).
+    pub const STATUS: usize = 0x06;
+    /// Revision ID.
+    pub const REVISION_ID: usize = 0x08;
+    /// Programming interface.
+    pub const CLASS_PROG: usize = 0x09;
+    /// Sub-class.
+    pub const CLASS_DEVICE: usize = 0x0a;
+    /// Base class.
+    pub const CLASS_BASE: usize = 0x0b;
+    /// BAR0 (BARn at `BASE_ADDRESS_0 + 4 * n`).
+    pub const BASE_ADDRESS_0: usize = 0x10;
+    /// BAR5.
+    pub const BASE_ADDRESS_5: usize = 0x24;
+    /// Subsystem vendor ID (16 bits).
+    pub const SUBSYSTEM_VENDOR_ID: usize = 0x2c;
+    /// Subsystem ID (16 bits).
+    pub const SUBSYSTEM_ID: usize = 0x2e;
+    /// Capability list pointer.
+    pub const CAPABILITY_LIST: usize = 0x34;
+    /// Interrupt line.
+    pub const INTERRUPT_LINE: usize = 0x3c;
+    /// Interrupt pin (1 = INTA#).
+    pub const INTERRUPT_PIN: usize = 0x3d;
+    /// BAR bit 0: I/O space.
+    pub const BASE_ADDRESS_SPACE_IO: u32 = 0x01;
+}
+
+/// An emulated PCI configuration space of `N` bytes, little endian.
+///
+/// Reads and writes are bounds checked: an access that does not fit returns `EINVAL` and
+/// changes nothing.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::vfio::pci::{cfg, ConfigSpace};
+///
+/// let mut c = ConfigSpace::<0x100>::new();
+/// c.set_u32(cfg::VENDOR_ID, 0x3253_4348)?;
+/// c.set_u32(cfg::BASE_ADDRESS_0, cfg::BASE_ADDRESS_SPACE_IO)?;
+/// let mut b = [0u8; 2];
+/// c.read(cfg::DEVICE_ID, &mut b)?;
+/// assert_eq!(u16::from_le_bytes(b), 0x3253);
+/// // BAR sizing: all ones reads back the size mask with the flag bits kept.
+/// c.write_bar(cfg::BASE_ADDRESS_0, 0xffff_ffff, !(8u32 - 1))?;
+/// assert_eq!(c.u32_at(cfg::BASE_ADDRESS_0)?, 0xffff_fff9);
+/// c.write_bar(cfg::BASE_ADDRESS_0, 0xc000, !(8u32 - 1))?;
+/// assert_eq!(c.u32_at(cfg::BASE_ADDRESS_0)?, 0xc001);
+/// assert!(c.read(0xfe, &mut [0u8; 4]).is_err());
+/// # Ok::<(), Error>(())
+/// ```
+#[derive(Clone)]
+pub struct ConfigSpace<const N: usize> {
+    bytes: [u8; N],
+}
+
+impl<const N: usize> Default for ConfigSpace<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> ConfigSpace<N> {
+    /// Creates an all-zero configuration space.
+    pub const fn new() -> Self {
+        Self { bytes: [0; N] }
+    }
+
+    /// Size in bytes.
+    pub const fn size(&self) -> usize {
+        N
+    }
+
+    fn range(off: usize, len: usize) -> Result<core::ops::Range<usize>> {
+        match off.checked_add(len) {
+            Some(end) if end <= N => Ok(off..end),
+            _ => Err(EINVAL),
+        }
+    }
+
+    /// Copies `buf.len()` bytes at `off` into `buf`.
+    pub fn read(&self, off: usize, buf: &mut [u8]) -> Result {
+        buf.copy_from_slice(&self.bytes[Self::range(off, buf.len())?]);
+        Ok(())
+    }
+
+    /// Stores `buf` at `off`.
+    pub fn write(&mut self, off: usize, buf: &[u8]) -> Result {
+        self.bytes[Self::range(off, buf.len())?].copy_from_slice(buf);
+        Ok(())
+    }
+
+    /// Stores a byte.
+    pub fn set_u8(&mut self, off: usize, v: u8) -> Result {
+        self.write(off, &[v])
+    }
+
+    /// Stores a little-endian 16-bit value.
+    pub fn set_u16(&mut self, off: usize, v: u16) -> Result {
+        self.write(off, &v.to_le_bytes())
+    }
+
+    /// Stores a little-endian 32-bit value.
+    pub fn set_u32(&mut self, off: usize, v: u32) -> Result {
+        self.write(off, &v.to_le_bytes())
+    }
+
+    /// Returns the byte at `off`.
+    pub fn u8_at(&self, off: usize) -> Result<u8> {
+        let mut b = [0u8; 1];
+        self.read(off, &mut b)?;
+        Ok(b[0])
+    }
+
+    /// Returns the little-endian 32-bit value at `off`.
+    pub fn u32_at(&self, off: usize) -> Result<u32> {
+        let mut b = [0u8; 4];
+        self.read(off, &mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+
+    /// A guest write of `value` to the BAR at `off` whose size mask is `mask` (`!(size - 1)`):
+    /// all ones reads back the mask (BAR sizing), any other value is stored; the two low flag
+    /// bits of the BAR (I/O space, reserved) are kept.
+    pub fn write_bar(&mut self, off: usize, value: u32, mask: u32) -> Result {
+        let old = self.u32_at(off)?;
+        let mut v = value;
+        if v == 0xffff_ffff {
+            v &= mask;
+        }
+        v |= old & 0x3;
+        self.set_u32(off, v)
+    }
+}
