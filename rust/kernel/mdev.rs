@@ -28,8 +28,8 @@ pub mod core_impl;
 mod vendor;
 
 pub use vendor::{
-    DeviceAttribute, Driver, DriverRegistration, ParentRegistration, SysfsBuf, TypeInfo,
-    VirtualParent,
+    DeviceAttribute, Driver, DriverRegistration, ParentRegistration, ShowFn, StoreFn, SysfsBuf,
+    TypeInfo, VirtualParent,
 };
 
 /// A mediated device type (`struct mdev_type`).

@@ -171,7 +171,8 @@ impl Caps {
         let start = self.buf.len();
         self.heads.push(start, GFP_KERNEL)?;
         self.buf.extend_from_slice(&id.to_ne_bytes(), GFP_KERNEL)?;
-        self.buf.extend_from_slice(&version.to_ne_bytes(), GFP_KERNEL)?;
+        self.buf
+            .extend_from_slice(&version.to_ne_bytes(), GFP_KERNEL)?;
         self.buf.extend_from_slice(&[0; 4], GFP_KERNEL)?;
         self.buf.extend_from_slice(payload, GFP_KERNEL)?;
         let pad = (8 - payload.len() % 8) % 8;
@@ -350,19 +351,19 @@ impl VmArea {
     /// Start address.
     pub fn start(&self) -> usize {
         // SAFETY: The area is valid (type invariant); the field is set before `mmap` runs.
-        unsafe { (*self.0.get()).__bindgen_anon_1.__bindgen_anon_1.vm_start as usize }
+        unsafe { (*self.0.get()).__bindgen_anon_1.__bindgen_anon_1.vm_start }
     }
 
     /// End address (exclusive).
     pub fn end(&self) -> usize {
         // SAFETY: As in `start`.
-        unsafe { (*self.0.get()).__bindgen_anon_1.__bindgen_anon_1.vm_end as usize }
+        unsafe { (*self.0.get()).__bindgen_anon_1.__bindgen_anon_1.vm_end }
     }
 
     /// Offset in the file, in pages.
     pub fn pgoff(&self) -> usize {
         // SAFETY: As in `start`.
-        unsafe { (*self.0.get()).vm_pgoff as usize }
+        unsafe { (*self.0.get()).vm_pgoff }
     }
 }
 
@@ -655,15 +656,35 @@ impl<T: DeviceOps> Adapter<T> {
         attach_ioas: None,
         #[cfg(not(CONFIG_IOMMUFD))]
         detach_ioas: None,
-        open_device: if T::HAS_OPEN { Some(Self::open_device) } else { None },
-        close_device: if T::HAS_CLOSE { Some(Self::close_device) } else { None },
+        open_device: if T::HAS_OPEN {
+            Some(Self::open_device)
+        } else {
+            None
+        },
+        close_device: if T::HAS_CLOSE {
+            Some(Self::close_device)
+        } else {
+            None
+        },
         read: if T::HAS_READ { Some(Self::read) } else { None },
-        write: if T::HAS_WRITE { Some(Self::write) } else { None },
+        write: if T::HAS_WRITE {
+            Some(Self::write)
+        } else {
+            None
+        },
         ioctl: Some(Self::ioctl),
         mmap: if T::HAS_MMAP { Some(Self::mmap) } else { None },
-        request: if T::HAS_REQUEST { Some(Self::request) } else { None },
+        request: if T::HAS_REQUEST {
+            Some(Self::request)
+        } else {
+            None
+        },
         match_: None,
-        dma_unmap: if T::HAS_DMA_UNMAP { Some(Self::dma_unmap) } else { None },
+        dma_unmap: if T::HAS_DMA_UNMAP {
+            Some(Self::dma_unmap)
+        } else {
+            None
+        },
         device_feature: None,
     };
     const VTABLE_PTR: *const bindings::vfio_device_ops = &Self::VTABLE;
@@ -748,7 +769,11 @@ impl<T: DeviceOps> Adapter<T> {
     /// # Safety
     ///
     /// Called by the VFIO core with an open device and the user's ioctl arguments.
-    unsafe extern "C" fn ioctl(vdev: *mut bindings::vfio_device, cmd: c_uint, arg: c_ulong) -> c_long {
+    unsafe extern "C" fn ioctl(
+        vdev: *mut bindings::vfio_device,
+        cmd: c_uint,
+        arg: c_ulong,
+    ) -> c_long {
         // SAFETY: Registered devices are initialised.
         let dev = unsafe { Device::<T>::from_raw(vdev) };
         let arg = arg as UserPtr;

@@ -208,7 +208,13 @@ impl State {
         // interrupt pin INTA#
         c.set_u8(cfg::INTERRUPT_PIN, 0x01)?;
         // vendor specific data
-        for (off, v) in [(0x40, 0x23), (0x43, 0x80), (0x44, 0x23), (0x48, 0x23), (0x4c, 0x23)] {
+        for (off, v) in [
+            (0x40, 0x23),
+            (0x43, 0x80),
+            (0x44, 0x23),
+            (0x48, 0x23),
+            (0x4c, 0x23),
+        ] {
             c.set_u8(off, v)?;
         }
         c.write(0x60, b"PCI Serial/UART")?;

@@ -150,21 +150,24 @@ impl fmt::Write for SysfsBuf<'_> {
     }
 }
 
+/// The `show` callback of a [`DeviceAttribute`]: writes the value to the buffer.
+pub type ShowFn<T> = fn(&Device, &<T as Driver>::DeviceData, &mut SysfsBuf<'_>) -> Result;
+
+/// The `store` callback of a [`DeviceAttribute`]: gets the bytes userspace wrote.
+pub type StoreFn<T> = fn(&Device, &<T as Driver>::DeviceData, &[u8]) -> Result;
+
 /// A vendor attribute of the mediated devices of driver `T`.
 ///
 /// The callbacks get the device and the driver's data of it; `store` gets the bytes written.
 pub struct DeviceAttribute<T: Driver> {
     name: &'static CStr,
-    show: Option<fn(&Device, &T::DeviceData, &mut SysfsBuf<'_>) -> Result>,
-    store: Option<fn(&Device, &T::DeviceData, &[u8]) -> Result>,
+    show: Option<ShowFn<T>>,
+    store: Option<StoreFn<T>>,
 }
 
 impl<T: Driver> DeviceAttribute<T> {
     /// A read-only attribute (mode 0444).
-    pub const fn read_only(
-        name: &'static CStr,
-        show: fn(&Device, &T::DeviceData, &mut SysfsBuf<'_>) -> Result,
-    ) -> Self {
+    pub const fn read_only(name: &'static CStr, show: ShowFn<T>) -> Self {
         Self {
             name,
             show: Some(show),
@@ -173,10 +176,7 @@ impl<T: Driver> DeviceAttribute<T> {
     }
 
     /// A write-only attribute (mode 0200).
-    pub const fn write_only(
-        name: &'static CStr,
-        store: fn(&Device, &T::DeviceData, &[u8]) -> Result,
-    ) -> Self {
+    pub const fn write_only(name: &'static CStr, store: StoreFn<T>) -> Self {
         Self {
             name,
             show: None,
@@ -185,11 +185,7 @@ impl<T: Driver> DeviceAttribute<T> {
     }
 
     /// A read-write attribute (mode 0644).
-    pub const fn read_write(
-        name: &'static CStr,
-        show: fn(&Device, &T::DeviceData, &mut SysfsBuf<'_>) -> Result,
-        store: fn(&Device, &T::DeviceData, &[u8]) -> Result,
-    ) -> Self {
+    pub const fn read_write(name: &'static CStr, show: ShowFn<T>, store: StoreFn<T>) -> Self {
         Self {
             name,
             show: Some(show),
@@ -198,7 +194,8 @@ impl<T: Driver> DeviceAttribute<T> {
     }
 
     const fn mode(&self) -> u16 {
-        (if self.show.is_some() { 0o444 } else { 0 }) | (if self.store.is_some() { 0o200 } else { 0 })
+        (if self.show.is_some() { 0o444 } else { 0 })
+            | (if self.store.is_some() { 0o200 } else { 0 })
     }
 }
 
@@ -483,9 +480,8 @@ impl<T: Driver> Adapter<T> {
         // `TypeEntry<T>` (`repr(C)`).
         let ty = unsafe { &*mtype.cast::<TypeEntry<T>>() };
         // SAFETY: The core set `parent` to the `parent` field of the registration.
-        let parent = unsafe {
-            &*crate::container_of!((*mtype).parent, ParentRegistration<T>, parent)
-        };
+        let parent =
+            unsafe { &*crate::container_of!((*mtype).parent, ParentRegistration<T>, parent) };
         (parent, ty)
     }
 
@@ -675,4 +671,3 @@ impl From<&VirtualParent> for ARef<device::Device> {
         p.device().into()
     }
 }
-
