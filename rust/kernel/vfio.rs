@@ -131,11 +131,12 @@ pub struct IrqInfo {
 /// caps.add(2, 1, &[7, 0, 0, 0])?;
 /// caps.add(3, 1, &[1, 2, 3, 4, 5, 6, 7, 8])?;
 /// let bytes = caps.finish(32);
-/// assert_eq!(bytes.len(), 8 + 4 + 8 + 8);
-/// // first header: id 2, version 1, next at 32 + 12
-/// assert_eq!(&bytes[0..8], &[2, 0, 1, 0, 44, 0, 0, 0]);
+/// // each capability is padded to 8 bytes: (8 + 4 + 4) + (8 + 8)
+/// assert_eq!(bytes.len(), 32);
+/// // first header: id 2, version 1, next at 32 + 16
+/// assert_eq!(&bytes[0..12], &[2, 0, 1, 0, 48, 0, 0, 0, 7, 0, 0, 0]);
 /// // second header: id 3, version 1, last (next = 0)
-/// assert_eq!(&bytes[12..20], &[3, 0, 1, 0, 0, 0, 0, 0]);
+/// assert_eq!(&bytes[16..24], &[3, 0, 1, 0, 0, 0, 0, 0]);
 /// # Ok::<(), Error>(())
 /// ```
 pub struct Caps {
