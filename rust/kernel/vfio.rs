@@ -41,6 +41,9 @@ use crate::{
 use core::{marker::PhantomData, mem::size_of, ops::Deref, ptr::NonNull};
 
 pub mod pci;
+pub mod pinmap;
+
+pub use pinmap::{Mapping, PinnedMap};
 
 const VFIO_TYPE: u32 = b';' as u32;
 const VFIO_BASE: u32 = 100;

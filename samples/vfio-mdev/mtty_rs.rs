@@ -26,7 +26,7 @@ use kernel::{
     vfio::{
         self,
         pci::{self, cfg, ConfigSpace},
-        Caps, DeviceInfo, EventFd, IrqAction, IrqData, IrqInfo, IrqSet, RegionInfo,
+        Caps, DeviceInfo, IrqInfo, IrqSet, RegionInfo,
     },
 };
 
@@ -146,16 +146,6 @@ impl SerialPort {
     }
 }
 
-/// Interrupt state.
-#[derive(Default)]
-struct Irq {
-    /// `VFIO_PCI_INTX_IRQ_INDEX` or `VFIO_PCI_MSI_IRQ_INDEX` once a trigger is set.
-    index: Option<u32>,
-    intx: Option<EventFd>,
-    msi: Option<EventFd>,
-    intx_mask: bool,
-}
-
 /// Device state under the device's lock (the C sample's `ops_lock` and `rxtx_lock`).
 struct State {
     nr_ports: u32,
@@ -163,7 +153,7 @@ struct State {
     cfg: ConfigSpace<0x100>,
     bar_mask: [u32; 2],
     s: [SerialPort; 2],
-    irq: Irq,
+    irq: pci::Irqs,
 }
 
 impl State {
@@ -176,7 +166,7 @@ impl State {
                 max_fifo_size: MAX_FIFO_SIZE,
                 ..Default::default()
             }; 2],
-            irq: Irq::default(),
+            irq: pci::Irqs::default(),
         };
         st.create_config_space()?;
         Ok(st)
@@ -221,44 +211,8 @@ impl State {
         Ok(())
     }
 
-    fn is_intx(&self) -> bool {
-        self.irq.index == Some(pci::INTX_IRQ_INDEX)
-    }
-
-    fn is_msi(&self) -> bool {
-        self.irq.index == Some(pci::MSI_IRQ_INDEX)
-    }
-
-    fn is_noirq(&self) -> bool {
-        !self.is_intx() && !self.is_msi()
-    }
-
     fn trigger_interrupt(&mut self) {
-        if self.is_msi() {
-            if let Some(e) = &self.irq.msi {
-                e.signal();
-            }
-        } else if self.is_intx() {
-            if let Some(e) = &self.irq.intx {
-                if !self.irq.intx_mask {
-                    e.signal();
-                    self.irq.intx_mask = true;
-                }
-            }
-        }
-    }
-
-    fn disable_intx(&mut self) {
-        if self.irq.intx.take().is_some() {
-            self.irq.intx_mask = false;
-            self.irq.index = None;
-        }
-    }
-
-    fn disable_msi(&mut self) {
-        if self.irq.msi.take().is_some() {
-            self.irq.index = None;
-        }
+        self.irq.trigger();
     }
 
     fn cfg_write(&mut self, offset: u64, buf: &[u8]) -> Result {
@@ -496,9 +450,7 @@ impl vfio::DeviceOps for MttyDevice {
     const NAME: &'static CStr = c_str!("vfio-mtty");
 
     fn close(dev: &vfio::Device<Self>) {
-        let mut st = dev.state.lock();
-        st.disable_intx();
-        st.disable_msi();
+        dev.state.lock().irq.disable();
     }
 
     fn read(dev: &vfio::Device<Self>, buf: &mut UserSliceWriter, pos: u64) -> Result<usize> {
@@ -547,19 +499,7 @@ impl vfio::DeviceOps for MttyDevice {
         if index >= dev.num_irqs.load(Ordering::Relaxed) {
             return Err(EINVAL);
         }
-        match index {
-            pci::INTX_IRQ_INDEX => Ok(IrqInfo {
-                flags: vfio::irq_flags::EVENTFD
-                    | vfio::irq_flags::MASKABLE
-                    | vfio::irq_flags::AUTOMASKED,
-                count: 1,
-            }),
-            pci::MSI_IRQ_INDEX => Ok(IrqInfo {
-                flags: vfio::irq_flags::EVENTFD | vfio::irq_flags::NORESIZE,
-                count: 1,
-            }),
-            _ => Err(EINVAL),
-        }
+        pci::Irqs::info(index)
     }
 
     fn num_irqs(dev: &vfio::Device<Self>) -> u32 {
@@ -567,78 +507,7 @@ impl vfio::DeviceOps for MttyDevice {
     }
 
     fn set_irqs(dev: &vfio::Device<Self>, set: &IrqSet<'_>) -> Result {
-        let mut st = dev.state.lock();
-        let single = set.start == 0 && set.count == 1;
-        let first_true = |d: &IrqData<'_>| match d {
-            IrqData::None => Some(true),
-            IrqData::Bool(b) => Some(b.first().is_some_and(|&v| v != 0)),
-            IrqData::Eventfd(_) => None,
-        };
-        match (set.index, set.action) {
-            (pci::INTX_IRQ_INDEX, IrqAction::Mask | IrqAction::Unmask) => {
-                if !st.is_intx() || !single {
-                    return Err(EINVAL);
-                }
-                match first_true(&set.data) {
-                    // no support for (un)mask eventfds
-                    None => return Err(ENOTTY),
-                    Some(true) => st.irq.intx_mask = set.action == IrqAction::Mask,
-                    Some(false) => {}
-                }
-                Ok(())
-            }
-            (pci::INTX_IRQ_INDEX, IrqAction::Trigger) => {
-                if st.is_intx() && set.count == 0 && set.data == IrqData::None {
-                    st.disable_intx();
-                    return Ok(());
-                }
-                if !(st.is_intx() || st.is_noirq()) || !single {
-                    return Err(EINVAL);
-                }
-                if let IrqData::Eventfd(fds) = set.data {
-                    st.disable_intx();
-                    if fds[0] >= 0 {
-                        st.irq.intx = Some(EventFd::from_fd(fds[0])?);
-                        st.irq.index = Some(pci::INTX_IRQ_INDEX);
-                    }
-                    return Ok(());
-                }
-                if !st.is_intx() {
-                    return Err(EINVAL);
-                }
-                if first_true(&set.data) == Some(true) {
-                    st.trigger_interrupt();
-                }
-                Ok(())
-            }
-            (pci::MSI_IRQ_INDEX, IrqAction::Mask | IrqAction::Unmask) => Err(ENOTTY),
-            (pci::MSI_IRQ_INDEX, IrqAction::Trigger) => {
-                if st.is_msi() && set.count == 0 && set.data == IrqData::None {
-                    st.disable_msi();
-                    return Ok(());
-                }
-                if !(st.is_msi() || st.is_noirq()) || !single {
-                    return Err(EINVAL);
-                }
-                if let IrqData::Eventfd(fds) = set.data {
-                    st.disable_msi();
-                    if fds[0] >= 0 {
-                        st.irq.msi = Some(EventFd::from_fd(fds[0])?);
-                        st.irq.index = Some(pci::MSI_IRQ_INDEX);
-                    }
-                    return Ok(());
-                }
-                if !st.is_msi() {
-                    return Err(EINVAL);
-                }
-                if first_true(&set.data) == Some(true) {
-                    st.trigger_interrupt();
-                }
-                Ok(())
-            }
-            // MSI-X, error and request interrupts
-            _ => Err(ENOTTY),
-        }
+        dev.state.lock().irq.set(set)
     }
 
     fn reset(_dev: &vfio::Device<Self>) -> Result {

@@ -10,6 +10,7 @@
 //! ([`read_split`], [`write_split`] turn a `read()`/`write()` into such accesses, as the C
 //! samples do), and keeps a configuration space image ([`ConfigSpace`]).
 
+use super::{irq_flags, EventFd, IrqAction, IrqData, IrqInfo, IrqSet};
 use crate::{
     error::{code::*, Result},
     uaccess::{UserSliceReader, UserSliceWriter},
@@ -273,5 +274,148 @@ impl<const N: usize> ConfigSpace<N> {
         }
         v |= old & 0x3;
         self.set_u32(off, v)
+    }
+}
+
+/// INTx and MSI (one vector each) signalled through eventfds, with the `VFIO_DEVICE_SET_IRQS`
+/// semantics of the mdev samples (`mtty.c`).
+///
+/// - `TRIGGER` with an eventfd on INTx or MSI selects that interrupt (when no other one is
+///   selected; `EINVAL` otherwise) and sets its eventfd; fd `-1` tears it down; `count == 0`
+///   with `DATA_NONE` disables the selected interrupt; `DATA_NONE`/`DATA_BOOL` (true) fires it.
+/// - INTx is masked when it fires ([`irq_flags::AUTOMASKED`]) and unmasked with `UNMASK`;
+///   `MASK`/`UNMASK` need INTx selected (`EINVAL`), eventfds for them are not supported
+///   (`ENOTTY`), nor masking MSI (`ENOTTY`).
+/// - MSI-X, error and request interrupts: `ENOTTY`.
+#[derive(Default)]
+pub struct Irqs {
+    index: Option<u32>,
+    intx: Option<EventFd>,
+    msi: Option<EventFd>,
+    intx_masked: bool,
+}
+
+impl Irqs {
+    /// The `VFIO_DEVICE_GET_IRQ_INFO` answer for INTx and MSI (`EINVAL` for other indexes).
+    pub fn info(index: u32) -> Result<IrqInfo> {
+        match index {
+            INTX_IRQ_INDEX => Ok(IrqInfo {
+                flags: irq_flags::EVENTFD | irq_flags::MASKABLE | irq_flags::AUTOMASKED,
+                count: 1,
+            }),
+            MSI_IRQ_INDEX => Ok(IrqInfo {
+                flags: irq_flags::EVENTFD | irq_flags::NORESIZE,
+                count: 1,
+            }),
+            _ => Err(EINVAL),
+        }
+    }
+
+    fn is(&self, index: u32) -> bool {
+        self.index == Some(index)
+    }
+
+    /// Signals the selected interrupt (INTx only when unmasked; it is then masked).
+    pub fn trigger(&mut self) {
+        if self.is(MSI_IRQ_INDEX) {
+            if let Some(e) = &self.msi {
+                e.signal();
+            }
+        } else if self.is(INTX_IRQ_INDEX) {
+            if let Some(e) = &self.intx {
+                if !self.intx_masked {
+                    e.signal();
+                    self.intx_masked = true;
+                }
+            }
+        }
+    }
+
+    /// Returns `true` if INTx is masked.
+    pub fn intx_masked(&self) -> bool {
+        self.intx_masked
+    }
+
+    fn disable_intx(&mut self) {
+        if self.intx.take().is_some() {
+            self.intx_masked = false;
+            self.index = None;
+        }
+    }
+
+    fn disable_msi(&mut self) {
+        if self.msi.take().is_some() {
+            self.index = None;
+        }
+    }
+
+    /// Releases both eventfds (call it from `close`).
+    pub fn disable(&mut self) {
+        self.disable_intx();
+        self.disable_msi();
+    }
+
+    /// Applies a validated `VFIO_DEVICE_SET_IRQS` request.
+    pub fn set(&mut self, set: &IrqSet<'_>) -> Result {
+        let single = set.start == 0 && set.count == 1;
+        // `None` for eventfd data; else whether the (first) vector is selected.
+        let selected = match set.data {
+            IrqData::None => Some(true),
+            IrqData::Bool(b) => Some(b.first().is_some_and(|&v| v != 0)),
+            IrqData::Eventfd(_) => None,
+        };
+        let index = set.index;
+        match (index, set.action) {
+            (INTX_IRQ_INDEX, IrqAction::Mask | IrqAction::Unmask) => {
+                if !self.is(INTX_IRQ_INDEX) || !single {
+                    return Err(EINVAL);
+                }
+                match selected {
+                    None => return Err(ENOTTY),
+                    Some(true) => self.intx_masked = set.action == IrqAction::Mask,
+                    Some(false) => {}
+                }
+                Ok(())
+            }
+            (MSI_IRQ_INDEX, IrqAction::Mask | IrqAction::Unmask) => Err(ENOTTY),
+            (INTX_IRQ_INDEX | MSI_IRQ_INDEX, IrqAction::Trigger) => {
+                if self.is(index) && set.count == 0 && set.data == IrqData::None {
+                    self.disable_index(index);
+                    return Ok(());
+                }
+                if !(self.is(index) || self.index.is_none()) || !single {
+                    return Err(EINVAL);
+                }
+                if let IrqData::Eventfd(fds) = set.data {
+                    self.disable_index(index);
+                    if fds[0] >= 0 {
+                        let e = EventFd::from_fd(fds[0])?;
+                        if index == INTX_IRQ_INDEX {
+                            self.intx = Some(e);
+                        } else {
+                            self.msi = Some(e);
+                        }
+                        self.index = Some(index);
+                    }
+                    return Ok(());
+                }
+                if !self.is(index) {
+                    return Err(EINVAL);
+                }
+                if selected == Some(true) {
+                    self.trigger();
+                }
+                Ok(())
+            }
+            _ => Err(ENOTTY),
+        }
+    }
+
+    fn disable_index(&mut self, index: u32) {
+        if index == INTX_IRQ_INDEX {
+            self.disable_intx();
+        } else {
+            self.disable_msi();
+        }
     }
 }

@@ -1,0 +1,608 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Pinned guest pages of a VFIO device: an IOVA → page map for devices that DMA.
+//!
+//! C header: [`include/linux/vfio.h`](srctree/include/linux/vfio.h) (`vfio_pin_pages()`,
+//! `vfio_unpin_pages()`)
+//!
+//! A mediated device that reads or writes guest memory pins the pages behind the guest's I/O
+//! virtual addresses (IOVAs) with `vfio_pin_pages()` and must unpin them as soon as userspace
+//! unmaps the IOVAs (the VFIO core calls [`super::DeviceOps::dma_unmap`] and retries until no
+//! pin is left in the range). [`PinnedMap`] does this bookkeeping:
+//!
+//! - [`PinnedMap::acquire`] translates `(iova, len)` into pinned pages, pinning what is missing
+//!   in runs of at most [`PIN_PAGES_MAX`] contiguous pages (one `vfio_pin_pages()` call each),
+//!   and returns a [`Mapping`] through which the device copies to or from guest memory, or
+//!   reads the pages' physical addresses. Pinned runs stay cached in an rb-tree keyed by their
+//!   last page, so later DMAs to the same pages only look them up.
+//! - Every run is unpinned with exactly the `(iova, npages)` it was pinned with, as iommufd
+//!   requires (type1 would accept any split).
+//! - [`PinnedMap::unmap`] (call it from `dma_unmap`) drops the runs that intersect the range.
+//!   A run in use by a [`Mapping`] is marked so that no new DMA can use it and is unpinned when
+//!   the last mapping of it is dropped; `unmap` waits for that, so it returns only when the
+//!   range holds no pin, which ends VFIO's retry loop. [`PinnedMap::release_all`] does the same
+//!   for everything (call it from `close`).
+//!
+//! # Locking
+//!
+//! One mutex guards the tree; it is held while pinning and unpinning (which take the IOMMU
+//! backend's locks: type1's `iommu->lock`, iommufd's `iova_rwsem`) and never while copying.
+//! VFIO calls `dma_unmap` without its own locks held, so the order is always map → backend. A
+//! [`Mapping`] keeps its runs pinned without holding the mutex: copies never wait for an
+//! unmap, and an unmap waits only for copies in flight.
+
+use super::{Device, DeviceOps};
+use crate::{
+    alloc::{flags::GFP_KERNEL, KVec},
+    bindings,
+    error::{Error, Result},
+    init::PinInit,
+    page::{PAGE_SHIFT, PAGE_SIZE},
+    prelude::*,
+    rbtree::{RBTree, RBTreeNode, RBTreeNodeReservation},
+    sync::{new_condvar, new_mutex, CondVar, Mutex},
+};
+use core::{
+    ptr::null_mut,
+    sync::atomic::{AtomicU64, Ordering},
+};
+
+/// The most pages one `vfio_pin_pages()` call may pin (`VFIO_PIN_PAGES_MAX_ENTRIES`).
+pub const PIN_PAGES_MAX: usize = PAGE_SIZE / core::mem::size_of::<usize>();
+
+/// A pinned page.
+#[derive(Clone, Copy)]
+struct PagePtr(*mut bindings::page);
+
+// SAFETY: A pinned `struct page` may be used from any thread.
+unsafe impl Send for PagePtr {}
+
+/// The pages of a run: one inline (the common single-page case), or a vector.
+enum Pages {
+    One(PagePtr),
+    Many(KVec<PagePtr>),
+}
+
+impl Pages {
+    fn get(&self, i: usize) -> PagePtr {
+        match self {
+            Pages::One(p) => *p,
+            Pages::Many(v) => v[i],
+        }
+    }
+}
+
+/// Pages pinned by one `vfio_pin_pages()` call.
+struct Run {
+    /// First page number (IOVA >> `PAGE_SHIFT`).
+    first: u64,
+    npages: usize,
+    /// Pinned for writing too.
+    write: bool,
+    /// Live [`Mapping`]s using the run.
+    users: usize,
+    /// Being unmapped: no new users; unpinned when `users` drops to 0.
+    doomed: bool,
+    pages: Pages,
+}
+
+impl Run {
+    fn last(&self) -> u64 {
+        self.first + self.npages as u64 - 1
+    }
+}
+
+/// The state under the map's lock.
+struct Inner {
+    /// Runs by their last page number; runs never overlap.
+    tree: RBTree<u64, Run>,
+    pinned_pages: u64,
+    runs: u64,
+}
+
+/// Counters of a [`PinnedMap`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Pages pinned now.
+    pub pinned_pages: u64,
+    /// Runs (pin calls) cached now.
+    pub runs: u64,
+    /// Page lookups that found the page pinned.
+    pub hits: u64,
+    /// Page lookups that had to pin.
+    pub misses: u64,
+    /// `vfio_pin_pages()` calls so far.
+    pub pins: u64,
+    /// `vfio_unpin_pages()` calls so far.
+    pub unpins: u64,
+}
+
+/// The pinned pages of one VFIO device.
+///
+/// Embed it in the device's data (it is pinned) and call [`PinnedMap::unmap`] from
+/// [`DeviceOps::dma_unmap`] and [`PinnedMap::release_all`] from [`DeviceOps::close`].
+#[pin_data]
+pub struct PinnedMap {
+    #[pin]
+    inner: Mutex<Inner>,
+    /// Signalled when the last user of a doomed run goes.
+    #[pin]
+    idle: CondVar,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    pins: AtomicU64,
+    unpins: AtomicU64,
+}
+
+/// Where the pages come from: VFIO for devices, nothing for the benchmark.
+trait Backend {
+    /// Pins `pages.len()` pages from page number `first`.
+    fn pin(&mut self, first: u64, pages: &mut [PagePtr], write: bool) -> Result;
+    /// Unpins what one `pin` call pinned.
+    fn unpin(&mut self, first: u64, npages: usize);
+}
+
+struct Vfio<'a, T: DeviceOps>(&'a Device<T>);
+
+impl<T: DeviceOps> Backend for Vfio<'_, T> {
+    #[inline]
+    fn pin(&mut self, first: u64, pages: &mut [PagePtr], write: bool) -> Result {
+        let prot = bindings::IOMMU_READ | if write { bindings::IOMMU_WRITE } else { 0 };
+        // SAFETY: The device is open (callers only DMA while it is), `pages` has room for
+        // `pages.len()` (at most `PIN_PAGES_MAX`) pointers, and `PagePtr` is transparent.
+        let ret = unsafe {
+            bindings::vfio_pin_pages(
+                self.0.as_raw(),
+                first << PAGE_SHIFT,
+                pages.len() as i32,
+                prot as i32,
+                pages.as_mut_ptr().cast(),
+            )
+        };
+        if ret < 0 {
+            return Err(Error::from_errno(ret));
+        }
+        if ret as usize != pages.len() {
+            // Not expected from either backend; give back what was pinned.
+            // SAFETY: Undoes exactly the pin above.
+            unsafe { bindings::vfio_unpin_pages(self.0.as_raw(), first << PAGE_SHIFT, ret) };
+            return Err(EFAULT);
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn unpin(&mut self, first: u64, npages: usize) {
+        // SAFETY: `(first, npages)` is exactly what one `pin` call pinned.
+        unsafe { bindings::vfio_unpin_pages(self.0.as_raw(), first << PAGE_SHIFT, npages as i32) }
+    }
+}
+
+impl PinnedMap {
+    /// Creates an empty map.
+    pub fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            inner <- new_mutex!(Inner {
+                tree: RBTree::new(),
+                pinned_pages: 0,
+                runs: 0,
+            }),
+            idle <- new_condvar!(),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            pins: AtomicU64::new(0),
+            unpins: AtomicU64::new(0),
+        })
+    }
+
+    /// Returns the counters.
+    pub fn stats(&self) -> Stats {
+        let inner = self.inner.lock();
+        Stats {
+            pinned_pages: inner.pinned_pages,
+            runs: inner.runs,
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            pins: self.pins.load(Ordering::Relaxed),
+            unpins: self.unpins.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Translates `[iova, iova + len)` for a DMA that reads (`write == false`) or writes guest
+    /// memory, pinning the pages that are not pinned yet.
+    ///
+    /// Errors: `EINVAL` for `len == 0` or an overflowing range, `EPERM` for a write to pages
+    /// userspace mapped read-only, `EFAULT` (or the backend's error) for IOVAs that are not
+    /// mapped or are being unmapped, `EBUSY` when pages pinned read-only and in use by another
+    /// DMA must be re-pinned for writing. On error nothing stays acquired.
+    #[inline]
+    pub fn acquire<T: DeviceOps>(
+        &self,
+        dev: &Device<T>,
+        iova: u64,
+        len: u64,
+        write: bool,
+    ) -> Result<Mapping<'_>> {
+        self.acquire_with(&mut Vfio(dev), iova, len, write)
+    }
+
+    /// Drops every pin in `[iova, iova + length)`, waiting for DMAs in flight there. Call it
+    /// from [`DeviceOps::dma_unmap`].
+    #[inline]
+    pub fn unmap<T: DeviceOps>(&self, dev: &Device<T>, iova: u64, length: u64) {
+        if length == 0 {
+            return;
+        }
+        let first = iova >> PAGE_SHIFT;
+        let last = iova.saturating_add(length - 1) >> PAGE_SHIFT;
+        self.unmap_with(&mut Vfio(dev), first, last)
+    }
+
+    /// Drops every pin. Call it from [`DeviceOps::close`] (the device must not DMA afterwards
+    /// until it is opened again).
+    #[inline]
+    pub fn release_all<T: DeviceOps>(&self, dev: &Device<T>) {
+        self.unmap_with(&mut Vfio(dev), 0, u64::MAX)
+    }
+
+    fn acquire_with(
+        &self,
+        backend: &mut impl Backend,
+        iova: u64,
+        len: u64,
+        write: bool,
+    ) -> Result<Mapping<'_>> {
+        if len == 0 {
+            return Err(EINVAL);
+        }
+        let end = iova.checked_add(len - 1).ok_or(EINVAL)?;
+        let first = iova >> PAGE_SHIFT;
+        let last = end >> PAGE_SHIFT;
+        let npages = usize::try_from(last - first + 1).map_err(|_| EINVAL)?;
+        let mut m = Mapping {
+            map: self,
+            offset: (iova as usize) & (PAGE_SIZE - 1),
+            len: usize::try_from(len).map_err(|_| EINVAL)?,
+            pages: KVec::with_capacity(npages, GFP_KERNEL)?,
+            held: KVec::new(),
+        };
+        let mut inner = self.inner.lock();
+        let mut pfn = first;
+        while pfn <= last {
+            // The run containing `pfn`, if any: the first run whose last page is >= pfn.
+            let found = inner
+                .tree
+                .cursor_lower_bound(&pfn)
+                .map(|c| {
+                    let (&k, r) = c.current();
+                    (k, r.first, r.doomed, r.write, r.users)
+                });
+            let gap_end = match found {
+                Some((key, start, doomed, w, users)) if start <= pfn => {
+                    if doomed {
+                        drop(inner);
+                        return Err(EFAULT);
+                    }
+                    if write && !w {
+                        if users > 0 {
+                            drop(inner);
+                            return Err(EBUSY);
+                        }
+                        // Re-pin the read-only run for writing.
+                        if let Some(node) = inner.tree.remove_node(&key) {
+                            let (_, run) = node.to_key_value();
+                            Self::unpin_run(&mut *inner, backend, &run, &self.unpins);
+                        }
+                        continue;
+                    }
+                    let run = inner.tree.get_mut(&key).ok_or(EINVAL)?;
+                    run.users += 1;
+                    let upto = run.last().min(last);
+                    for p in pfn..=upto {
+                        m.pages.push(run.pages.get((p - run.first) as usize), GFP_KERNEL)?;
+                    }
+                    m.held.push(key, GFP_KERNEL)?;
+                    self.hits.fetch_add(upto - pfn + 1, Ordering::Relaxed);
+                    pfn = upto + 1;
+                    continue;
+                }
+                // A gap up to the next run or to the end of the request.
+                Some((_, start, ..)) => (start - 1).min(last),
+                None => last,
+            };
+            let n = ((gap_end - pfn + 1) as usize).min(PIN_PAGES_MAX);
+            let mut pages = KVec::from_elem(PagePtr(null_mut()), n, GFP_KERNEL)?;
+            // A node allocated before pinning, so that a failed allocation does not leave pins.
+            let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
+            let mut pinned_write = true;
+            let mut ret = backend.pin(pfn, &mut pages, true);
+            if ret == Err(EPERM) && !write {
+                // A read-only mapping: good enough for reading.
+                pinned_write = false;
+                ret = backend.pin(pfn, &mut pages, false);
+            }
+            if let Err(e) = ret {
+                drop(inner);
+                return Err(e);
+            }
+            self.pins.fetch_add(1, Ordering::Relaxed);
+            self.misses.fetch_add(n as u64, Ordering::Relaxed);
+            for p in pages.iter() {
+                m.pages.push(*p, GFP_KERNEL)?;
+            }
+            let run = Run {
+                first: pfn,
+                npages: n,
+                write: pinned_write,
+                users: 1,
+                doomed: false,
+                pages: if n == 1 {
+                    Pages::One(pages[0])
+                } else {
+                    Pages::Many(pages)
+                },
+            };
+            let key = run.last();
+            inner.tree.insert(node.into_node(key, run));
+            inner.pinned_pages += n as u64;
+            inner.runs += 1;
+            m.held.push(key, GFP_KERNEL)?;
+            pfn += n as u64;
+        }
+        Ok(m)
+    }
+
+    fn unpin_run(inner: &mut Inner, backend: &mut impl Backend, run: &Run, unpins: &AtomicU64) {
+        backend.unpin(run.first, run.npages);
+        unpins.fetch_add(1, Ordering::Relaxed);
+        inner.pinned_pages -= run.npages as u64;
+        inner.runs -= 1;
+    }
+
+    fn unmap_with(&self, backend: &mut impl Backend, first: u64, last: u64) {
+        let mut inner = self.inner.lock();
+        loop {
+            let mut busy = false;
+            let mut key = first;
+            // Visit the runs intersecting [first, last] in order.
+            while let Some((k, start, users)) = inner
+                .tree
+                .cursor_lower_bound(&key)
+                .map(|c| {
+                    let (&k, r) = c.current();
+                    (k, r.first, r.users)
+                })
+            {
+                if start > last {
+                    break;
+                }
+                if users == 0 {
+                    if let Some(node) = inner.tree.remove_node(&k) {
+                        let (_, run) = node.to_key_value();
+                        Self::unpin_run(&mut *inner, backend, &run, &self.unpins);
+                    }
+                } else if let Some(run) = inner.tree.get_mut(&k) {
+                    run.doomed = true;
+                    busy = true;
+                }
+                match k.checked_add(1) {
+                    Some(n) => key = n,
+                    None => break,
+                }
+            }
+            if !busy {
+                return;
+            }
+            // DMAs in flight hold doomed runs; the last one to finish wakes us.
+            self.idle.wait(&mut inner);
+        }
+    }
+
+    /// Called by a dropped [`Mapping`].
+    fn put(&self, held: &[u64]) {
+        let mut inner = self.inner.lock();
+        let mut wake = false;
+        for k in held {
+            if let Some(run) = inner.tree.get_mut(k) {
+                run.users -= 1;
+                wake |= run.doomed && run.users == 0;
+            }
+        }
+        drop(inner);
+        if wake {
+            self.idle.notify_all();
+        }
+    }
+}
+
+/// Pinned pages of one DMA request, from [`PinnedMap::acquire`]; dropping it lets them be
+/// unpinned.
+///
+/// # Invariants
+///
+/// Every page of `pages` belongs to a run of `map` listed in `held`, on which this mapping
+/// counts as a user, so the page stays pinned as long as the mapping lives.
+pub struct Mapping<'a> {
+    map: &'a PinnedMap,
+    /// Offset of the first byte in the first page.
+    offset: usize,
+    len: usize,
+    pages: KVec<PagePtr>,
+    held: KVec<u64>,
+}
+
+impl Mapping<'_> {
+    /// Length of the request in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Returns `true` for an empty request (never: `acquire` refuses them).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Calls `f(page_index, offset_in_page, range_in_buf)` for each page piece of
+    /// `[pos, pos + n)` of the request.
+    fn pieces(&self, pos: usize, n: usize, mut f: impl FnMut(usize, usize, core::ops::Range<usize>)) -> Result {
+        match pos.checked_add(n) {
+            Some(end) if end <= self.len => {}
+            _ => return Err(EINVAL),
+        }
+        let mut done = 0;
+        while done < n {
+            let abs = self.offset + pos + done;
+            let (page, off) = (abs / PAGE_SIZE, abs % PAGE_SIZE);
+            let chunk = (PAGE_SIZE - off).min(n - done);
+            f(page, off, done..done + chunk);
+            done += chunk;
+        }
+        Ok(())
+    }
+
+    /// Copies `buf.len()` bytes of guest memory at `pos` (from the start of the request) into
+    /// `buf`.
+    pub fn read(&self, pos: usize, buf: &mut [u8]) -> Result {
+        self.pieces(pos, buf.len(), |page, off, r| {
+            let p = self.pages[page].0;
+            // SAFETY: `p` is pinned (type invariant); the mapping is local to this scope and
+            // `off + r.len() <= PAGE_SIZE`.
+            unsafe {
+                let va = bindings::kmap_local_page(p).cast::<u8>();
+                core::ptr::copy_nonoverlapping(va.add(off), buf[r.clone()].as_mut_ptr(), r.len());
+                bindings::kunmap_local(va.cast());
+            }
+        })
+    }
+
+    /// Copies `data` into guest memory at `pos`. The request must have been acquired for
+    /// writing.
+    pub fn write(&self, pos: usize, data: &[u8]) -> Result {
+        self.pieces(pos, data.len(), |page, off, r| {
+            let p = self.pages[page].0;
+            // SAFETY: As in `read`; the page was pinned for writing.
+            unsafe {
+                let va = bindings::kmap_local_page(p).cast::<u8>();
+                core::ptr::copy_nonoverlapping(data[r.clone()].as_ptr(), va.add(off), r.len());
+                bindings::kunmap_local(va.cast());
+            }
+        })
+    }
+
+    /// Fills `n` bytes of guest memory at `pos` with `byte`.
+    pub fn fill(&self, pos: usize, n: usize, byte: u8) -> Result {
+        self.pieces(pos, n, |page, off, r| {
+            let p = self.pages[page].0;
+            // SAFETY: As in `write`.
+            unsafe {
+                let va = bindings::kmap_local_page(p).cast::<u8>();
+                core::ptr::write_bytes(va.add(off), byte, r.len());
+                bindings::kunmap_local(va.cast());
+            }
+        })
+    }
+
+    /// The physical segments of the request, `(host physical address, length)`, page by page
+    /// (contiguous pages are not merged), for a device that DMAs itself.
+    pub fn segments(&self) -> impl Iterator<Item = (u64, usize)> + '_ {
+        let mut pos = 0;
+        core::iter::from_fn(move || {
+            if pos >= self.len {
+                return None;
+            }
+            let abs = self.offset + pos;
+            let (page, off) = (abs / PAGE_SIZE, abs % PAGE_SIZE);
+            let chunk = (PAGE_SIZE - off).min(self.len - pos);
+            // SAFETY: The page is pinned (type invariant).
+            let phys = unsafe { bindings::page_to_phys(self.pages[page].0) };
+            pos += chunk;
+            Some((phys + off as u64, chunk))
+        })
+    }
+}
+
+impl Drop for Mapping<'_> {
+    fn drop(&mut self) {
+        self.map.put(&self.held);
+    }
+}
+
+/// Per-operation timings of the map's data structure, in nanoseconds.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BenchResult {
+    /// Entries.
+    pub n: u32,
+    /// Insert of a single-page run (simulated pin, node allocation, tree insert).
+    pub insert_ns: u64,
+    /// Lookup of a page and taking/dropping a use of its run.
+    pub lookup_ns: u64,
+    /// Removal of a run (tree erase, simulated unpin, free).
+    pub remove_ns: u64,
+}
+
+struct NoPages;
+
+impl Backend for NoPages {
+    fn pin(&mut self, first: u64, pages: &mut [PagePtr], _write: bool) -> Result {
+        for (i, p) in pages.iter_mut().enumerate() {
+            // Fake, never dereferenced: the benchmark does not copy.
+            p.0 = ((first + i as u64) << PAGE_SHIFT) as *mut bindings::page;
+        }
+        Ok(())
+    }
+
+    fn unpin(&mut self, _first: u64, _npages: usize) {}
+}
+
+/// The `i`-th key of the benchmark: a permutation of `0..n` (`n` a power of two) by an odd
+/// multiplier, so that inserts and lookups do not go in sorted order.
+pub fn bench_key(i: u32, n: u32) -> u64 {
+    (i.wrapping_mul(0x9e37_79b1) & (n - 1)) as u64
+}
+
+/// Measures the map's data structure with `n` single-page runs (`n` a power of two) and no
+/// real pinning: insert all (as misses), look each up as a DMA does (hits), remove all. The
+/// C comparison (`samples/vfio-mdev/mdma_cache_c.c`) does the same with the GVT cache.
+pub fn benchmark(n: u32) -> Result<BenchResult> {
+    if n == 0 || !n.is_power_of_two() {
+        return Err(EINVAL);
+    }
+    let map = KBox::pin_init(PinnedMap::new(), GFP_KERNEL)?;
+    let mut backend = NoPages;
+    let now = || crate::time::Ktime::ktime_get().to_ns() as u64;
+
+    let t0 = now();
+    for i in 0..n {
+        let pfn = bench_key(i, n);
+        drop(map.acquire_with(&mut backend, pfn << PAGE_SHIFT, 1, false)?);
+    }
+    let t1 = now();
+    for i in 0..n {
+        let pfn = bench_key(i, n);
+        let mut inner = map.inner.lock();
+        let mut cursor = inner.tree.cursor_lower_bound(&pfn).ok_or(EINVAL)?;
+        let (_, run) = cursor.current_mut();
+        run.users += 1;
+        let page = run.pages.get((pfn - run.first) as usize);
+        run.users -= 1;
+        drop(cursor);
+        drop(inner);
+        core::hint::black_box(page.0);
+    }
+    let t2 = now();
+    for i in 0..n {
+        let pfn = bench_key(i, n);
+        let mut inner = map.inner.lock();
+        let node: Option<RBTreeNode<u64, Run>> = inner.tree.remove_node(&pfn);
+        let (_, run) = node.ok_or(EINVAL)?.to_key_value();
+        PinnedMap::unpin_run(&mut *inner, &mut backend, &run, &map.unpins);
+    }
+    let t3 = now();
+    let per = |d: u64| d / u64::from(n);
+    Ok(BenchResult {
+        n,
+        insert_ns: per(t1 - t0),
+        lookup_ns: per(t2 - t1),
+        remove_ns: per(t3 - t2),
+    })
+}

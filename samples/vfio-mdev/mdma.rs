@@ -1,0 +1,505 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A mediated DMA engine: copies, fills and checksums guest memory through pinned pages.
+//!
+//! The device (PCI 4d44:4d41, `vfio-pci`) has one 4 KiB register BAR. Userspace writes the
+//! source and destination IOVAs, a length and an operation, then rings the doorbell; the
+//! operation runs synchronously through [`kernel::vfio::PinnedMap`], which pins the guest pages
+//! with `vfio_pin_pages()` and keeps them until userspace unmaps them or closes the device.
+//! A request that cannot complete (unmapped IOVA, read-only destination, bad length or
+//! operation) sets an error status and changes no guest memory. A completion interrupt
+//! (INTx or MSI through an eventfd) can be enabled.
+//!
+//! Registers (32 bits, little endian, accessed 4 bytes at a time):
+//!
+//! | offset | name | |
+//! |---|---|---|
+//! | 0x00 | ID | `0x4d444d41` |
+//! | 0x04 | STATUS | bit 1 done, bit 2 error, bits 8..15 error code (1 fault, 2 permission, 3 length, 4 operation) |
+//! | 0x08/0x0c | SRC_LO/HI | source IOVA |
+//! | 0x10/0x14 | DST_LO/HI | destination IOVA |
+//! | 0x18 | LEN | bytes, 1..=64 MiB |
+//! | 0x1c | OP | 1 copy, 2 fill, 3 CRC32 |
+//! | 0x20 | FILL | the fill byte (low 8 bits) |
+//! | 0x24 | RESULT | CRC32 (zlib) of the last checksum |
+//! | 0x28 | DOORBELL | write 1 to run |
+//! | 0x2c | IRQ_ENABLE | bit 0: interrupt on completion |
+//!
+//! Each device also has `vendor/dma_stats` (the map's counters) and `vendor/map_bench` (write
+//! a power of two N: benchmark the map's data structure with N single-page entries; read the
+//! result).
+
+use core::fmt::Write;
+use kernel::{
+    alloc::AllocError,
+    c_str, mdev,
+    prelude::*,
+    sync::{new_mutex, Arc, Mutex},
+    uaccess::{UserSliceReader, UserSliceWriter},
+    vfio::{
+        self,
+        pci::{self, cfg, ConfigSpace},
+        pinmap::{self, BenchResult},
+        Caps, DeviceInfo, IrqInfo, IrqSet, PinnedMap, RegionInfo,
+    },
+};
+
+module! {
+    type: MdmaModule,
+    name: "mdma",
+    author: "mdev-rs developers",
+    description: "Mediated DMA engine sample",
+    license: "GPL v2",
+}
+
+const MDMA_NAME: &CStr = c_str!("mdma");
+const BAR0_SIZE: u64 = 0x1000;
+const CONFIG_SIZE: u64 = 0x100;
+const MAX_INSTANCES: u32 = 8;
+const MAX_LEN: u64 = 64 << 20;
+
+const REG_ID: u64 = 0x00;
+const REG_STATUS: u64 = 0x04;
+const REG_SRC_LO: u64 = 0x08;
+const REG_SRC_HI: u64 = 0x0c;
+const REG_DST_LO: u64 = 0x10;
+const REG_DST_HI: u64 = 0x14;
+const REG_LEN: u64 = 0x18;
+const REG_OP: u64 = 0x1c;
+const REG_FILL: u64 = 0x20;
+const REG_RESULT: u64 = 0x24;
+const REG_DOORBELL: u64 = 0x28;
+const REG_IRQ_ENABLE: u64 = 0x2c;
+
+const ID: u32 = 0x4d44_4d41;
+const STATUS_DONE: u32 = 1 << 1;
+const STATUS_ERROR: u32 = 1 << 2;
+
+const OP_COPY: u32 = 1;
+const OP_FILL: u32 = 2;
+const OP_CRC32: u32 = 3;
+
+/// Why a request failed (the STATUS error code).
+#[derive(Clone, Copy)]
+enum DmaError {
+    Fault = 1,
+    Perm = 2,
+    Length = 3,
+    Op = 4,
+}
+
+impl From<AllocError> for DmaError {
+    fn from(_: AllocError) -> Self {
+        DmaError::Fault
+    }
+}
+
+impl From<Error> for DmaError {
+    fn from(e: Error) -> Self {
+        if e == EPERM {
+            DmaError::Perm
+        } else {
+            DmaError::Fault
+        }
+    }
+}
+
+const fn crc_table() -> [u32; 256] {
+    let mut t = [0u32; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut c = i as u32;
+        let mut k = 0;
+        while k < 8 {
+            c = if c & 1 != 0 { 0xedb8_8320 ^ (c >> 1) } else { c >> 1 };
+            k += 1;
+        }
+        t[i] = c;
+        i += 1;
+    }
+    t
+}
+
+static CRC_TABLE: [u32; 256] = crc_table();
+
+/// Continues a reflected CRC32 (IEEE 802.3, as zlib) over `data`.
+fn crc32_update(mut crc: u32, data: &[u8]) -> u32 {
+    for &b in data {
+        crc = CRC_TABLE[((crc ^ u32::from(b)) & 0xff) as usize] ^ (crc >> 8);
+    }
+    crc
+}
+
+/// The register file.
+#[derive(Default)]
+struct Regs {
+    status: u32,
+    src: u64,
+    dst: u64,
+    len: u32,
+    op: u32,
+    fill: u32,
+    result: u32,
+    irq_enable: u32,
+}
+
+/// Device state under the device's lock.
+struct State {
+    cfg: ConfigSpace<0x100>,
+    regs: Regs,
+    irq: pci::Irqs,
+    bench: KVec<BenchResult>,
+}
+
+impl State {
+    fn new() -> Result<Self> {
+        let mut c = ConfigSpace::new();
+        c.set_u16(cfg::VENDOR_ID, 0x4d44)?;
+        c.set_u16(cfg::DEVICE_ID, 0x4d41)?;
+        c.set_u8(cfg::REVISION_ID, 0x01)?;
+        // system peripheral, other
+        c.set_u8(cfg::CLASS_DEVICE, 0x80)?;
+        c.set_u8(cfg::CLASS_BASE, 0x08)?;
+        // BAR0: 32-bit memory, not prefetchable
+        c.set_u32(cfg::BASE_ADDRESS_0, 0)?;
+        c.set_u16(cfg::SUBSYSTEM_VENDOR_ID, 0x4d44)?;
+        c.set_u16(cfg::SUBSYSTEM_ID, 0x0001)?;
+        c.set_u8(cfg::INTERRUPT_PIN, 0x01)?;
+        Ok(State {
+            cfg: c,
+            regs: Regs::default(),
+            irq: pci::Irqs::default(),
+            bench: KVec::new(),
+        })
+    }
+
+    fn cfg_write(&mut self, off: u64, data: &[u8]) -> Result {
+        let mut v = [0u8; 4];
+        v[..data.len()].copy_from_slice(data);
+        let value = u32::from_le_bytes(v);
+        match off as usize {
+            cfg::COMMAND if data.len() >= 2 => self.cfg.write(cfg::COMMAND, &data[..2]),
+            cfg::BASE_ADDRESS_0 if data.len() == 4 => {
+                self.cfg
+                    .write_bar(cfg::BASE_ADDRESS_0, value, !(BAR0_SIZE as u32 - 1))
+            }
+            cfg::INTERRUPT_LINE => self.cfg.set_u8(cfg::INTERRUPT_LINE, data[0]),
+            // everything else is read-only
+            _ => Ok(()),
+        }
+    }
+
+    fn reg_read(&self, off: u64) -> u32 {
+        let r = &self.regs;
+        match off {
+            REG_ID => ID,
+            REG_STATUS => r.status,
+            REG_SRC_LO => r.src as u32,
+            REG_SRC_HI => (r.src >> 32) as u32,
+            REG_DST_LO => r.dst as u32,
+            REG_DST_HI => (r.dst >> 32) as u32,
+            REG_LEN => r.len,
+            REG_OP => r.op,
+            REG_FILL => r.fill,
+            REG_RESULT => r.result,
+            REG_IRQ_ENABLE => r.irq_enable,
+            _ => 0,
+        }
+    }
+}
+
+/// An mdma device: the VFIO device's data.
+#[pin_data]
+struct Mdma {
+    #[pin]
+    map: PinnedMap,
+    #[pin]
+    state: Mutex<State>,
+}
+
+impl Mdma {
+    /// Runs the programmed operation; returns the CRC for checksums.
+    fn execute(dev: &vfio::Device<Self>, r: &Regs) -> Result<Option<u32>, DmaError> {
+        if !matches!(r.op, OP_COPY | OP_FILL | OP_CRC32) {
+            return Err(DmaError::Op);
+        }
+        let len = u64::from(r.len);
+        if len == 0 || len > MAX_LEN {
+            return Err(DmaError::Length);
+        }
+        let reads = r.op != OP_FILL;
+        let writes = r.op != OP_CRC32;
+        if (reads && r.src.checked_add(len - 1).is_none())
+            || (writes && r.dst.checked_add(len - 1).is_none())
+        {
+            return Err(DmaError::Length);
+        }
+        // Translate (and pin) everything before touching guest memory.
+        let src = if reads {
+            Some(dev.map.acquire(dev, r.src, len, false)?)
+        } else {
+            None
+        };
+        let dst = if writes {
+            Some(dev.map.acquire(dev, r.dst, len, true)?)
+        } else {
+            None
+        };
+        let len = len as usize;
+        let mut bounce = KVec::from_elem(0u8, bounce_size(len), GFP_KERNEL)?;
+        let mut crc = !0u32;
+        let mut pos = 0;
+        while pos < len {
+            let n = (len - pos).min(bounce.len());
+            let buf = &mut bounce[..n];
+            match (&src, &dst) {
+                (Some(s), Some(d)) => {
+                    s.read(pos, buf)?;
+                    d.write(pos, buf)?;
+                }
+                (None, Some(d)) => d.fill(pos, n, r.fill as u8)?,
+                (Some(s), None) => {
+                    s.read(pos, buf)?;
+                    crc = crc32_update(crc, buf);
+                }
+                (None, None) => return Err(DmaError::Op),
+            }
+            pos += n;
+        }
+        Ok((r.op == OP_CRC32).then_some(!crc))
+    }
+
+    fn doorbell(dev: &vfio::Device<Self>, st: &mut State) {
+        st.regs.status = 0;
+        st.regs.status = match Self::execute(dev, &st.regs) {
+            Ok(crc) => {
+                if let Some(crc) = crc {
+                    st.regs.result = crc;
+                }
+                STATUS_DONE
+            }
+            Err(e) => STATUS_DONE | STATUS_ERROR | ((e as u32) << 8),
+        };
+        if st.regs.irq_enable & 1 != 0 {
+            st.irq.trigger();
+        }
+    }
+
+    fn reg_write(dev: &vfio::Device<Self>, st: &mut State, off: u64, v: u32) {
+        let r = &mut st.regs;
+        match off {
+            REG_SRC_LO => r.src = (r.src & !0xffff_ffff) | u64::from(v),
+            REG_SRC_HI => r.src = (r.src & 0xffff_ffff) | (u64::from(v) << 32),
+            REG_DST_LO => r.dst = (r.dst & !0xffff_ffff) | u64::from(v),
+            REG_DST_HI => r.dst = (r.dst & 0xffff_ffff) | (u64::from(v) << 32),
+            REG_LEN => r.len = v,
+            REG_OP => r.op = v,
+            REG_FILL => r.fill = v,
+            REG_IRQ_ENABLE => r.irq_enable = v & 1,
+            REG_DOORBELL if v == 1 => Self::doorbell(dev, st),
+            // read-only or unknown
+            _ => {}
+        }
+    }
+
+    /// One access of 1, 2 or 4 bytes at file offset `pos`.
+    fn access(dev: &vfio::Device<Self>, pos: u64, buf: &mut [u8], write: bool) -> Result {
+        let (index, off) = pci::split_offset(pos);
+        let mut st = dev.state.lock();
+        match index as u32 {
+            pci::CONFIG_REGION_INDEX => {
+                if off + buf.len() as u64 > CONFIG_SIZE {
+                    return Err(EINVAL);
+                }
+                if write {
+                    st.cfg_write(off, buf)
+                } else {
+                    st.cfg.read(off as usize, buf)
+                }
+            }
+            pci::BAR0_REGION_INDEX => {
+                if buf.len() != 4 || off % 4 != 0 || off >= BAR0_SIZE {
+                    return Err(EINVAL);
+                }
+                if write {
+                    let v = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]);
+                    Self::reg_write(dev, &mut st, off, v);
+                } else {
+                    buf.copy_from_slice(&st.reg_read(off).to_le_bytes());
+                }
+                Ok(())
+            }
+            _ => Err(EINVAL),
+        }
+    }
+}
+
+/// Bounce buffer size for a request of `len` bytes.
+fn bounce_size(len: usize) -> usize {
+    len.min(64 * 1024)
+}
+
+#[vtable]
+impl vfio::DeviceOps for Mdma {
+    const NAME: &'static CStr = c_str!("vfio-mdma");
+
+    fn close(dev: &vfio::Device<Self>) {
+        dev.state.lock().irq.disable();
+        dev.map.release_all(dev);
+    }
+
+    fn read(dev: &vfio::Device<Self>, buf: &mut UserSliceWriter, pos: u64) -> Result<usize> {
+        pci::read_split(buf, pos, |pos, b| Self::access(dev, pos, b, false))
+    }
+
+    fn write(dev: &vfio::Device<Self>, buf: &mut UserSliceReader, pos: u64) -> Result<usize> {
+        pci::write_split(buf, pos, |pos, b| {
+            let mut v = [0u8; 4];
+            let v = &mut v[..b.len()];
+            v.copy_from_slice(b);
+            Self::access(dev, pos, v, true)
+        })
+    }
+
+    fn device_info(_dev: &vfio::Device<Self>) -> Result<DeviceInfo> {
+        Ok(DeviceInfo {
+            flags: vfio::device_flags::PCI,
+            num_regions: pci::NUM_REGIONS,
+            num_irqs: pci::NUM_IRQS,
+        })
+    }
+
+    fn region_info(_dev: &vfio::Device<Self>, index: u32, _caps: &mut Caps) -> Result<RegionInfo> {
+        let size = match index {
+            pci::BAR0_REGION_INDEX => BAR0_SIZE,
+            pci::CONFIG_REGION_INDEX => CONFIG_SIZE,
+            i if i < pci::NUM_REGIONS => 0,
+            _ => return Err(EINVAL),
+        };
+        let flags = if size > 0 {
+            vfio::region_flags::READ | vfio::region_flags::WRITE
+        } else {
+            0
+        };
+        Ok(RegionInfo {
+            flags,
+            size,
+            offset: pci::region_offset(index),
+        })
+    }
+
+    fn irq_info(_dev: &vfio::Device<Self>, index: u32) -> Result<IrqInfo> {
+        pci::Irqs::info(index)
+    }
+
+    fn num_irqs(_dev: &vfio::Device<Self>) -> u32 {
+        pci::NUM_IRQS
+    }
+
+    fn set_irqs(dev: &vfio::Device<Self>, set: &IrqSet<'_>) -> Result {
+        dev.state.lock().irq.set(set)
+    }
+
+    fn reset(dev: &vfio::Device<Self>) -> Result {
+        let mut st = dev.state.lock();
+        st.regs = Regs::default();
+        Ok(())
+    }
+
+    fn dma_unmap(dev: &vfio::Device<Self>, iova: u64, length: u64) {
+        dev.map.unmap(dev, iova, length);
+    }
+}
+
+/// The mdev driver.
+struct MdmaDriver;
+
+type Reg = vfio::Registration<Mdma>;
+
+fn show_dma_stats(_m: &mdev::Device, reg: &Reg, buf: &mut mdev::SysfsBuf<'_>) -> Result {
+    let s = reg.map.stats();
+    write!(
+        buf,
+        "pinned_pages {}\nranges {}\nhits {}\nmisses {}\npins {}\nunpins {}\n",
+        s.pinned_pages, s.runs, s.hits, s.misses, s.pins, s.unpins
+    )
+    .map_err(|_| EINVAL)
+}
+
+fn show_map_bench(_m: &mdev::Device, reg: &Reg, buf: &mut mdev::SysfsBuf<'_>) -> Result {
+    for r in reg.state.lock().bench.iter() {
+        writeln!(
+            buf,
+            "mdma_map_rs: n={} insert_ns={} lookup_ns={} remove_ns={}",
+            r.n, r.insert_ns, r.lookup_ns, r.remove_ns
+        )
+        .map_err(|_| EINVAL)?;
+    }
+    Ok(())
+}
+
+fn store_map_bench(_m: &mdev::Device, reg: &Reg, data: &[u8]) -> Result {
+    let text = core::str::from_utf8(data).map_err(|_| EINVAL)?;
+    let n: u32 = text.trim().parse().map_err(|_| EINVAL)?;
+    let r = pinmap::benchmark(n)?;
+    reg.state.lock().bench.push(r, GFP_KERNEL)?;
+    Ok(())
+}
+
+#[vtable]
+impl mdev::Driver for MdmaDriver {
+    type TypeData = ();
+    type ParentData = ();
+    type DeviceData = Reg;
+
+    const NAME: &'static CStr = MDMA_NAME;
+    const DEVICE_API: &'static CStr = pci::DEVICE_API;
+    const MAX_INSTANCES: u32 = MAX_INSTANCES;
+    const ATTRIBUTE_GROUP: Option<&'static CStr> = Some(c_str!("vendor"));
+    const ATTRIBUTES: &'static [mdev::DeviceAttribute<Self>] = &[
+        mdev::DeviceAttribute::read_only(c_str!("dma_stats"), show_dma_stats),
+        mdev::DeviceAttribute::read_write(c_str!("map_bench"), show_map_bench, store_map_bench),
+    ];
+
+    fn probe(mdev: &mdev::Device, _parent: &(), _ty: &()) -> Result<Reg> {
+        let state = State::new()?;
+        vfio::Registration::new(
+            mdev.device(),
+            try_pin_init!(Mdma {
+                map <- PinnedMap::new(),
+                state <- new_mutex!(state),
+            }),
+        )
+    }
+}
+
+struct MdmaModule {
+    _parent: Pin<KBox<mdev::ParentRegistration<MdmaDriver>>>,
+    _dev: mdev::VirtualParent,
+    _driver: Arc<mdev::DriverRegistration<MdmaDriver>>,
+}
+
+impl kernel::Module for MdmaModule {
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        let driver = Arc::pin_init(mdev::DriverRegistration::new(module), GFP_KERNEL)?;
+        let dev = mdev::VirtualParent::new(MDMA_NAME)?;
+        let mut types = KVec::new();
+        types.push(
+            mdev::TypeInfo {
+                sysfs_name: c_str!("dma"),
+                pretty_name: Some(c_str!("Mediated DMA engine")),
+                data: (),
+            },
+            GFP_KERNEL,
+        )?;
+        let parent = KBox::pin_init(
+            mdev::ParentRegistration::new(dev.device(), &driver, types, ()),
+            GFP_KERNEL,
+        )?;
+        Ok(MdmaModule {
+            _parent: parent,
+            _dev: dev,
+            _driver: driver,
+        })
+    }
+}
