@@ -72,6 +72,41 @@ impl Pages {
     }
 }
 
+/// A vector that keeps its first element inline: single-page requests allocate nothing.
+struct Small<T: Copy> {
+    head: Option<T>,
+    tail: KVec<T>,
+}
+
+impl<T: Copy> Small<T> {
+    const fn new() -> Self {
+        Self {
+            head: None,
+            tail: KVec::new(),
+        }
+    }
+
+    fn push(&mut self, v: T) -> Result {
+        if self.head.is_none() {
+            self.head = Some(v);
+            Ok(())
+        } else {
+            Ok(self.tail.push(v, GFP_KERNEL)?)
+        }
+    }
+
+    fn get(&self, i: usize) -> Option<T> {
+        match i {
+            0 => self.head,
+            _ => self.tail.get(i - 1).copied(),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = T> + '_ {
+        Iterator::chain(self.head.into_iter(), self.tail.iter().copied())
+    }
+}
+
 /// Pages pinned by one `vfio_pin_pages()` call.
 struct Run {
     /// First page number (IOVA >> `PAGE_SHIFT`).
@@ -258,25 +293,21 @@ impl PinnedMap {
         let end = iova.checked_add(len - 1).ok_or(EINVAL)?;
         let first = iova >> PAGE_SHIFT;
         let last = end >> PAGE_SHIFT;
-        let npages = usize::try_from(last - first + 1).map_err(|_| EINVAL)?;
         let mut m = Mapping {
             map: self,
             offset: (iova as usize) & (PAGE_SIZE - 1),
             len: usize::try_from(len).map_err(|_| EINVAL)?,
-            pages: KVec::with_capacity(npages, GFP_KERNEL)?,
-            held: KVec::new(),
+            pages: Small::new(),
+            held: Small::new(),
         };
         let mut inner = self.inner.lock();
         let mut pfn = first;
         while pfn <= last {
             // The run containing `pfn`, if any: the first run whose last page is >= pfn.
-            let found = inner
-                .tree
-                .cursor_lower_bound(&pfn)
-                .map(|c| {
-                    let (&k, r) = c.current();
-                    (k, r.first, r.doomed, r.write, r.users)
-                });
+            let found = inner.tree.cursor_lower_bound(&pfn).map(|c| {
+                let (&k, r) = c.current();
+                (k, r.first, r.doomed, r.write, r.users)
+            });
             let gap_end = match found {
                 Some((key, start, doomed, w, users)) if start <= pfn => {
                     if doomed {
@@ -299,9 +330,9 @@ impl PinnedMap {
                     run.users += 1;
                     let upto = run.last().min(last);
                     for p in pfn..=upto {
-                        m.pages.push(run.pages.get((p - run.first) as usize), GFP_KERNEL)?;
+                        m.pages.push(run.pages.get((p - run.first) as usize))?;
                     }
-                    m.held.push(key, GFP_KERNEL)?;
+                    m.held.push(key)?;
                     self.hits.fetch_add(upto - pfn + 1, Ordering::Relaxed);
                     pfn = upto + 1;
                     continue;
@@ -311,15 +342,22 @@ impl PinnedMap {
                 None => last,
             };
             let n = ((gap_end - pfn + 1) as usize).min(PIN_PAGES_MAX);
-            let mut pages = KVec::from_elem(PagePtr(null_mut()), n, GFP_KERNEL)?;
+            // One page pins into `one`, more into a vector the run keeps.
+            let mut one = [PagePtr(null_mut())];
+            let mut many = if n > 1 {
+                KVec::from_elem(PagePtr(null_mut()), n, GFP_KERNEL)?
+            } else {
+                KVec::new()
+            };
+            let pages: &mut [PagePtr] = if n > 1 { &mut many } else { &mut one };
             // A node allocated before pinning, so that a failed allocation does not leave pins.
             let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
             let mut pinned_write = true;
-            let mut ret = backend.pin(pfn, &mut pages, true);
+            let mut ret = backend.pin(pfn, pages, true);
             if ret == Err(EPERM) && !write {
                 // A read-only mapping: good enough for reading.
                 pinned_write = false;
-                ret = backend.pin(pfn, &mut pages, false);
+                ret = backend.pin(pfn, pages, false);
             }
             if let Err(e) = ret {
                 drop(inner);
@@ -328,7 +366,7 @@ impl PinnedMap {
             self.pins.fetch_add(1, Ordering::Relaxed);
             self.misses.fetch_add(n as u64, Ordering::Relaxed);
             for p in pages.iter() {
-                m.pages.push(*p, GFP_KERNEL)?;
+                m.pages.push(*p)?;
             }
             let run = Run {
                 first: pfn,
@@ -336,17 +374,17 @@ impl PinnedMap {
                 write: pinned_write,
                 users: 1,
                 doomed: false,
-                pages: if n == 1 {
-                    Pages::One(pages[0])
+                pages: if n > 1 {
+                    Pages::Many(many)
                 } else {
-                    Pages::Many(pages)
+                    Pages::One(one[0])
                 },
             };
             let key = run.last();
             inner.tree.insert(node.into_node(key, run));
             inner.pinned_pages += n as u64;
             inner.runs += 1;
-            m.held.push(key, GFP_KERNEL)?;
+            m.held.push(key)?;
             pfn += n as u64;
         }
         Ok(m)
@@ -365,14 +403,10 @@ impl PinnedMap {
             let mut busy = false;
             let mut key = first;
             // Visit the runs intersecting [first, last] in order.
-            while let Some((k, start, users)) = inner
-                .tree
-                .cursor_lower_bound(&key)
-                .map(|c| {
-                    let (&k, r) = c.current();
-                    (k, r.first, r.users)
-                })
-            {
+            while let Some((k, start, users)) = inner.tree.cursor_lower_bound(&key).map(|c| {
+                let (&k, r) = c.current();
+                (k, r.first, r.users)
+            }) {
                 if start > last {
                     break;
                 }
@@ -399,11 +433,11 @@ impl PinnedMap {
     }
 
     /// Called by a dropped [`Mapping`].
-    fn put(&self, held: &[u64]) {
+    fn put(&self, held: &Small<u64>) {
         let mut inner = self.inner.lock();
         let mut wake = false;
-        for k in held {
-            if let Some(run) = inner.tree.get_mut(k) {
+        for k in held.iter() {
+            if let Some(run) = inner.tree.get_mut(&k) {
                 run.users -= 1;
                 wake |= run.doomed && run.users == 0;
             }
@@ -427,8 +461,8 @@ pub struct Mapping<'a> {
     /// Offset of the first byte in the first page.
     offset: usize,
     len: usize,
-    pages: KVec<PagePtr>,
-    held: KVec<u64>,
+    pages: Small<PagePtr>,
+    held: Small<u64>,
 }
 
 impl Mapping<'_> {
@@ -444,7 +478,12 @@ impl Mapping<'_> {
 
     /// Calls `f(page_index, offset_in_page, range_in_buf)` for each page piece of
     /// `[pos, pos + n)` of the request.
-    fn pieces(&self, pos: usize, n: usize, mut f: impl FnMut(usize, usize, core::ops::Range<usize>)) -> Result {
+    fn pieces(
+        &self,
+        pos: usize,
+        n: usize,
+        mut f: impl FnMut(*mut bindings::page, usize, core::ops::Range<usize>),
+    ) -> Result {
         match pos.checked_add(n) {
             Some(end) if end <= self.len => {}
             _ => return Err(EINVAL),
@@ -454,7 +493,11 @@ impl Mapping<'_> {
             let abs = self.offset + pos + done;
             let (page, off) = (abs / PAGE_SIZE, abs % PAGE_SIZE);
             let chunk = (PAGE_SIZE - off).min(n - done);
-            f(page, off, done..done + chunk);
+            f(
+                self.pages.get(page).ok_or(EINVAL)?.0,
+                off,
+                done..done + chunk,
+            );
             done += chunk;
         }
         Ok(())
@@ -463,8 +506,7 @@ impl Mapping<'_> {
     /// Copies `buf.len()` bytes of guest memory at `pos` (from the start of the request) into
     /// `buf`.
     pub fn read(&self, pos: usize, buf: &mut [u8]) -> Result {
-        self.pieces(pos, buf.len(), |page, off, r| {
-            let p = self.pages[page].0;
+        self.pieces(pos, buf.len(), |p, off, r| {
             // SAFETY: `p` is pinned (type invariant); the mapping is local to this scope and
             // `off + r.len() <= PAGE_SIZE`.
             unsafe {
@@ -478,8 +520,7 @@ impl Mapping<'_> {
     /// Copies `data` into guest memory at `pos`. The request must have been acquired for
     /// writing.
     pub fn write(&self, pos: usize, data: &[u8]) -> Result {
-        self.pieces(pos, data.len(), |page, off, r| {
-            let p = self.pages[page].0;
+        self.pieces(pos, data.len(), |p, off, r| {
             // SAFETY: As in `read`; the page was pinned for writing.
             unsafe {
                 let va = bindings::kmap_local_page(p).cast::<u8>();
@@ -491,8 +532,7 @@ impl Mapping<'_> {
 
     /// Fills `n` bytes of guest memory at `pos` with `byte`.
     pub fn fill(&self, pos: usize, n: usize, byte: u8) -> Result {
-        self.pieces(pos, n, |page, off, r| {
-            let p = self.pages[page].0;
+        self.pieces(pos, n, |p, off, r| {
             // SAFETY: As in `write`.
             unsafe {
                 let va = bindings::kmap_local_page(p).cast::<u8>();
@@ -513,8 +553,9 @@ impl Mapping<'_> {
             let abs = self.offset + pos;
             let (page, off) = (abs / PAGE_SIZE, abs % PAGE_SIZE);
             let chunk = (PAGE_SIZE - off).min(self.len - pos);
+            let p = self.pages.get(page)?.0;
             // SAFETY: The page is pinned (type invariant).
-            let phys = unsafe { bindings::page_to_phys(self.pages[page].0) };
+            let phys = unsafe { bindings::page_to_phys(p) };
             pos += chunk;
             Some((phys + off as u64, chunk))
         })
