@@ -233,8 +233,8 @@ impl Mdma {
         }
         let reads = r.op != OP_FILL;
         let writes = r.op != OP_CRC32;
-        if (reads && r.src.checked_add(len - 1).is_none())
-            || (writes && r.dst.checked_add(len - 1).is_none())
+        if (reads && r.src.checked_add(len).is_none())
+            || (writes && r.dst.checked_add(len).is_none())
         {
             return Err(DmaError::Length);
         }
@@ -306,6 +306,15 @@ impl Mdma {
         }
     }
 
+    /// Registers are accessed 4 bytes at a time: refuse anything else before any access.
+    fn check_bar_access(pos: u64, len: usize) -> Result {
+        let (index, off) = pci::split_offset(pos);
+        if index == u64::from(pci::BAR0_REGION_INDEX) && (len != 4 || off % 4 != 0) {
+            return Err(EINVAL);
+        }
+        Ok(())
+    }
+
     /// One access of 1, 2 or 4 bytes at file offset `pos`.
     fn access(dev: &vfio::Device<Self>, pos: u64, buf: &mut [u8], write: bool) -> Result {
         let (index, off) = pci::split_offset(pos);
@@ -353,10 +362,12 @@ impl vfio::DeviceOps for Mdma {
     }
 
     fn read(dev: &vfio::Device<Self>, buf: &mut UserSliceWriter, pos: u64) -> Result<usize> {
+        Self::check_bar_access(pos, buf.len())?;
         pci::read_split(buf, pos, |pos, b| Self::access(dev, pos, b, false))
     }
 
     fn write(dev: &vfio::Device<Self>, buf: &mut UserSliceReader, pos: u64) -> Result<usize> {
+        Self::check_bar_access(pos, buf.len())?;
         pci::write_split(buf, pos, |pos, b| {
             let mut v = [0u8; 4];
             let v = &mut v[..b.len()];

@@ -44,11 +44,15 @@ use crate::{
 };
 use core::{
     ptr::null_mut,
-    sync::atomic::{AtomicU64, Ordering},
+    sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
 };
 
 /// The most pages one `vfio_pin_pages()` call may pin (`VFIO_PIN_PAGES_MAX_ENTRIES`).
 pub const PIN_PAGES_MAX: usize = PAGE_SIZE / core::mem::size_of::<usize>();
+
+/// A run in use by a [`Mapping`].
+#[derive(Clone, Copy)]
+struct RunPtr(*const Run);
 
 /// A pinned page.
 #[derive(Clone, Copy)]
@@ -114,10 +118,12 @@ struct Run {
     npages: usize,
     /// Pinned for writing too.
     write: bool,
-    /// Live [`Mapping`]s using the run.
-    users: usize,
-    /// Being unmapped: no new users; unpinned when `users` drops to 0.
-    doomed: bool,
+    /// Live [`Mapping`]s using the run: incremented under the map's lock, decremented
+    /// without it.
+    users: AtomicUsize,
+    /// Being unmapped: no new users; unpinned when `users` drops to 0. Changed under the
+    /// map's lock.
+    doomed: AtomicBool,
     pages: Pages,
 }
 
@@ -167,6 +173,8 @@ pub struct PinnedMap {
     misses: AtomicU64,
     pins: AtomicU64,
     unpins: AtomicU64,
+    /// Unmaps in progress; a [`Mapping`] dropping the last use of a run wakes them.
+    unmappers: AtomicUsize,
 }
 
 /// Where the pages come from: VFIO for devices, nothing for the benchmark.
@@ -227,6 +235,7 @@ impl PinnedMap {
             misses: AtomicU64::new(0),
             pins: AtomicU64::new(0),
             unpins: AtomicU64::new(0),
+            unmappers: AtomicUsize::new(0),
         })
     }
 
@@ -248,8 +257,7 @@ impl PinnedMap {
     ///
     /// Errors: `EINVAL` for `len == 0` or an overflowing range, `EPERM` for a write to pages
     /// userspace mapped read-only, `EFAULT` (or the backend's error) for IOVAs that are not
-    /// mapped or are being unmapped, `EBUSY` when pages pinned read-only and in use by another
-    /// DMA must be re-pinned for writing. On error nothing stays acquired.
+    /// mapped or are being unmapped. On error nothing stays acquired.
     #[inline]
     pub fn acquire<T: DeviceOps>(
         &self,
@@ -306,33 +314,30 @@ impl PinnedMap {
             // The run containing `pfn`, if any: the first run whose last page is >= pfn.
             let found = inner.tree.cursor_lower_bound(&pfn).map(|c| {
                 let (&k, r) = c.current();
-                (k, r.first, r.doomed, r.write, r.users)
+                (k, r.first, r.doomed.load(Ordering::Relaxed), r.write)
             });
             let gap_end = match found {
-                Some((key, start, doomed, w, users)) if start <= pfn => {
+                Some((key, start, doomed, w)) if start <= pfn => {
                     if doomed {
                         drop(inner);
                         return Err(EFAULT);
                     }
                     if write && !w {
-                        if users > 0 {
-                            drop(inner);
-                            return Err(EBUSY);
-                        }
-                        // Re-pin the read-only run for writing.
-                        if let Some(node) = inner.tree.remove_node(&key) {
-                            let (_, run) = node.to_key_value();
-                            Self::unpin_run(&mut *inner, backend, &run, &self.unpins);
-                        }
-                        continue;
+                        // Pinned read-only because pinning for writing failed with EPERM;
+                        // only an unmap (which drops the run) can change the permission.
+                        return Err(EPERM);
                     }
-                    let run = inner.tree.get_mut(&key).ok_or(EINVAL)?;
-                    run.users += 1;
+                    let run = inner.tree.get(&key).ok_or(EINVAL)?;
                     let upto = run.last().min(last);
                     for p in pfn..=upto {
                         m.pages.push(run.pages.get((p - run.first) as usize))?;
                     }
-                    m.held.push(key)?;
+                    // INVARIANT: counted as a user before being listed.
+                    run.users.fetch_add(1, Ordering::SeqCst);
+                    if let Err(e) = m.held.push(RunPtr(run)) {
+                        run.users.fetch_sub(1, Ordering::SeqCst);
+                        return Err(e);
+                    }
                     self.hits.fetch_add(upto - pfn + 1, Ordering::Relaxed);
                     pfn = upto + 1;
                     continue;
@@ -372,8 +377,8 @@ impl PinnedMap {
                 first: pfn,
                 npages: n,
                 write: pinned_write,
-                users: 1,
-                doomed: false,
+                users: AtomicUsize::new(1),
+                doomed: AtomicBool::new(false),
                 pages: if n > 1 {
                     Pages::Many(many)
                 } else {
@@ -384,7 +389,12 @@ impl PinnedMap {
             inner.tree.insert(node.into_node(key, run));
             inner.pinned_pages += n as u64;
             inner.runs += 1;
-            m.held.push(key)?;
+            let run = inner.tree.get(&key).ok_or(EINVAL)?;
+            // INVARIANT: the run was created with this mapping as its user.
+            if let Err(e) = m.held.push(RunPtr(run)) {
+                run.users.fetch_sub(1, Ordering::SeqCst);
+                return Err(e);
+            }
             pfn += n as u64;
         }
         Ok(m)
@@ -399,13 +409,15 @@ impl PinnedMap {
 
     fn unmap_with(&self, backend: &mut impl Backend, first: u64, last: u64) {
         let mut inner = self.inner.lock();
+        // Before looking at `users`: a mapping that drops a last use after this sees us.
+        self.unmappers.fetch_add(1, Ordering::SeqCst);
         loop {
             let mut busy = false;
             let mut key = first;
             // Visit the runs intersecting [first, last] in order.
             while let Some((k, start, users)) = inner.tree.cursor_lower_bound(&key).map(|c| {
                 let (&k, r) = c.current();
-                (k, r.first, r.users)
+                (k, r.first, r.users.load(Ordering::SeqCst))
             }) {
                 if start > last {
                     break;
@@ -415,8 +427,8 @@ impl PinnedMap {
                         let (_, run) = node.to_key_value();
                         Self::unpin_run(&mut *inner, backend, &run, &self.unpins);
                     }
-                } else if let Some(run) = inner.tree.get_mut(&k) {
-                    run.doomed = true;
+                } else if let Some(run) = inner.tree.get(&k) {
+                    run.doomed.store(true, Ordering::Relaxed);
                     busy = true;
                 }
                 match k.checked_add(1) {
@@ -425,6 +437,7 @@ impl PinnedMap {
                 }
             }
             if !busy {
+                self.unmappers.fetch_sub(1, Ordering::SeqCst);
                 return;
             }
             // DMAs in flight hold doomed runs; the last one to finish wakes us.
@@ -432,18 +445,22 @@ impl PinnedMap {
         }
     }
 
-    /// Called by a dropped [`Mapping`].
-    fn put(&self, held: &Small<u64>) {
-        let mut inner = self.inner.lock();
-        let mut wake = false;
-        for k in held.iter() {
-            if let Some(run) = inner.tree.get_mut(&k) {
-                run.users -= 1;
-                wake |= run.doomed && run.users == 0;
-            }
+    /// Called by a dropped [`Mapping`]: drops its uses without taking the lock, unless an
+    /// unmap may be waiting for them.
+    fn put(&self, held: &Small<RunPtr>) {
+        let mut last = false;
+        for r in held.iter() {
+            // SAFETY: The mapping counts as a user of the run (invariant of `Mapping`), so the
+            // run is in the tree and not freed: runs are removed only without users. The run
+            // is not touched after the decrement.
+            last |= unsafe { (*r.0).users.fetch_sub(1, Ordering::SeqCst) } == 1;
         }
-        drop(inner);
-        if wake {
+        // Pairs with `unmap_with`: it counts itself before reading `users`, we decrement
+        // before reading its count, so one of us sees the other.
+        if last && self.unmappers.load(Ordering::SeqCst) > 0 {
+            // Under the lock, so that the wake-up cannot fall between an unmapper's check of
+            // `users` and its sleep.
+            let _guard = self.inner.lock();
             self.idle.notify_all();
         }
     }
@@ -454,15 +471,16 @@ impl PinnedMap {
 ///
 /// # Invariants
 ///
-/// Every page of `pages` belongs to a run of `map` listed in `held`, on which this mapping
-/// counts as a user, so the page stays pinned as long as the mapping lives.
+/// Every entry of `held` points to a run of `map` on which this mapping counts as a user, and
+/// every page of `pages` belongs to one of them, so the runs stay in the tree and the pages
+/// pinned as long as the mapping lives.
 pub struct Mapping<'a> {
     map: &'a PinnedMap,
     /// Offset of the first byte in the first page.
     offset: usize,
     len: usize,
     pages: Small<PagePtr>,
-    held: Small<u64>,
+    held: Small<RunPtr>,
 }
 
 impl Mapping<'_> {
@@ -621,11 +639,11 @@ pub fn benchmark(n: u32) -> Result<BenchResult> {
     for i in 0..n {
         let pfn = bench_key(i, n);
         let mut inner = map.inner.lock();
-        let mut cursor = inner.tree.cursor_lower_bound(&pfn).ok_or(EINVAL)?;
-        let (_, run) = cursor.current_mut();
-        run.users += 1;
+        let cursor = inner.tree.cursor_lower_bound(&pfn).ok_or(EINVAL)?;
+        let (_, run) = cursor.current();
+        run.users.fetch_add(1, Ordering::SeqCst);
         let page = run.pages.get((pfn - run.first) as usize);
-        run.users -= 1;
+        run.users.fetch_sub(1, Ordering::SeqCst);
         drop(cursor);
         drop(inner);
         core::hint::black_box(page.0);

@@ -1,0 +1,1666 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * mdma, the mediated DMA engine sample (samples/vfio-mdev/mdma.rs): a PCI
+ * device whose BAR0 registers run COPY, FILL and CRC32 operations on guest
+ * memory given by IOVA.  The device translates IOVAs by pinning the pages
+ * (vfio_pin_pages) and keeps the pins in an IOVA -> page cache until
+ * userspace unmaps the range or closes the device.
+ *
+ * Every test runs on both VFIO paths: the group/container path (type1 v2,
+ * VFIO_IOMMU_MAP_DMA) and the iommufd cdev path (IOMMU_IOAS_MAP with a
+ * fixed IOVA).  All data is checked byte for byte, the whole buffer around
+ * the touched range included; a failed operation must not change memory.
+ *
+ * Pinned-page accounting of the process (6.12 sources):
+ *  - type1 (drivers/vfio/vfio_iommu_type1.c): vfio_pin_pages on a container
+ *    without an IOMMU domain accounts each newly pinned page with
+ *    vfio_lock_acct() -> __account_locked_vm(): mm->locked_vm, /proc VmLck,
+ *    also for CAP_IPC_LOCK (only the rlimit check is skipped).  Nothing is
+ *    pinned by VFIO_IOMMU_MAP_DMA itself (no domain).
+ *  - iommufd (drivers/iommu/iommufd/pages.c do_update_pinned()): every
+ *    change of the number of pinned pages of an iopt_pages goes to
+ *    mm->pinned_vm, /proc VmPin, whatever the account mode; root has
+ *    CAP_IPC_LOCK so the mode is IOPT_PAGES_ACCOUNT_NONE and locked_vm
+ *    (VmLck) is not touched.  IOMMU_IOAS_MAP pins nothing without a domain.
+ *
+ * Needs "mdma" in $MDEV_SAMPLES (skipped otherwise); listed but without
+ * /sys/class/mdev_bus/mdma fails.
+ */
+#define _GNU_SOURCE
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <linux/iommufd.h>
+#include <linux/vfio.h>
+
+#include "mdev_harness.h"
+
+#define MDMA_SAMPLE		"mdma"
+#define MDMA_TYPE		"mdma-dma"
+#define MDMA_TYPE_NAME		"Mediated DMA engine\n"
+#define MDMA_INSTANCES		8
+
+#define PG			4096UL
+#define MiB			(1UL << 20)
+
+#define REGION(i)		((__u64)(i) << 40)
+#define BAR0			REGION(VFIO_PCI_BAR0_REGION_INDEX)
+#define CFG			REGION(VFIO_PCI_CONFIG_REGION_INDEX)
+#define BAR0_SIZE		4096
+#define CFG_SIZE		256
+
+/* BAR0 registers, 32 bit little endian */
+#define REG_ID			0x00
+#define REG_STATUS		0x04
+#define REG_SRC_LO		0x08
+#define REG_SRC_HI		0x0c
+#define REG_DST_LO		0x10
+#define REG_DST_HI		0x14
+#define REG_LEN			0x18
+#define REG_OP			0x1c
+#define REG_FILL		0x20
+#define REG_RESULT		0x24
+#define REG_DOORBELL		0x28
+#define REG_IRQ_ENABLE		0x2c
+
+#define MDMA_ID			0x4d444d41
+
+#define ST_DONE			(1u << 1)
+#define ST_ERROR		(1u << 2)
+#define ERR_FAULT		1
+#define ERR_PERM		2
+#define ERR_LENGTH		3
+#define ERR_OP			4
+/* STATUS after a failed operation: completed (DONE), ERROR and the code */
+#define ST_ERR(code)		(ST_DONE | ST_ERROR | ((__u32)(code) << 8))
+
+#define OP_COPY			1
+#define OP_FILL			2
+#define OP_CRC32		3
+
+#define MAX_LEN			(64u << 20)
+
+/*
+ * IOVAs.  DST is above 4 GiB so that the _HI registers matter; HOLE is
+ * never mapped; TOP + 0x2000 overflows 64 bits.
+ */
+#define IOVA_SRC		0x10000000ULL
+#define IOVA_AUX		0x20000000ULL
+#define IOVA_RO			0x30000000ULL
+#define IOVA_HOLE		0x40000000ULL
+#define IOVA_DST		0x4d4100000000ULL
+#define IOVA_TOP		0xfffffffffffff000ULL
+
+#define EVENT_TIMEOUT_MS	5000
+#define NO_EVENT_MS		300
+
+/* Everything the tests need to know about mdma, for the mdev_common helpers */
+static const struct mdev_sample_desc mdma_desc = {
+	.sample = MDMA_SAMPLE,
+	.module = "mdma",
+	.parent = "mdma",
+	.parent_devpath = "/devices/virtual/mdma/mdma",
+	.parent_subsystem = "mdma",
+	.driver = "mdma",
+	.device_api = "vfio-pci\n",
+	.pool = MDMA_INSTANCES,
+	.core_counter = true,
+	.exhausted_errno = EUSERS,
+	.nr_types = 1,
+	.types = {
+		{ MDMA_TYPE, MDMA_TYPE_NAME, NULL, 1, "vendor/dma_stats",
+		  NULL },
+	},
+	.vfio_flags = VFIO_DEVICE_FLAGS_PCI,
+	.num_regions = VFIO_PCI_NUM_REGIONS,
+	.num_irqs = VFIO_PCI_NUM_IRQS,
+	.config_offset = CFG,
+};
+
+/* ------------------------------------------------------------------ */
+/* data helpers */
+
+static __u32 crc_table[256];
+
+static void crc_init(void)
+{
+	__u32 i, j, c;
+
+	for (i = 0; i < 256; i++) {
+		c = i;
+		for (j = 0; j < 8; j++)
+			c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
+		crc_table[i] = c;
+	}
+}
+
+/* zlib / IEEE 802.3 crc32: crc32_le(~0, buf, len) ^ ~0 */
+static __u32 crc32_ieee(const void *buf, size_t len)
+{
+	const __u8 *p = buf;
+	__u32 c = ~0u;
+
+	if (!crc_table[1])
+		crc_init();
+	while (len--)
+		c = crc_table[(c ^ *p++) & 0xff] ^ (c >> 8);
+	return ~c;
+}
+
+/* Deterministic pseudo-random bytes (xorshift64*), different per seed */
+static void fill_random(void *buf, size_t len, __u64 seed)
+{
+	__u64 x = seed * 0x9e3779b97f4a7c15ULL + 1;
+	__u8 *p = buf;
+	size_t i;
+
+	for (i = 0; i < len; i += 8) {
+		__u64 v;
+
+		x ^= x >> 12;
+		x ^= x << 25;
+		x ^= x >> 27;
+		v = x * 0x2545f4914f6cdd1dULL;
+		memcpy(p + i, &v, len - i < 8 ? len - i : 8);
+	}
+}
+
+/* First differing offset of a and b, or -1 */
+static long first_diff(const void *a, const void *b, size_t len)
+{
+	const __u8 *x = a, *y = b;
+	size_t i;
+
+	if (!memcmp(a, b, len))
+		return -1;
+	for (i = 0; i < len; i++)
+		if (x[i] != y[i])
+			return (long)i;
+	return -1;
+}
+
+static const char *status_str(__u32 st, char *buf, size_t size)
+{
+	static const char *const codes[] = {
+		"none", "FAULT", "PERM", "LENGTH", "OP",
+	};
+	unsigned int code = (st >> 8) & 0xff;
+
+	snprintf(buf, size, "%s%s%scode %u (%s)%s",
+		 st & ST_DONE ? "DONE " : "", st & ST_ERROR ? "ERROR " : "",
+		 !(st & (ST_DONE | ST_ERROR)) ? "idle " : "", code,
+		 code < 5 ? codes[code] : "?",
+		 st & ~(ST_DONE | ST_ERROR | 0xff00u) ? " + unknown bits" : "");
+	return buf;
+}
+
+/* ------------------------------------------------------------------ */
+/* fixture */
+
+FIXTURE(mdma) {
+	struct mdev_tracker t;
+	struct mdev_vfio v;
+	enum mdev_vfio_path path;
+	char uuid[MDEV_UUID_LEN + 1];
+	struct vfio_device_info info;
+	int fd;
+	int efd;
+	/* a second device in the same container / IOAS */
+	char uuid2[MDEV_UUID_LEN + 1];
+	int group2;
+	int fd2;
+};
+
+FIXTURE_VARIANT(mdma) {
+	enum mdev_vfio_path path;
+};
+
+FIXTURE_VARIANT_ADD(mdma, group) { MDEV_VFIO_GROUP };
+FIXTURE_VARIANT_ADD(mdma, cdev) { MDEV_VFIO_CDEV };
+
+/* SKIP if mdma is not listed, FAIL if it is but its parent is missing */
+static bool mdma_sample_ready(struct __test_metadata *_metadata)
+{
+	char path[MDEV_PATH_MAX];
+	int err;
+
+	if (!mdev_sample_listed(MDMA_SAMPLE)) {
+		SKIP(return false, "sample %s not in MDEV_SAMPLES=\"%s\"",
+		     MDMA_SAMPLE, mdev_samples_env());
+	}
+	mdev_parent_path(path, sizeof(path), &mdma_desc, NULL);
+	err = mdev_lstat_errno(path);
+	ASSERT_EQ(0, err) {
+		TH_LOG("sample %s is listed in MDEV_SAMPLES but %s: %s (module %s loaded: %d)",
+		       MDMA_SAMPLE, path, strerror(err), mdma_desc.module,
+		       mdev_module_loaded(mdma_desc.module));
+	}
+	mdev_reap_all();
+	return true;
+}
+
+static void mdma_open(struct __test_metadata *_metadata,
+		      FIXTURE_DATA(mdma) *self)
+{
+	mdev_vfio_open(_metadata, &self->v, self->uuid, self->path);
+	self->fd = self->v.device;
+	mdev_vfio_info(_metadata, self->fd, &self->info);
+}
+
+/* Close the device fd only; the container / iommufd stays */
+static void mdma_close_device(FIXTURE_DATA(mdma) *self)
+{
+	if (self->v.device >= 0)
+		close(self->v.device);
+	self->v.device = -1;
+	self->fd = -1;
+}
+
+FIXTURE_SETUP(mdma)
+{
+	self->t.n = 0;
+	self->fd = -1;
+	self->efd = -1;
+	self->group2 = -1;
+	self->fd2 = -1;
+	self->path = variant->path;
+	mdev_vfio_init(&self->v);
+	if (!mdma_sample_ready(_metadata))
+		return;
+	mdev_new(_metadata, &self->t, &mdma_desc, MDMA_TYPE, self->uuid);
+	mdma_open(_metadata, self);
+}
+
+FIXTURE_TEARDOWN(mdma)
+{
+	if (self->efd >= 0)
+		close(self->efd);
+	/* remove blocks while a device is open: close everything first */
+	if (self->fd2 >= 0)
+		close(self->fd2);
+	if (self->group2 >= 0)
+		close(self->group2);
+	mdev_vfio_close(&self->v);
+	mdev_cleanup(&self->t);
+}
+
+/* ------------------------------------------------------------------ */
+/* registers */
+
+static __u32 reg_rd(struct __test_metadata *_metadata, int fd,
+		    unsigned int off)
+{
+	__u32 v = 0;
+	ssize_t n = pread(fd, &v, 4, BAR0 + off);
+
+	ASSERT_EQ(4, n) {
+		TH_LOG("pread BAR0 0x%x: %s", off, strerror(errno));
+	}
+	return le32toh(v);
+}
+
+static void reg_wr(struct __test_metadata *_metadata, int fd,
+		   unsigned int off, __u32 val)
+{
+	__u32 v = htole32(val);
+	ssize_t n = pwrite(fd, &v, 4, BAR0 + off);
+
+	ASSERT_EQ(4, n) {
+		TH_LOG("pwrite BAR0 0x%x = 0x%x: %s", off, val,
+		       strerror(errno));
+	}
+}
+
+#define RD(off)		reg_rd(_metadata, self->fd, off)
+#define WR(off, val)	reg_wr(_metadata, self->fd, off, val)
+
+/* Program every operand register, ring the doorbell, return STATUS */
+static __u32 dma_run(struct __test_metadata *_metadata, int fd, __u32 op,
+		     __u64 src, __u64 dst, __u32 len, __u32 fill)
+{
+	reg_wr(_metadata, fd, REG_SRC_LO, (__u32)src);
+	reg_wr(_metadata, fd, REG_SRC_HI, (__u32)(src >> 32));
+	reg_wr(_metadata, fd, REG_DST_LO, (__u32)dst);
+	reg_wr(_metadata, fd, REG_DST_HI, (__u32)(dst >> 32));
+	reg_wr(_metadata, fd, REG_LEN, len);
+	reg_wr(_metadata, fd, REG_OP, op);
+	reg_wr(_metadata, fd, REG_FILL, fill);
+	reg_wr(_metadata, fd, REG_DOORBELL, 1);
+	return reg_rd(_metadata, fd, REG_STATUS);
+}
+
+#define DMA_EXPECT(want, op, src, dst, len, fill) do {			\
+	__u32 __want = (want);						\
+	__u32 __st = dma_run(_metadata, self->fd, op, src, dst, len, fill); \
+	char __b1[80], __b2[80];					\
+	ASSERT_EQ(__want, __st) {					\
+		TH_LOG("op %u src 0x%llx dst 0x%llx len 0x%x fill 0x%x: STATUS 0x%x (%s), expected 0x%x (%s)", \
+		       (__u32)(op), (unsigned long long)(src),		\
+		       (unsigned long long)(dst), (__u32)(len), (__u32)(fill), \
+		       __st, status_str(__st, __b1, sizeof(__b1)),	\
+		       __want, status_str(__want, __b2, sizeof(__b2)));	\
+	}								\
+} while (0)
+
+#define COPY_OK(src, dst, len)	DMA_EXPECT(ST_DONE, OP_COPY, src, dst, len, 0)
+#define FILL_OK(dst, len, v)	DMA_EXPECT(ST_DONE, OP_FILL, 0, dst, len, v)
+#define CRC_OK(src, len)	DMA_EXPECT(ST_DONE, OP_CRC32, src, 0, len, 0)
+
+/* Buffers are compared whole: the touched range and what is around it */
+#define BUF_EXPECT(buf, want, len, what) do {				\
+	long __d = first_diff(buf, want, len);				\
+	ASSERT_EQ(-1, __d) {						\
+		TH_LOG("%s: byte 0x%lx is 0x%02x, expected 0x%02x", what, \
+		       __d, ((__u8 *)(buf))[__d], ((__u8 *)(want))[__d]); \
+	}								\
+} while (0)
+
+/* ------------------------------------------------------------------ */
+/* DMA mappings on either path */
+
+static void *buf_alloc(struct __test_metadata *_metadata, size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	ASSERT_NE(MAP_FAILED, p) {
+		TH_LOG("mmap %zu bytes: %s", size, strerror(errno));
+	}
+	return p;
+}
+
+static int dma_map(FIXTURE_DATA(mdma) *self, void *va, size_t size,
+		   __u64 iova, bool writable)
+{
+	if (self->path == MDEV_VFIO_GROUP) {
+		struct vfio_iommu_type1_dma_map m = {
+			.argsz = sizeof(m),
+			.flags = VFIO_DMA_MAP_FLAG_READ |
+				 (writable ? VFIO_DMA_MAP_FLAG_WRITE : 0),
+			.vaddr = (uintptr_t)va,
+			.iova = iova,
+			.size = size,
+		};
+
+		return ioctl(self->v.container, VFIO_IOMMU_MAP_DMA, &m) ?
+			-errno : 0;
+	} else {
+		struct iommu_ioas_map m = {
+			.size = sizeof(m),
+			.flags = IOMMU_IOAS_MAP_FIXED_IOVA |
+				 IOMMU_IOAS_MAP_READABLE |
+				 (writable ? IOMMU_IOAS_MAP_WRITEABLE : 0),
+			.ioas_id = self->v.ioas_id,
+			.user_va = (uintptr_t)va,
+			.length = size,
+			.iova = iova,
+		};
+
+		if (ioctl(self->v.iommufd, IOMMU_IOAS_MAP, &m))
+			return -errno;
+		return m.iova == iova ? 0 : -EADDRNOTAVAIL;
+	}
+}
+
+/* 0 or -errno; *done: the size the kernel reports as unmapped */
+static int dma_unmap(FIXTURE_DATA(mdma) *self, __u64 iova, size_t size,
+		     __u64 *done)
+{
+	if (self->path == MDEV_VFIO_GROUP) {
+		struct vfio_iommu_type1_dma_unmap u = {
+			.argsz = sizeof(u),
+			.iova = iova,
+			.size = size,
+		};
+
+		if (ioctl(self->v.container, VFIO_IOMMU_UNMAP_DMA, &u))
+			return -errno;
+		*done = u.size;
+	} else {
+		struct iommu_ioas_unmap u = {
+			.size = sizeof(u),
+			.ioas_id = self->v.ioas_id,
+			.iova = iova,
+			.length = size,
+		};
+
+		if (ioctl(self->v.iommufd, IOMMU_IOAS_UNMAP, &u))
+			return -errno;
+		*done = u.length;
+	}
+	return 0;
+}
+
+static void map_ok(struct __test_metadata *_metadata, FIXTURE_DATA(mdma) *self,
+		   void *va, size_t size, __u64 iova, bool writable)
+{
+	int ret = dma_map(self, va, size, iova, writable);
+
+	ASSERT_EQ(0, ret) {
+		TH_LOG("%s map of %zu bytes at IOVA 0x%llx (%s): %s",
+		       mdev_path_name(self->path), size,
+		       (unsigned long long)iova, writable ? "rw" : "ro",
+		       strerror(-ret));
+	}
+}
+
+static void unmap_ok(struct __test_metadata *_metadata,
+		     FIXTURE_DATA(mdma) *self, __u64 iova, size_t size)
+{
+	__u64 done = 0;
+	int ret = dma_unmap(self, iova, size, &done);
+
+	ASSERT_EQ(0, ret) {
+		TH_LOG("%s unmap of %zu bytes at IOVA 0x%llx: %s",
+		       mdev_path_name(self->path), size,
+		       (unsigned long long)iova, strerror(-ret));
+	}
+	ASSERT_EQ(size, done);
+}
+
+/* A mapped buffer filled with pseudo-random bytes of seed */
+static __u8 *dma_buf(struct __test_metadata *_metadata,
+		     FIXTURE_DATA(mdma) *self, size_t size, __u64 iova,
+		     bool writable, __u64 seed)
+{
+	__u8 *p = buf_alloc(_metadata, size);
+
+	fill_random(p, size, seed);
+	map_ok(_metadata, self, p, size, iova, writable);
+	return p;
+}
+
+/* A copy of a buffer, for "unchanged" checks */
+static __u8 *snapshot(struct __test_metadata *_metadata, const void *p,
+		      size_t size)
+{
+	__u8 *s = buf_alloc(_metadata, size);
+
+	memcpy(s, p, size);
+	return s;
+}
+
+/* ------------------------------------------------------------------ */
+/* statistics and accounting */
+
+enum {
+	S_PINNED, S_RANGES, S_HITS, S_MISSES, S_PINS, S_UNPINS, S_NR,
+};
+
+static const char *const stat_keys[S_NR] = {
+	"pinned_pages", "ranges", "hits", "misses", "pins", "unpins",
+};
+
+struct dma_stats {
+	unsigned long long v[S_NR];
+};
+
+/* vendor/dma_stats: exactly "<key> <decimal>\n" for each key, in order */
+static void stats_read(struct __test_metadata *_metadata, const char *uuid,
+		       struct dma_stats *st)
+{
+	char path[MDEV_PATH_MAX], buf[1024], *p, *end;
+	ssize_t n;
+	int i;
+
+	mdev_dev_path(path, sizeof(path), uuid, "vendor/dma_stats");
+	n = mdev_read_file(path, buf, sizeof(buf));
+	ASSERT_LT(0, n) {
+		TH_LOG("reading %s: %s", path, strerror((int)-n));
+	}
+	p = buf;
+	for (i = 0; i < S_NR; i++) {
+		size_t klen = strlen(stat_keys[i]);
+
+		ASSERT_TRUE(!strncmp(p, stat_keys[i], klen) && p[klen] == ' ') {
+			TH_LOG("%s: line %d is not \"%s N\": %s", path, i + 1,
+			       stat_keys[i], buf);
+		}
+		p += klen + 1;
+		ASSERT_TRUE(*p >= '0' && *p <= '9') {
+			TH_LOG("%s: no number for %s: %s", path, stat_keys[i],
+			       buf);
+		}
+		errno = 0;
+		st->v[i] = strtoull(p, &end, 10);
+		ASSERT_TRUE(!errno && *end == '\n') {
+			TH_LOG("%s: bad value for %s: %s", path, stat_keys[i],
+			       buf);
+		}
+		p = end + 1;
+	}
+	ASSERT_EQ('\0', *p) {
+		TH_LOG("%s: trailing content: %s", path, buf);
+	}
+}
+
+static unsigned long long stat_get(struct __test_metadata *_metadata,
+				   const char *uuid, int key)
+{
+	struct dma_stats st;
+
+	stats_read(_metadata, uuid, &st);
+	return st.v[key];
+}
+
+#define STATS_EXPECT(uuid, pinned, ranges, hits, misses, pins, unpins) do { \
+	const unsigned long long __w[S_NR] = {				\
+		pinned, ranges, hits, misses, pins, unpins,		\
+	};								\
+	struct dma_stats __s;						\
+	int __i;							\
+	stats_read(_metadata, uuid, &__s);				\
+	for (__i = 0; __i < S_NR; __i++) {				\
+		ASSERT_EQ(__w[__i], __s.v[__i]) {			\
+			TH_LOG("dma_stats %s", stat_keys[__i]);		\
+		}							\
+	}								\
+} while (0)
+
+/* A "VmXxx:   N kB" line of /proc/self/status, in kB */
+static long long proc_status_kb(struct __test_metadata *_metadata,
+				const char *field)
+{
+	char buf[8192], key[32], *p, *end;
+	long long v;
+	ssize_t n;
+
+	n = mdev_read_file("/proc/self/status", buf, sizeof(buf));
+	ASSERT_LT(0, n) {
+		TH_LOG("reading /proc/self/status: %s", strerror((int)-n));
+	}
+	snprintf(key, sizeof(key), "\n%s:", field);
+	p = strstr(buf, key);
+	ASSERT_TRUE(p != NULL) {
+		TH_LOG("no %s in /proc/self/status", field);
+	}
+	p += strlen(key);
+	v = strtoll(p, &end, 10);
+	ASSERT_EQ(0, strncmp(end, " kB\n", 4)) {
+		TH_LOG("%s line of /proc/self/status", field);
+	}
+	return v;
+}
+
+/* The /proc/self/status field that counts this path's pinned pages */
+static const char *acct_field(FIXTURE_DATA(mdma) *self)
+{
+	return self->path == MDEV_VFIO_GROUP ? "VmLck" : "VmPin";
+}
+
+static const char *other_field(FIXTURE_DATA(mdma) *self)
+{
+	return self->path == MDEV_VFIO_GROUP ? "VmPin" : "VmLck";
+}
+
+struct acct {
+	long long pinned;	/* kB in acct_field() */
+	long long other;	/* kB in other_field() */
+};
+
+static void acct_read(struct __test_metadata *_metadata,
+		      FIXTURE_DATA(mdma) *self, struct acct *a)
+{
+	a->pinned = proc_status_kb(_metadata, acct_field(self));
+	a->other = proc_status_kb(_metadata, other_field(self));
+}
+
+/* the process accounts exactly the device's pinned pages above base */
+#define ACCT_EXPECT(base, pages) do {					\
+	struct acct __a;						\
+	acct_read(_metadata, self, &__a);				\
+	ASSERT_EQ((base)->pinned + (long long)(pages) * (long long)(PG / 1024), \
+		  __a.pinned) {						\
+		TH_LOG("%s with %llu pages pinned (%s path), base %lld kB", \
+		       acct_field(self), (unsigned long long)(pages),	\
+		       mdev_path_name(self->path), (base)->pinned);	\
+	}								\
+	ASSERT_EQ((base)->other, __a.other) {				\
+		TH_LOG("%s must not change on the %s path",		\
+		       other_field(self), mdev_path_name(self->path));	\
+	}								\
+} while (0)
+
+/* ------------------------------------------------------------------ */
+/* interrupts */
+
+static int set_irq_eventfd(int fd, __u32 index, __s32 efd)
+{
+	char buf[sizeof(struct vfio_irq_set) + sizeof(__s32)];
+	struct vfio_irq_set *set = (struct vfio_irq_set *)buf;
+
+	set->argsz = sizeof(buf);
+	set->flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER;
+	set->index = index;
+	set->start = 0;
+	set->count = 1;
+	memcpy(set->data, &efd, sizeof(efd));
+	return ioctl(fd, VFIO_DEVICE_SET_IRQS, set) ? -errno : 0;
+}
+
+static int set_irq_none(int fd, __u32 index, __u32 action, __u32 count)
+{
+	struct vfio_irq_set set = {
+		.argsz = sizeof(set),
+		.flags = VFIO_IRQ_SET_DATA_NONE | action,
+		.index = index,
+		.start = 0,
+		.count = count,
+	};
+
+	return ioctl(fd, VFIO_DEVICE_SET_IRQS, &set) ? -errno : 0;
+}
+
+/* eventfd counter after waiting up to timeout_ms, 0 if nothing fired */
+static __u64 wait_event(int efd, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = efd, .events = POLLIN };
+	__u64 cnt = 0;
+
+	if (poll(&pfd, 1, timeout_ms) != 1)
+		return 0;
+	if (read(efd, &cnt, sizeof(cnt)) != sizeof(cnt))
+		return 0;
+	return cnt;
+}
+
+/* ------------------------------------------------------------------ */
+/* sysfs */
+
+/* type attributes, the core's instance counter, dma_stats of a new device */
+TEST_F_TIMEOUT(mdma, sysfs, MDEV_TIMEOUT)
+{
+	char path[MDEV_PATH_MAX], uuid[MDEV_UUID_LEN + 1];
+	char extra[MDMA_INSTANCES][MDEV_UUID_LEN + 1];
+	unsigned int i;
+	int ret;
+
+	mdev_type_path(path, sizeof(path), &mdma_desc, MDMA_TYPE, "name");
+	mdev_expect_file(_metadata, path, MDMA_TYPE_NAME);
+	mdev_type_path(path, sizeof(path), &mdma_desc, MDMA_TYPE, "device_api");
+	mdev_expect_file(_metadata, path, "vfio-pci\n");
+	mdev_parent_path(path, sizeof(path), &mdma_desc, "mdev_supported_types");
+	ASSERT_EQ(1, mdev_count_dir(path, NULL, 0));
+
+	/* one device from the fixture */
+	ASSERT_EQ(MDMA_INSTANCES - 1, mdev_avail(_metadata, &mdma_desc, MDMA_TYPE));
+	STATS_EXPECT(self->uuid, 0, 0, 0, 0, 0, 0);
+
+	for (i = 1; i < MDMA_INSTANCES; i++) {
+		mdev_new(_metadata, &self->t, &mdma_desc, MDMA_TYPE, extra[i]);
+		ASSERT_EQ(MDMA_INSTANCES - 1 - i,
+			  mdev_avail(_metadata, &mdma_desc, MDMA_TYPE));
+		STATS_EXPECT(extra[i], 0, 0, 0, 0, 0, 0);
+	}
+	ASSERT_EQ(0, mdev_uuid_gen(uuid));
+	ret = mdev_create(&mdma_desc, MDMA_TYPE, uuid);
+	if (!ret)
+		mdev_track(&self->t, uuid);
+	ASSERT_EQ(-EUSERS, ret);
+	mdev_del(_metadata, &self->t, extra[1]);
+	ASSERT_EQ(1, mdev_avail(_metadata, &mdma_desc, MDMA_TYPE));
+}
+
+/* ------------------------------------------------------------------ */
+/* device description */
+
+TEST_F_TIMEOUT(mdma, device_info, MDEV_TIMEOUT)
+{
+	struct vfio_region_info ri;
+	struct vfio_irq_info ii;
+	__u8 cfg[CFG_SIZE];
+	unsigned int i;
+
+	ASSERT_EQ(VFIO_DEVICE_FLAGS_PCI,
+		  self->info.flags & ~VFIO_DEVICE_FLAGS_RESET);
+	ASSERT_EQ(VFIO_PCI_NUM_REGIONS, self->info.num_regions);
+	ASSERT_EQ(VFIO_PCI_NUM_IRQS, self->info.num_irqs);
+
+	for (i = 0; i < VFIO_PCI_NUM_REGIONS; i++) {
+		memset(&ri, 0, sizeof(ri));
+		ri.argsz = sizeof(ri);
+		ri.index = i;
+		ASSERT_EQ(0, ioctl(self->fd, VFIO_DEVICE_GET_REGION_INFO, &ri)) {
+			TH_LOG("VFIO_DEVICE_GET_REGION_INFO(%u): %s", i,
+			       strerror(errno));
+		}
+		ASSERT_EQ(REGION(i), ri.offset) {
+			TH_LOG("region %u offset", i);
+		}
+		if (i == VFIO_PCI_BAR0_REGION_INDEX) {
+			ASSERT_EQ(BAR0_SIZE, ri.size);
+			ASSERT_EQ(VFIO_REGION_INFO_FLAG_READ |
+				  VFIO_REGION_INFO_FLAG_WRITE, ri.flags);
+		} else if (i == VFIO_PCI_CONFIG_REGION_INDEX) {
+			ASSERT_EQ(CFG_SIZE, ri.size);
+			ASSERT_EQ(VFIO_REGION_INFO_FLAG_READ |
+				  VFIO_REGION_INFO_FLAG_WRITE, ri.flags);
+		} else {
+			ASSERT_EQ(0, ri.size) {
+				TH_LOG("region %u size", i);
+			}
+		}
+	}
+
+	memset(&ii, 0, sizeof(ii));
+	ii.argsz = sizeof(ii);
+	ii.index = VFIO_PCI_INTX_IRQ_INDEX;
+	ASSERT_EQ(0, ioctl(self->fd, VFIO_DEVICE_GET_IRQ_INFO, &ii));
+	ASSERT_EQ(1, ii.count);
+	ASSERT_EQ(VFIO_IRQ_INFO_EVENTFD | VFIO_IRQ_INFO_MASKABLE |
+		  VFIO_IRQ_INFO_AUTOMASKED, ii.flags);
+	memset(&ii, 0, sizeof(ii));
+	ii.argsz = sizeof(ii);
+	ii.index = VFIO_PCI_MSI_IRQ_INDEX;
+	ASSERT_EQ(0, ioctl(self->fd, VFIO_DEVICE_GET_IRQ_INFO, &ii));
+	ASSERT_EQ(1, ii.count);
+	ASSERT_EQ(VFIO_IRQ_INFO_EVENTFD | VFIO_IRQ_INFO_NORESIZE, ii.flags);
+
+	/* PCI config space, read as dwords */
+	for (i = 0; i < CFG_SIZE; i += 4) {
+		ASSERT_EQ(4, pread(self->fd, cfg + i, 4, CFG + i)) {
+			TH_LOG("pread config 0x%x: %s", i, strerror(errno));
+		}
+	}
+	ASSERT_EQ(0x4d44, cfg[0] | cfg[1] << 8);	/* vendor */
+	ASSERT_EQ(0x4d41, cfg[2] | cfg[3] << 8);	/* device */
+	ASSERT_EQ(0, cfg[6] & 0x10);			/* no capability list */
+	ASSERT_EQ(0x00, cfg[0x09]);			/* prog-if */
+	ASSERT_EQ(0x80, cfg[0x0a]);			/* other */
+	ASSERT_EQ(0x08, cfg[0x0b]);			/* system peripheral */
+	ASSERT_EQ(0x00, cfg[0x34]);			/* capability pointer */
+	ASSERT_EQ(0x01, cfg[0x3d]);			/* INTA# */
+}
+
+/* ID, initial STATUS, operand read-back, access size and alignment */
+TEST_F_TIMEOUT(mdma, registers, MDEV_TIMEOUT)
+{
+	static const unsigned int rw[] = {
+		REG_SRC_LO, REG_SRC_HI, REG_DST_LO, REG_DST_HI, REG_LEN,
+		REG_OP, REG_FILL,
+	};
+	__u8 b[8] = { 0 };
+	unsigned int i;
+
+	ASSERT_EQ(MDMA_ID, RD(REG_ID));
+	ASSERT_EQ(0, RD(REG_STATUS));
+
+	for (i = 0; i < ARRAY_SIZE(rw); i++)
+		WR(rw[i], 0xa5c30f00u + i);
+	for (i = 0; i < ARRAY_SIZE(rw); i++) {
+		ASSERT_EQ(0xa5c30f00u + i, RD(rw[i])) {
+			TH_LOG("register 0x%x", rw[i]);
+		}
+	}
+	WR(REG_IRQ_ENABLE, 1);
+	ASSERT_EQ(1, RD(REG_IRQ_ENABLE));
+	WR(REG_IRQ_ENABLE, 0);
+	ASSERT_EQ(0, RD(REG_IRQ_ENABLE));
+	/* reading operands does not start anything */
+	ASSERT_EQ(0, RD(REG_STATUS));
+
+	/*
+	 * Only 4 bytes at 4-aligned offsets; anything else fails with
+	 * EINVAL as a whole and changes nothing (a write of 5 to 8 bytes at
+	 * FILL must not store FILL and then fail on RESULT).
+	 */
+	for (i = 1; i <= 8; i++) {
+		if (i == 4)
+			continue;
+		errno = 0;
+		ASSERT_EQ(-1, pread(self->fd, b, i, BAR0 + REG_ID)) {
+			TH_LOG("%u byte read of ID", i);
+		}
+		ASSERT_EQ(EINVAL, errno);
+		errno = 0;
+		ASSERT_EQ(-1, pwrite(self->fd, b, i, BAR0 + REG_FILL)) {
+			TH_LOG("%u byte write of FILL", i);
+		}
+		ASSERT_EQ(EINVAL, errno);
+		ASSERT_EQ(0xa5c30f00u + 6, RD(REG_FILL)) {
+			TH_LOG("the refused %u byte write changed FILL", i);
+		}
+	}
+	for (i = 1; i < 4; i++) {
+		errno = 0;
+		ASSERT_EQ(-1, pread(self->fd, b, 4, BAR0 + REG_ID + i)) {
+			TH_LOG("read at 0x%x", REG_ID + i);
+		}
+		ASSERT_EQ(EINVAL, errno);
+		errno = 0;
+		ASSERT_EQ(-1, pwrite(self->fd, b, 4, BAR0 + REG_SRC_LO + i)) {
+			TH_LOG("write at 0x%x", REG_SRC_LO + i);
+		}
+		ASSERT_EQ(EINVAL, errno);
+	}
+	/* the refused writes changed nothing */
+	ASSERT_EQ(0xa5c30f00u + 6, RD(REG_FILL));
+	ASSERT_EQ(0xa5c30f00u, RD(REG_SRC_LO));
+	ASSERT_EQ(0xa5c30f01u, RD(REG_SRC_HI));
+	ASSERT_EQ(MDMA_ID, RD(REG_ID));
+	ASSERT_EQ(0, RD(REG_STATUS));
+}
+
+/* ------------------------------------------------------------------ */
+/* operations */
+
+TEST_F_TIMEOUT(mdma, copy_page, MDEV_TIMEOUT)
+{
+	__u8 *src, *dst, *want, *src0;
+
+	src = dma_buf(_metadata, self, PG, IOVA_SRC, true, 1);
+	dst = dma_buf(_metadata, self, PG, IOVA_DST, true, 2);
+	src0 = snapshot(_metadata, src, PG);
+	want = snapshot(_metadata, dst, PG);
+
+	COPY_OK(IOVA_SRC + 0x10, IOVA_DST + 0x80, 100);
+	memcpy(want + 0x80, src + 0x10, 100);
+	BUF_EXPECT(dst, want, PG, "dst after copy of 100 bytes");
+
+	COPY_OK(IOVA_SRC + PG - 1, IOVA_DST, 1);
+	want[0] = src[PG - 1];
+	BUF_EXPECT(dst, want, PG, "dst after copy of the last byte");
+
+	COPY_OK(IOVA_SRC, IOVA_DST, PG);
+	BUF_EXPECT(dst, src, PG, "dst after copy of the page");
+	BUF_EXPECT(src, src0, PG, "src");
+}
+
+/* unaligned copies over page boundaries, and over two IOVA-adjacent maps */
+TEST_F_TIMEOUT(mdma, copy_unaligned, MDEV_TIMEOUT)
+{
+	static const struct { unsigned long s, d, len; } cases[] = {
+		{ 0x123, 0xffd, 3 * PG + 77 },
+		{ PG - 1, 1, 2 * PG },
+		{ 1, PG - 1, 2 },
+		{ 0, 0x800, 7 * PG },
+		{ 0x801, 0, 7 * PG + 0x7ff },
+		{ 3, 5, 8 * PG - 5 },
+	};
+	const size_t size = 8 * PG;
+	__u8 *src, *dst, *want, *src0, *a, *b;
+	unsigned int i;
+
+	src = dma_buf(_metadata, self, size, IOVA_SRC, true, 3);
+	dst = dma_buf(_metadata, self, size, IOVA_DST, true, 4);
+	src0 = snapshot(_metadata, src, size);
+	want = buf_alloc(_metadata, size);
+
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		char what[64];
+
+		fill_random(dst, size, 100 + i);
+		memcpy(want, dst, size);
+		memcpy(want + cases[i].d, src + cases[i].s, cases[i].len);
+		COPY_OK(IOVA_SRC + cases[i].s, IOVA_DST + cases[i].d,
+			cases[i].len);
+		snprintf(what, sizeof(what), "dst after copy %u", i);
+		BUF_EXPECT(dst, want, size, what);
+	}
+	BUF_EXPECT(src, src0, size, "src");
+
+	/* two maps adjacent in IOVA, not in the process's address space */
+	a = dma_buf(_metadata, self, 2 * PG, IOVA_AUX, true, 5);
+	b = dma_buf(_metadata, self, 2 * PG, IOVA_AUX + 2 * PG, true, 6);
+	fill_random(dst, size, 7);
+	memcpy(want, dst, size);
+	memcpy(want + 3, a + 0x1800, 0x800);
+	memcpy(want + 3 + 0x800, b, 0x1800);
+	COPY_OK(IOVA_AUX + 0x1800, IOVA_DST + 3, 0x2000);
+	BUF_EXPECT(dst, want, size, "dst after copy from two maps");
+
+	/* and into them */
+	memcpy(want, a, 2 * PG);
+	memcpy(want + 2 * PG, b, 2 * PG);
+	memcpy(want + PG + 9, src + 11, 2 * PG);
+	COPY_OK(IOVA_SRC + 11, IOVA_AUX + PG + 9, 2 * PG);
+	BUF_EXPECT(a, want, 2 * PG, "first map after copy into two maps");
+	BUF_EXPECT(b, want + 2 * PG, 2 * PG,
+		   "second map after copy into two maps");
+}
+
+/* 4 MiB of random data: copy, then CRC32 of source and copy */
+TEST_F_TIMEOUT(mdma, copy_4mib_crc, MDEV_LONG_TIMEOUT)
+{
+	const size_t size = 4 * MiB;
+	__u8 *src, *dst;
+	__u32 crc;
+
+	src = dma_buf(_metadata, self, size, IOVA_SRC, true, 8);
+	dst = dma_buf(_metadata, self, size, IOVA_DST, true, 9);
+
+	COPY_OK(IOVA_SRC, IOVA_DST, size);
+	BUF_EXPECT(dst, src, size, "4 MiB copy");
+
+	crc = crc32_ieee(src, size);
+	CRC_OK(IOVA_SRC, size);
+	ASSERT_EQ(crc, RD(REG_RESULT));
+	CRC_OK(IOVA_DST, size);
+	ASSERT_EQ(crc, RD(REG_RESULT));
+
+	crc = crc32_ieee(src + 1, size - 3);
+	CRC_OK(IOVA_SRC + 1, size - 3);
+	ASSERT_EQ(crc, RD(REG_RESULT));
+
+	/* everything touched stays pinned: 1024 + 1024 pages */
+	ASSERT_EQ(2 * size / PG, stat_get(_metadata, self->uuid, S_PINNED));
+}
+
+TEST_F_TIMEOUT(mdma, fill, MDEV_TIMEOUT)
+{
+	const size_t size = 4 * PG;
+	__u8 *dst, *want;
+
+	dst = dma_buf(_metadata, self, size, IOVA_DST, true, 10);
+	want = snapshot(_metadata, dst, size);
+
+	FILL_OK(IOVA_DST + 5, 3 * PG, 0x123456a5);
+	memset(want + 5, 0xa5, 3 * PG);
+	BUF_EXPECT(dst, want, size, "fill 0xa5");
+
+	FILL_OK(IOVA_DST + size - 1, 1, 0xffffff00);
+	want[size - 1] = 0;
+	BUF_EXPECT(dst, want, size, "fill of the last byte with 0x00");
+
+	FILL_OK(IOVA_DST, size, 0x3c);
+	memset(want, 0x3c, size);
+	BUF_EXPECT(dst, want, size, "fill of the buffer");
+}
+
+/* LEN = 64 MiB is the largest operation */
+TEST_F_TIMEOUT(mdma, max_len, MDEV_LONG_TIMEOUT)
+{
+	const size_t size = MAX_LEN;
+	struct acct base;
+	__u8 *dst;
+	size_t i;
+
+	acct_read(_metadata, self, &base);
+	dst = dma_buf(_metadata, self, size + PG, IOVA_DST, true, 11);
+	dst[size] = 0x11;
+
+	FILL_OK(IOVA_DST, size, 0x5a);
+	for (i = 0; i < size; i++) {
+		if (dst[i] != 0x5a)
+			break;
+	}
+	ASSERT_EQ(size, i) {
+		TH_LOG("byte 0x%zx is 0x%02x after a 64 MiB fill", i, dst[i]);
+	}
+	ASSERT_EQ(0x11, dst[size]);
+
+	fill_random(dst, size, 12);
+	CRC_OK(IOVA_DST, size);
+	ASSERT_EQ(crc32_ieee(dst, size), RD(REG_RESULT));
+
+	DMA_EXPECT(ST_ERR(ERR_LENGTH), OP_FILL, 0, IOVA_DST, size + 1, 0);
+	ASSERT_EQ(0x11, dst[size]);
+
+	ASSERT_EQ(size / PG, stat_get(_metadata, self->uuid, S_PINNED));
+	ACCT_EXPECT(&base, size / PG);
+}
+
+TEST_F_TIMEOUT(mdma, crc32_vector, MDEV_TIMEOUT)
+{
+	static const char vec[] = "123456789";
+	__u8 *src;
+
+	src = dma_buf(_metadata, self, 2 * PG, IOVA_SRC, true, 13);
+	memcpy(src, vec, 9);
+	CRC_OK(IOVA_SRC, 9);
+	ASSERT_EQ(0xcbf43926u, RD(REG_RESULT));
+
+	/* straddling the page boundary */
+	memcpy(src + PG - 4, vec, 9);
+	CRC_OK(IOVA_SRC + PG - 4, 9);
+	ASSERT_EQ(0xcbf43926u, RD(REG_RESULT));
+
+	src[100] = 'a';
+	CRC_OK(IOVA_SRC + 100, 1);
+	ASSERT_EQ(0xe8b7be43u, RD(REG_RESULT));
+
+	memset(src, 0, 2 * PG);
+	CRC_OK(IOVA_SRC, 2 * PG);
+	ASSERT_EQ(crc32_ieee(src, 2 * PG), RD(REG_RESULT));
+	ASSERT_NE(0, RD(REG_RESULT));
+}
+
+/* ------------------------------------------------------------------ */
+/* errors: STATUS, and memory stays as it was */
+
+TEST_F_TIMEOUT(mdma, fault_unmapped, MDEV_TIMEOUT)
+{
+	const size_t size = 2 * PG;
+	__u8 *src, *dst, *dst0;
+
+	src = dma_buf(_metadata, self, size, IOVA_SRC, true, 14);
+	dst = dma_buf(_metadata, self, size, IOVA_DST, true, 15);
+	dst0 = snapshot(_metadata, dst, size);
+
+	/* source not mapped at all */
+	DMA_EXPECT(ST_ERR(ERR_FAULT), OP_COPY, IOVA_HOLE, IOVA_DST, 64, 0);
+	BUF_EXPECT(dst, dst0, size, "dst after copy from a hole");
+	/* destination not mapped */
+	DMA_EXPECT(ST_ERR(ERR_FAULT), OP_COPY, IOVA_SRC, IOVA_HOLE, 64, 0);
+	DMA_EXPECT(ST_ERR(ERR_FAULT), OP_FILL, 0, IOVA_HOLE, 64, 0x77);
+	DMA_EXPECT(ST_ERR(ERR_FAULT), OP_CRC32, IOVA_HOLE, 0, 64, 0);
+
+	/* source runs past the end of its map */
+	DMA_EXPECT(ST_ERR(ERR_FAULT), OP_COPY, IOVA_SRC + PG + 100, IOVA_DST,
+		   PG, 0);
+	BUF_EXPECT(dst, dst0, size, "dst after copy from past a map's end");
+	DMA_EXPECT(ST_ERR(ERR_FAULT), OP_CRC32, IOVA_SRC + 1, 0, size, 0);
+	/* destination runs past the end of its map */
+	DMA_EXPECT(ST_ERR(ERR_FAULT), OP_COPY, IOVA_SRC, IOVA_DST + PG + 8,
+		   PG, 0);
+	BUF_EXPECT(dst, dst0, size, "dst after copy past its end");
+	DMA_EXPECT(ST_ERR(ERR_FAULT), OP_FILL, 0, IOVA_DST + 8, size, 0x77);
+	BUF_EXPECT(dst, dst0, size, "dst after fill past its end");
+	/* destination starts before its map */
+	DMA_EXPECT(ST_ERR(ERR_FAULT), OP_COPY, IOVA_SRC, IOVA_DST - 8, PG, 0);
+	DMA_EXPECT(ST_ERR(ERR_FAULT), OP_FILL, 0, IOVA_DST - PG, 2 * PG, 0x77);
+	BUF_EXPECT(dst, dst0, size, "dst after fill from before its start");
+
+	/* the doorbell clears STATUS: a good operation reads DONE alone */
+	COPY_OK(IOVA_SRC, IOVA_DST, size);
+	BUF_EXPECT(dst, src, size, "dst after a good copy");
+}
+
+/* a destination mapped read-only */
+TEST_F_TIMEOUT(mdma, perm_readonly, MDEV_TIMEOUT)
+{
+	const size_t size = 2 * PG;
+	__u8 *ro, *ro0, *dst, *want, *rw, *rw0;
+
+	ro = dma_buf(_metadata, self, size, IOVA_RO, false, 16);
+	ro0 = snapshot(_metadata, ro, size);
+	dst = dma_buf(_metadata, self, size, IOVA_DST, true, 17);
+	want = buf_alloc(_metadata, size);
+
+	DMA_EXPECT(ST_ERR(ERR_PERM), OP_COPY, IOVA_DST, IOVA_RO, 64, 0);
+	DMA_EXPECT(ST_ERR(ERR_PERM), OP_FILL, 0, IOVA_RO + 100, size - 100, 1);
+	BUF_EXPECT(ro, ro0, size, "read-only map after refused writes");
+
+	/* reading it is fine */
+	memcpy(want, dst, size);
+	memcpy(want + 1, ro + 2, size - 2);
+	COPY_OK(IOVA_RO + 2, IOVA_DST + 1, size - 2);
+	BUF_EXPECT(dst, want, size, "copy from a read-only map");
+	CRC_OK(IOVA_RO, size);
+	ASSERT_EQ(crc32_ieee(ro, size), RD(REG_RESULT));
+
+	/* pages pinned (cached) for reading still refuse writes */
+	DMA_EXPECT(ST_ERR(ERR_PERM), OP_COPY, IOVA_DST, IOVA_RO, size, 0);
+	DMA_EXPECT(ST_ERR(ERR_PERM), OP_FILL, 0, IOVA_RO, 1, 1);
+	BUF_EXPECT(ro, ro0, size, "read-only map after refused writes");
+
+	/*
+	 * A copy inside the read-only map: the source pages are held for
+	 * reading by the same operation when the destination is translated.
+	 */
+	DMA_EXPECT(ST_ERR(ERR_PERM), OP_COPY, IOVA_RO, IOVA_RO + PG, 64, 0);
+	DMA_EXPECT(ST_ERR(ERR_PERM), OP_COPY, IOVA_RO, IOVA_RO + 64, 64, 0);
+	DMA_EXPECT(ST_ERR(ERR_PERM), OP_COPY, IOVA_RO + 8, IOVA_RO, size - 8, 0);
+	BUF_EXPECT(ro, ro0, size, "read-only map after copies into itself");
+
+	/* a range that starts writable and ends read-only: nothing written */
+	rw = dma_buf(_metadata, self, PG, IOVA_AUX, true, 18);
+	rw0 = snapshot(_metadata, rw, PG);
+	map_ok(_metadata, self, ro0, PG, IOVA_AUX + PG, false);
+	DMA_EXPECT(ST_ERR(ERR_PERM), OP_FILL, 0, IOVA_AUX + 100, PG, 0x99);
+	BUF_EXPECT(rw, rw0, PG, "writable part after a refused fill");
+	DMA_EXPECT(ST_ERR(ERR_PERM), OP_COPY, IOVA_DST, IOVA_AUX + 100, PG, 0);
+	BUF_EXPECT(rw, rw0, PG, "writable part after a refused copy");
+
+	FILL_OK(IOVA_AUX + 100, PG - 100, 0x99);
+	memset(rw0 + 100, 0x99, PG - 100);
+	BUF_EXPECT(rw, rw0, PG, "writable part after a good fill");
+}
+
+TEST_F_TIMEOUT(mdma, length_errors, MDEV_TIMEOUT)
+{
+	const size_t size = 2 * PG;
+	__u8 *src, *dst, *dst0;
+
+	src = dma_buf(_metadata, self, size, IOVA_SRC, true, 19);
+	dst = dma_buf(_metadata, self, size, IOVA_DST, true, 20);
+	dst0 = snapshot(_metadata, dst, size);
+
+	DMA_EXPECT(ST_ERR(ERR_LENGTH), OP_COPY, IOVA_SRC, IOVA_DST, 0, 0);
+	DMA_EXPECT(ST_ERR(ERR_LENGTH), OP_FILL, 0, IOVA_DST, 0, 0x55);
+	DMA_EXPECT(ST_ERR(ERR_LENGTH), OP_CRC32, IOVA_SRC, 0, 0, 0);
+	DMA_EXPECT(ST_ERR(ERR_LENGTH), OP_COPY, IOVA_SRC, IOVA_DST,
+		   MAX_LEN + 1, 0);
+	DMA_EXPECT(ST_ERR(ERR_LENGTH), OP_FILL, 0, IOVA_DST, MAX_LEN + 1, 0x55);
+	DMA_EXPECT(ST_ERR(ERR_LENGTH), OP_CRC32, IOVA_SRC, 0, MAX_LEN + 1, 0);
+	DMA_EXPECT(ST_ERR(ERR_LENGTH), OP_COPY, IOVA_SRC, IOVA_DST,
+		   0xffffffffu, 0);
+	/* src + len or dst + len wraps around 2^64 */
+	DMA_EXPECT(ST_ERR(ERR_LENGTH), OP_COPY, IOVA_TOP, IOVA_DST, 0x2000, 0);
+	DMA_EXPECT(ST_ERR(ERR_LENGTH), OP_COPY, IOVA_SRC, IOVA_TOP, 0x2000, 0);
+	DMA_EXPECT(ST_ERR(ERR_LENGTH), OP_FILL, 0, IOVA_TOP, 0x2000, 0x55);
+	DMA_EXPECT(ST_ERR(ERR_LENGTH), OP_CRC32, IOVA_TOP, 0, 0x2000, 0);
+	DMA_EXPECT(ST_ERR(ERR_LENGTH), OP_COPY, ~0ULL, IOVA_DST, 2, 0);
+	BUF_EXPECT(dst, dst0, size, "dst after length errors");
+
+	COPY_OK(IOVA_SRC, IOVA_DST, size);
+	BUF_EXPECT(dst, src, size, "dst after a good copy");
+}
+
+TEST_F_TIMEOUT(mdma, bad_op, MDEV_TIMEOUT)
+{
+	static const __u32 ops[] = { 0, 4, 5, 0x101, 0x80000001u, ~0u };
+	const size_t size = PG;
+	__u8 *dst, *dst0;
+	unsigned int i;
+
+	dma_buf(_metadata, self, size, IOVA_SRC, true, 21);
+	dst = dma_buf(_metadata, self, size, IOVA_DST, true, 22);
+	dst0 = snapshot(_metadata, dst, size);
+
+	for (i = 0; i < ARRAY_SIZE(ops); i++)
+		DMA_EXPECT(ST_ERR(ERR_OP), ops[i], IOVA_SRC, IOVA_DST, 16, 0x42);
+	BUF_EXPECT(dst, dst0, size, "dst after unknown operations");
+	FILL_OK(IOVA_DST, 16, 0x42);
+	memset(dst0, 0x42, 16);
+	BUF_EXPECT(dst, dst0, size, "dst after a good fill");
+}
+
+/* ------------------------------------------------------------------ */
+/* the pin cache */
+
+/* exact counters for single-page operations, then multi-page ones */
+TEST_F_TIMEOUT(mdma, stats_cache, MDEV_TIMEOUT)
+{
+	__u8 *src, *dst;
+
+	src = dma_buf(_metadata, self, PG, IOVA_SRC, true, 23);
+	dst = dma_buf(_metadata, self, PG, IOVA_DST, true, 24);
+	STATS_EXPECT(self->uuid, 0, 0, 0, 0, 0, 0);
+
+	/* pinned_pages, ranges, hits, misses, pins, unpins */
+	COPY_OK(IOVA_SRC, IOVA_DST, PG);
+	STATS_EXPECT(self->uuid, 2, 2, 0, 2, 2, 0);
+	COPY_OK(IOVA_SRC, IOVA_DST, PG);
+	STATS_EXPECT(self->uuid, 2, 2, 2, 2, 2, 0);
+	COPY_OK(IOVA_SRC + 100, IOVA_DST + 100, 50);
+	STATS_EXPECT(self->uuid, 2, 2, 4, 2, 2, 0);
+	CRC_OK(IOVA_DST, 10);
+	STATS_EXPECT(self->uuid, 2, 2, 5, 2, 2, 0);
+	BUF_EXPECT(dst, src, PG, "dst");
+
+	/* unmapping the source drops its pin only */
+	unmap_ok(_metadata, self, IOVA_SRC, PG);
+	STATS_EXPECT(self->uuid, 1, 1, 5, 2, 2, 1);
+	/* mapped again: a miss and a new pin */
+	map_ok(_metadata, self, src, PG, IOVA_SRC, true);
+	FILL_OK(IOVA_SRC, PG, 0);
+	STATS_EXPECT(self->uuid, 2, 2, 5, 3, 3, 1);
+
+	/* closing the device releases both ranges; readable while closed */
+	mdma_close_device(self);
+	STATS_EXPECT(self->uuid, 0, 0, 5, 3, 3, 3);
+}
+
+TEST_F_TIMEOUT(mdma, stats_multipage, MDEV_TIMEOUT)
+{
+	const size_t size = 4 * PG;
+	struct dma_stats a, b;
+
+	dma_buf(_metadata, self, size, IOVA_SRC, true, 25);
+	dma_buf(_metadata, self, size, IOVA_DST, true, 26);
+
+	COPY_OK(IOVA_SRC, IOVA_DST, size);
+	stats_read(_metadata, self->uuid, &a);
+	ASSERT_EQ(8, a.v[S_PINNED]);
+	ASSERT_EQ(0, a.v[S_HITS]);
+	ASSERT_EQ(8, a.v[S_MISSES]);
+	ASSERT_LE(2, a.v[S_PINS]);	/* one or more calls per range */
+	ASSERT_GE(8, a.v[S_PINS]);
+	ASSERT_EQ(0, a.v[S_UNPINS]);
+
+	/* all cached: 8 hits, nothing pinned */
+	COPY_OK(IOVA_SRC, IOVA_DST, size);
+	stats_read(_metadata, self->uuid, &b);
+	ASSERT_EQ(8, b.v[S_PINNED]);
+	ASSERT_EQ(a.v[S_RANGES], b.v[S_RANGES]);
+	ASSERT_EQ(8, b.v[S_HITS]);
+	ASSERT_EQ(8, b.v[S_MISSES]);
+	ASSERT_EQ(a.v[S_PINS], b.v[S_PINS]);
+	ASSERT_EQ(0, b.v[S_UNPINS]);
+
+	/* an unaligned copy over 3 pages of each: 6 hits */
+	COPY_OK(IOVA_SRC + 0x10, IOVA_DST + 0x20, 2 * PG);
+	stats_read(_metadata, self->uuid, &a);
+	ASSERT_EQ(14, a.v[S_HITS]);
+	ASSERT_EQ(8, a.v[S_MISSES]);
+	ASSERT_EQ(b.v[S_PINS], a.v[S_PINS]);
+}
+
+/* unmapping drops the cached pins; the IOVA is then unmapped for the device */
+TEST_F_TIMEOUT(mdma, unmap_drops_pins, MDEV_TIMEOUT)
+{
+	const size_t size = 4 * PG;
+	__u8 *src, *dst, *dst0, *src2, *dst2, *want, *b, *a2;
+	struct acct base;
+	unsigned long long pinned;
+
+	acct_read(_metadata, self, &base);
+	src = dma_buf(_metadata, self, size, IOVA_SRC, true, 27);
+	dst = dma_buf(_metadata, self, size, IOVA_DST, true, 28);
+	ACCT_EXPECT(&base, 0);	/* mapping alone pins nothing */
+
+	COPY_OK(IOVA_SRC, IOVA_DST, size);
+	BUF_EXPECT(dst, src, size, "dst");
+	ASSERT_EQ(8, stat_get(_metadata, self->uuid, S_PINNED));
+	ACCT_EXPECT(&base, 8);
+
+	unmap_ok(_metadata, self, IOVA_DST, size);
+	ASSERT_EQ(4, stat_get(_metadata, self->uuid, S_PINNED));
+	ACCT_EXPECT(&base, 4);
+	unmap_ok(_metadata, self, IOVA_SRC, size);
+	ASSERT_EQ(0, stat_get(_metadata, self->uuid, S_PINNED));
+	ASSERT_EQ(0, stat_get(_metadata, self->uuid, S_RANGES));
+	ACCT_EXPECT(&base, 0);
+
+	/* the IOVAs are gone for the device */
+	fill_random(dst, size, 29);
+	dst0 = snapshot(_metadata, dst, size);
+	DMA_EXPECT(ST_ERR(ERR_FAULT), OP_COPY, IOVA_SRC, IOVA_HOLE, 16, 0);
+	DMA_EXPECT(ST_ERR(ERR_FAULT), OP_FILL, 0, IOVA_DST, 16, 0x42);
+	DMA_EXPECT(ST_ERR(ERR_FAULT), OP_CRC32, IOVA_SRC, 0, 16, 0);
+	BUF_EXPECT(dst, dst0, size, "old dst after DMA to its unmapped IOVA");
+	ASSERT_EQ(0, stat_get(_metadata, self->uuid, S_PINNED));
+
+	/* new buffers at the same IOVAs: no stale page is used */
+	src2 = dma_buf(_metadata, self, size, IOVA_SRC, true, 30);
+	dst2 = dma_buf(_metadata, self, size, IOVA_DST, true, 31);
+	COPY_OK(IOVA_SRC, IOVA_DST, size);
+	BUF_EXPECT(dst2, src2, size, "new dst");
+	BUF_EXPECT(dst, dst0, size, "old dst");
+	ASSERT_EQ(8, stat_get(_metadata, self->uuid, S_PINNED));
+	ACCT_EXPECT(&base, 8);
+	unmap_ok(_metadata, self, IOVA_DST, size);
+	ACCT_EXPECT(&base, 4);
+
+	/*
+	 * Pins spanning two IOVA-adjacent maps A and B (page 1 of A, page 0
+	 * of B): unmapping A releases A's page; B keeps working.
+	 */
+	a2 = dma_buf(_metadata, self, 2 * PG, IOVA_AUX, true, 32);
+	b = dma_buf(_metadata, self, 2 * PG, IOVA_AUX + 2 * PG, true, 33);
+	want = buf_alloc(_metadata, 2 * PG);
+	memcpy(want, a2 + PG, PG);
+	memcpy(want + PG, b, PG);
+	CRC_OK(IOVA_AUX + PG, 2 * PG);
+	ASSERT_EQ(crc32_ieee(want, 2 * PG), RD(REG_RESULT));
+	ASSERT_EQ(4 + 2, stat_get(_metadata, self->uuid, S_PINNED));
+	ACCT_EXPECT(&base, 6);
+
+	unmap_ok(_metadata, self, IOVA_AUX, 2 * PG);
+	pinned = stat_get(_metadata, self->uuid, S_PINNED);
+	/* B's page may be dropped with the range it shared with A's page */
+	ASSERT_TRUE(pinned == 4 || pinned == 5) {
+		TH_LOG("pinned_pages %llu after unmapping A", pinned);
+	}
+	ACCT_EXPECT(&base, pinned);
+	CRC_OK(IOVA_AUX + 2 * PG, PG);
+	ASSERT_EQ(crc32_ieee(b, PG), RD(REG_RESULT));
+	DMA_EXPECT(ST_ERR(ERR_FAULT), OP_CRC32, IOVA_AUX + PG, 0, 2 * PG, 0);
+
+	a2 = dma_buf(_metadata, self, 2 * PG, IOVA_AUX, true, 34);
+	memcpy(want, a2 + PG, PG);
+	CRC_OK(IOVA_AUX + PG, 2 * PG);
+	ASSERT_EQ(crc32_ieee(want, 2 * PG), RD(REG_RESULT));
+	ASSERT_EQ(4 + 2, stat_get(_metadata, self->uuid, S_PINNED));
+	ACCT_EXPECT(&base, 6);
+}
+
+/* closing the device releases every pin, and the process's accounting */
+TEST_F_TIMEOUT(mdma, close_releases_pins, MDEV_TIMEOUT)
+{
+	const size_t size = 16 * PG;
+	struct acct base, now;
+	__u8 *src, *dst;
+
+	acct_read(_metadata, self, &base);
+	src = dma_buf(_metadata, self, size, IOVA_SRC, true, 35);
+	dst = dma_buf(_metadata, self, size, IOVA_DST, true, 36);
+	dma_buf(_metadata, self, size, IOVA_RO, false, 37);
+
+	COPY_OK(IOVA_SRC, IOVA_DST, size / 2);
+	FILL_OK(IOVA_DST + size / 2 + 1, size / 2 - 1, 7);
+	CRC_OK(IOVA_RO + 3, size - 3);
+	ASSERT_EQ(24 + 16, stat_get(_metadata, self->uuid, S_PINNED));
+	ACCT_EXPECT(&base, 40);
+	BUF_EXPECT(dst, src, size / 2, "dst");
+	acct_read(_metadata, self, &now);
+	TH_LOG("%s path: %s %lld kB before, %lld kB with 40 pages pinned",
+	       mdev_path_name(self->path), acct_field(self), base.pinned,
+	       now.pinned);
+
+	mdma_close_device(self);
+	ASSERT_EQ(0, stat_get(_metadata, self->uuid, S_PINNED));
+	ASSERT_EQ(0, stat_get(_metadata, self->uuid, S_RANGES));
+	ACCT_EXPECT(&base, 0);
+
+	/* and the container / iommufd go without anything left */
+	mdev_vfio_close(&self->v);
+	ASSERT_EQ(0, stat_get(_metadata, self->uuid, S_PINNED));
+	ACCT_EXPECT(&base, 0);
+
+	/* a new open works (registers are not specified to reset on open) */
+	mdma_open(_metadata, self);
+	ASSERT_EQ(MDMA_ID, RD(REG_ID));
+	map_ok(_metadata, self, src, size, IOVA_SRC, true);
+	map_ok(_metadata, self, dst, size, IOVA_DST, true);
+	fill_random(src, size, 38);
+	COPY_OK(IOVA_SRC, IOVA_DST, size);
+	BUF_EXPECT(dst, src, size, "dst after reopen");
+	ASSERT_EQ(32, stat_get(_metadata, self->uuid, S_PINNED));
+	ACCT_EXPECT(&base, 32);
+	mdma_close_device(self);
+	ACCT_EXPECT(&base, 0);
+}
+
+/*
+ * A second mdma device in the same container (type1) or IOAS (iommufd)
+ * pins the same pages: an unmap reaches both devices, the process accounts
+ * each page once, and closing one device keeps the other's pins.
+ */
+static void open_second(struct __test_metadata *_metadata,
+			FIXTURE_DATA(mdma) *self)
+{
+	char path[MDEV_PATH_MAX];
+	struct vfio_device_info info;
+
+	mdev_new(_metadata, &self->t, &mdma_desc, MDMA_TYPE, self->uuid2);
+	if (self->path == MDEV_VFIO_GROUP) {
+		snprintf(path, sizeof(path), "/dev/vfio/%d",
+			 mdev_iommu_group(_metadata, self->uuid2));
+		self->group2 = open(path, O_RDWR | O_CLOEXEC);
+		ASSERT_LE(0, self->group2) {
+			TH_LOG("open %s: %s", path, strerror(errno));
+		}
+		ASSERT_EQ(0, ioctl(self->group2, VFIO_GROUP_SET_CONTAINER,
+				   &self->v.container)) {
+			TH_LOG("VFIO_GROUP_SET_CONTAINER: %s", strerror(errno));
+		}
+		self->fd2 = ioctl(self->group2, VFIO_GROUP_GET_DEVICE_FD,
+				  self->uuid2);
+		ASSERT_LE(0, self->fd2) {
+			TH_LOG("VFIO_GROUP_GET_DEVICE_FD: %s", strerror(errno));
+		}
+	} else {
+		struct vfio_device_bind_iommufd bind = {
+			.argsz = sizeof(bind),
+			.iommufd = self->v.iommufd,
+		};
+		struct vfio_device_attach_iommufd_pt attach = {
+			.argsz = sizeof(attach),
+			.pt_id = self->v.ioas_id,
+		};
+
+		snprintf(path, sizeof(path), "/dev/vfio/devices/vfio%d",
+			 mdev_cdev_id(_metadata, self->uuid2));
+		self->fd2 = open(path, O_RDWR | O_CLOEXEC);
+		ASSERT_LE(0, self->fd2) {
+			TH_LOG("open %s: %s", path, strerror(errno));
+		}
+		ASSERT_EQ(0, ioctl(self->fd2, VFIO_DEVICE_BIND_IOMMUFD, &bind)) {
+			TH_LOG("VFIO_DEVICE_BIND_IOMMUFD: %s", strerror(errno));
+		}
+		ASSERT_EQ(0, ioctl(self->fd2, VFIO_DEVICE_ATTACH_IOMMUFD_PT,
+				   &attach)) {
+			TH_LOG("VFIO_DEVICE_ATTACH_IOMMUFD_PT: %s",
+			       strerror(errno));
+		}
+	}
+	mdev_vfio_info(_metadata, self->fd2, &info);
+}
+
+#define DMA2_EXPECT(want, op, src, dst, len, fill) do {			\
+	__u32 __st = dma_run(_metadata, self->fd2, op, src, dst, len, fill); \
+	ASSERT_EQ((__u32)(want), __st) {				\
+		TH_LOG("second device: op %u: STATUS 0x%x", (__u32)(op), __st); \
+	}								\
+} while (0)
+
+TEST_F_TIMEOUT(mdma, two_devices, MDEV_TIMEOUT)
+{
+	const size_t size = 4 * PG;
+	__u8 *src, *dst1, *dst2, *dst2_0;
+	struct acct base;
+
+	acct_read(_metadata, self, &base);
+	open_second(_metadata, self);
+	src = dma_buf(_metadata, self, size, IOVA_SRC, true, 43);
+	dst1 = dma_buf(_metadata, self, size, IOVA_DST, true, 44);
+	dst2 = dma_buf(_metadata, self, size, IOVA_AUX, true, 45);
+
+	COPY_OK(IOVA_SRC, IOVA_DST, size);
+	DMA2_EXPECT(ST_DONE, OP_COPY, IOVA_SRC, IOVA_AUX, size, 0);
+	BUF_EXPECT(dst1, src, size, "first device's copy");
+	BUF_EXPECT(dst2, src, size, "second device's copy");
+	ASSERT_EQ(8, stat_get(_metadata, self->uuid, S_PINNED));
+	ASSERT_EQ(8, stat_get(_metadata, self->uuid2, S_PINNED));
+	/* src is pinned by both devices and accounted once */
+	ACCT_EXPECT(&base, 12);
+
+	unmap_ok(_metadata, self, IOVA_SRC, size);
+	ASSERT_EQ(4, stat_get(_metadata, self->uuid, S_PINNED));
+	ASSERT_EQ(4, stat_get(_metadata, self->uuid2, S_PINNED));
+	ACCT_EXPECT(&base, 8);
+
+	mdma_close_device(self);
+	ASSERT_EQ(0, stat_get(_metadata, self->uuid, S_PINNED));
+	ASSERT_EQ(4, stat_get(_metadata, self->uuid2, S_PINNED));
+	ACCT_EXPECT(&base, 4);
+
+	dst2_0 = snapshot(_metadata, dst2, size);
+	DMA2_EXPECT(ST_ERR(ERR_FAULT), OP_COPY, IOVA_SRC, IOVA_AUX, size, 0);
+	BUF_EXPECT(dst2, dst2_0, size, "second device's dst after a fault");
+	DMA2_EXPECT(ST_DONE, OP_FILL, 0, IOVA_AUX + 1, 10, 0xee);
+	memset(dst2_0 + 1, 0xee, 10);
+	BUF_EXPECT(dst2, dst2_0, size, "second device's fill");
+
+	close(self->fd2);
+	self->fd2 = -1;
+	ASSERT_EQ(0, stat_get(_metadata, self->uuid2, S_PINNED));
+	ACCT_EXPECT(&base, 0);
+}
+
+/*
+ * Unmap and map of the source again, from another thread, while DMAs run.
+ * The buffer behind the IOVA is always the same, so every copy either
+ * completes with the source's bytes or faults without writing.
+ */
+struct remapper {
+	FIXTURE_DATA(mdma) *self;
+	void *va;
+	size_t size;
+	bool stop;		/* __atomic */
+	int err;		/* first failure, -errno */
+	const char *what;
+	unsigned long cycles;
+};
+
+static void *remap_loop(void *arg)
+{
+	struct remapper *r = arg;
+	__u64 done;
+	int ret;
+
+	while (!__atomic_load_n(&r->stop, __ATOMIC_RELAXED)) {
+		ret = dma_unmap(r->self, IOVA_SRC, r->size, &done);
+		if (!ret && done != r->size)
+			ret = -EIO;
+		if (ret) {
+			r->what = "unmap";
+			__atomic_store_n(&r->err, ret, __ATOMIC_RELAXED);
+			break;
+		}
+		ret = dma_map(r->self, r->va, r->size, IOVA_SRC, true);
+		if (ret) {
+			r->what = "map";
+			__atomic_store_n(&r->err, ret, __ATOMIC_RELAXED);
+			break;
+		}
+		r->cycles++;
+	}
+	return NULL;
+}
+
+TEST_F_TIMEOUT(mdma, concurrent_unmap, MDEV_LONG_TIMEOUT)
+{
+	const size_t size = 64 * PG;
+	struct remapper r = { .self = self, .size = size };
+	unsigned long ok = 0, fault = 0, i;
+	__u8 *src, *dst, *pat;
+	struct acct base;
+	long long end;
+	pthread_t th;
+
+	acct_read(_metadata, self, &base);
+	src = dma_buf(_metadata, self, size, IOVA_SRC, true, 46);
+	dst = dma_buf(_metadata, self, size, IOVA_DST, true, 47);
+	pat = snapshot(_metadata, dst, size);
+	r.va = src;
+
+	ASSERT_EQ(0, pthread_create(&th, NULL, remap_loop, &r));
+	end = mdev_now_ms() + 3000;
+	for (i = 0; mdev_now_ms() < end || i < 20; i++) {
+		__u32 st;
+
+		memcpy(dst, pat, size);
+		st = dma_run(_metadata, self->fd, OP_COPY, IOVA_SRC + 3,
+			     IOVA_DST + 5, size - 8, 0);
+		if (st == ST_DONE) {
+			ok++;
+			if (memcmp(dst + 5, src + 3, size - 8) ||
+			    memcmp(dst, pat, 5) ||
+			    memcmp(dst + size - 3, pat + size - 3, 3))
+				break;
+		} else if (st == ST_ERR(ERR_FAULT)) {
+			fault++;
+			if (memcmp(dst, pat, size))
+				break;
+		} else {
+			break;
+		}
+		if (__atomic_load_n(&r.err, __ATOMIC_RELAXED))
+			break;
+	}
+	__atomic_store_n(&r.stop, true, __ATOMIC_RELAXED);
+	pthread_join(th, NULL);
+	TH_LOG("%lu copies done, %lu faulted, %lu unmap+map cycles",
+	       ok, fault, r.cycles);
+	ASSERT_EQ(0, r.err) {
+		TH_LOG("%s of the source failed: %s", r.what, strerror(-r.err));
+	}
+	ASSERT_TRUE(mdev_now_ms() >= end && i >= 20) {
+		TH_LOG("copy %lu: STATUS 0x%x, or wrong bytes in dst",
+		       i, RD(REG_STATUS));
+	}
+
+	/* the source is mapped (the loop ends with a map): it works */
+	COPY_OK(IOVA_SRC, IOVA_DST, size);
+	BUF_EXPECT(dst, src, size, "dst after the race");
+	ASSERT_EQ(128, stat_get(_metadata, self->uuid, S_PINNED));
+	ACCT_EXPECT(&base, 128);
+	mdma_close_device(self);
+	ASSERT_EQ(0, stat_get(_metadata, self->uuid, S_PINNED));
+	ACCT_EXPECT(&base, 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* completion interrupts */
+
+TEST_F_TIMEOUT(mdma, irq_msi, MDEV_TIMEOUT)
+{
+	unsigned int i;
+
+	dma_buf(_metadata, self, PG, IOVA_SRC, true, 39);
+	dma_buf(_metadata, self, PG, IOVA_DST, true, 40);
+	self->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	ASSERT_LE(0, self->efd);
+	ASSERT_EQ(0, set_irq_eventfd(self->fd, VFIO_PCI_MSI_IRQ_INDEX,
+				     self->efd));
+
+	/* IRQ_ENABLE clear: nothing */
+	COPY_OK(IOVA_SRC, IOVA_DST, 64);
+	ASSERT_EQ(0, wait_event(self->efd, NO_EVENT_MS));
+
+	WR(REG_IRQ_ENABLE, 1);
+	COPY_OK(IOVA_SRC, IOVA_DST, 64);
+	ASSERT_EQ(1, wait_event(self->efd, EVENT_TIMEOUT_MS)) {
+		TH_LOG("no MSI after a copy");
+	}
+	ASSERT_EQ(0, wait_event(self->efd, NO_EVENT_MS));
+
+	/* errors complete too */
+	DMA_EXPECT(ST_ERR(ERR_FAULT), OP_COPY, IOVA_HOLE, IOVA_DST, 64, 0);
+	ASSERT_EQ(1, wait_event(self->efd, EVENT_TIMEOUT_MS)) {
+		TH_LOG("no MSI after a failed copy");
+	}
+	DMA_EXPECT(ST_ERR(ERR_OP), 9, IOVA_SRC, IOVA_DST, 64, 0);
+	ASSERT_EQ(1, wait_event(self->efd, EVENT_TIMEOUT_MS));
+
+	/* one per operation, no masking */
+	for (i = 0; i < 3; i++)
+		FILL_OK(IOVA_DST, 8, i);
+	mdev_msleep(NO_EVENT_MS);
+	ASSERT_EQ(3, wait_event(self->efd, EVENT_TIMEOUT_MS));
+
+	WR(REG_IRQ_ENABLE, 0);
+	CRC_OK(IOVA_SRC, 8);
+	ASSERT_EQ(0, wait_event(self->efd, NO_EVENT_MS));
+}
+
+TEST_F_TIMEOUT(mdma, irq_intx, MDEV_TIMEOUT)
+{
+	dma_buf(_metadata, self, PG, IOVA_SRC, true, 41);
+	dma_buf(_metadata, self, PG, IOVA_DST, true, 42);
+	self->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	ASSERT_LE(0, self->efd);
+	ASSERT_EQ(0, set_irq_eventfd(self->fd, VFIO_PCI_INTX_IRQ_INDEX,
+				     self->efd));
+
+	COPY_OK(IOVA_SRC, IOVA_DST, 64);
+	ASSERT_EQ(0, wait_event(self->efd, NO_EVENT_MS));
+
+	WR(REG_IRQ_ENABLE, 1);
+	COPY_OK(IOVA_SRC, IOVA_DST, 64);
+	ASSERT_EQ(1, wait_event(self->efd, EVENT_TIMEOUT_MS)) {
+		TH_LOG("no INTx after a copy");
+	}
+	/* automasked until unmasked */
+	COPY_OK(IOVA_SRC, IOVA_DST, 64);
+	ASSERT_EQ(0, wait_event(self->efd, NO_EVENT_MS)) {
+		TH_LOG("INTx fired while automasked");
+	}
+	ASSERT_EQ(0, set_irq_none(self->fd, VFIO_PCI_INTX_IRQ_INDEX,
+				  VFIO_IRQ_SET_ACTION_UNMASK, 1));
+	DMA_EXPECT(ST_ERR(ERR_LENGTH), OP_FILL, 0, IOVA_DST, 0, 0);
+	ASSERT_EQ(1, wait_event(self->efd, EVENT_TIMEOUT_MS)) {
+		TH_LOG("no INTx after a failed fill");
+	}
+
+	ASSERT_EQ(0, set_irq_none(self->fd, VFIO_PCI_INTX_IRQ_INDEX,
+				  VFIO_IRQ_SET_ACTION_UNMASK, 1));
+	WR(REG_IRQ_ENABLE, 0);
+	CRC_OK(IOVA_SRC, 8);
+	ASSERT_EQ(0, wait_event(self->efd, NO_EVENT_MS));
+}
+
+TEST_HARNESS_MAIN
