@@ -425,7 +425,7 @@ impl PinnedMap {
                 if users == 0 {
                     if let Some(node) = inner.tree.remove_node(&k) {
                         let (_, run) = node.to_key_value();
-                        Self::unpin_run(&mut *inner, backend, &run, &self.unpins);
+                        Self::unpin_run(&mut inner, backend, &run, &self.unpins);
                     }
                 } else if let Some(run) = inner.tree.get(&k) {
                     run.doomed.store(true, Ordering::Relaxed);
@@ -639,12 +639,14 @@ pub fn benchmark(n: u32) -> Result<BenchResult> {
     for i in 0..n {
         let pfn = bench_key(i, n);
         let mut inner = map.inner.lock();
-        let cursor = inner.tree.cursor_lower_bound(&pfn).ok_or(EINVAL)?;
-        let (_, run) = cursor.current();
-        run.users.fetch_add(1, Ordering::SeqCst);
-        let page = run.pages.get((pfn - run.first) as usize);
-        run.users.fetch_sub(1, Ordering::SeqCst);
-        drop(cursor);
+        let page = {
+            let cursor = inner.tree.cursor_lower_bound(&pfn).ok_or(EINVAL)?;
+            let (_, run) = cursor.current();
+            run.users.fetch_add(1, Ordering::SeqCst);
+            let page = run.pages.get((pfn - run.first) as usize);
+            run.users.fetch_sub(1, Ordering::SeqCst);
+            page
+        };
         drop(inner);
         core::hint::black_box(page.0);
     }
@@ -654,7 +656,7 @@ pub fn benchmark(n: u32) -> Result<BenchResult> {
         let mut inner = map.inner.lock();
         let node: Option<RBTreeNode<u64, Run>> = inner.tree.remove_node(&pfn);
         let (_, run) = node.ok_or(EINVAL)?.to_key_value();
-        PinnedMap::unpin_run(&mut *inner, &mut backend, &run, &map.unpins);
+        PinnedMap::unpin_run(&mut inner, &mut backend, &run, &map.unpins);
     }
     let t3 = now();
     let per = |d: u64| d / u64::from(n);
