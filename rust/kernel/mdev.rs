@@ -29,7 +29,7 @@ mod vendor;
 
 pub use vendor::{
     DeviceAttribute, Driver, DriverRegistration, ParentRegistration, ShowFn, StoreFn, SysfsBuf,
-    TypeInfo, VirtualParent,
+    TypeInfo, VirtualClass, VirtualParent,
 };
 
 /// A mediated device type (`struct mdev_type`).

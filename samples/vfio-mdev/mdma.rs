@@ -492,12 +492,14 @@ struct MdmaModule {
     _parent: Pin<KBox<mdev::ParentRegistration<MdmaDriver>>>,
     _dev: mdev::VirtualParent,
     _driver: Arc<mdev::DriverRegistration<MdmaDriver>>,
+    _class: Arc<mdev::VirtualClass>,
 }
 
 impl kernel::Module for MdmaModule {
     fn init(module: &'static ThisModule) -> Result<Self> {
         let driver = Arc::pin_init(mdev::DriverRegistration::new(module), GFP_KERNEL)?;
-        let dev = mdev::VirtualParent::new(MDMA_NAME)?;
+        let class = mdev::VirtualClass::new(MDMA_NAME)?;
+        let dev = mdev::VirtualParent::new(&class, MDMA_NAME)?;
         let mut types = KVec::new();
         types.push(
             mdev::TypeInfo {
@@ -515,6 +517,7 @@ impl kernel::Module for MdmaModule {
             _parent: parent,
             _dev: dev,
             _driver: driver,
+            _class: class,
         })
     }
 }

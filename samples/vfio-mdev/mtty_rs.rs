@@ -572,17 +572,20 @@ impl mdev::Driver for Mtty {
 }
 
 struct MttyModule {
-    // Dropped in this order: the parent (removes every mdev), its device, the driver.
+    // Dropped in this order, as the C sample: the parent (removes every mdev), its device,
+    // the driver, the class.
     _parent: Pin<KBox<mdev::ParentRegistration<Mtty>>>,
     _dev: mdev::VirtualParent,
     _driver: Arc<mdev::DriverRegistration<Mtty>>,
+    _class: Arc<mdev::VirtualClass>,
 }
 
 impl kernel::Module for MttyModule {
     fn init(module: &'static ThisModule) -> Result<Self> {
         pr_info!("mtty_dev: mtty_dev_init\n");
         let driver = Arc::pin_init(mdev::DriverRegistration::new(module), GFP_KERNEL)?;
-        let dev = mdev::VirtualParent::new(MTTY_NAME)?;
+        let class = mdev::VirtualClass::new(MTTY_NAME)?;
+        let dev = mdev::VirtualParent::new(&class, MTTY_NAME)?;
         let mut types = KVec::new();
         types.push(
             mdev::TypeInfo {
@@ -614,6 +617,7 @@ impl kernel::Module for MttyModule {
             _parent: parent,
             _dev: dev,
             _driver: driver,
+            _class: class,
         })
     }
 }

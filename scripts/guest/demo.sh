@@ -2,6 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Guest side of "make demo": what a newcomer does with mdev, step by step.
+# MDEV_DEMO_SAMPLE chooses the sample (default mtty; mtty_rs: the Rust mtty,
+# the same parent "mtty" and types; mdpy, mbochs).
 . "$(dirname "$0")/lib.sh"
 set -e
 MDEV_SAMPLES=${MDEV_DEMO_SAMPLE:-mtty}

@@ -6,7 +6,12 @@
 #                   mdev_c  the upstream C core built as the external module
 #                           ext/mdev_c/mdev_c.ko (see Kbuild)
 #                   none    load nothing
-#   MDEV_SAMPLES  sample modules to load (default: "mtty mdpy mbochs")
+#   MDEV_SAMPLES  sample modules to load (default: "mtty mdpy mbochs");
+#                 mtty_rs (the Rust mtty) can stand in for mtty, but not
+#                 with it: both register the class, parent and driver "mtty"
+#   MDEV_MTTY_IMPLS  the mtty implementations the test scripts go through,
+#                 one after the other, in place of the mtty-compatible sample
+#                 of MDEV_SAMPLES (default: "mtty mtty_rs", the C mtty first)
 #
 # For mdev_c, a modprobe "install" rule makes every "modprobe <sample>" load
 # mdev_c.ko in place of mdev.ko, so tests that unload and reload samples with
@@ -14,7 +19,69 @@
 
 MDEV_CORE=${MDEV_CORE:-mdev}
 MDEV_SAMPLES=${MDEV_SAMPLES-mtty mdpy mbochs}
-export MDEV_CORE MDEV_SAMPLES
+MDEV_MTTY_IMPLS=${MDEV_MTTY_IMPLS-mtty mtty_rs}
+export MDEV_CORE MDEV_SAMPLES MDEV_MTTY_IMPLS
+
+# The samples that implement the mtty ABI (same class, parent and driver
+# names, same expectations in the kselftests: mdev_common.c).
+MDEV_MTTY_COMPAT="mtty mtty_rs"
+
+# mdev_mtty_sample [samples]: prints the mtty-compatible sample of the list
+# (default $MDEV_SAMPLES), nothing if there is none; fails with a message on
+# stderr if it lists more than one.
+mdev_mtty_sample() {
+	local s m found= list=${1-$MDEV_SAMPLES}
+	for s in ${list//,/ }; do
+		for m in $MDEV_MTTY_COMPAT; do
+			[ "$s" = "$m" ] || continue
+			if [ -n "$found" ] && [ "$found" != "$s" ]; then
+				echo "MDEV_SAMPLES=\"$list\" lists both $found and $s: they implement the same mtty parent (class, parent and driver \"mtty\") and cannot be loaded together; list one of them" >&2
+				return 1
+			fi
+			found=$s
+		done
+	done
+	echo "$found"
+}
+
+# mdev_samples_with_mtty <impl> [samples]: the list (default $MDEV_SAMPLES)
+# with its mtty-compatible sample replaced by <impl>; unchanged if it has
+# none.
+mdev_samples_with_mtty() {
+	local impl=$1 s m out= list=${2-$MDEV_SAMPLES}
+	for s in ${list//,/ }; do
+		for m in $MDEV_MTTY_COMPAT; do
+			[ "$s" = "$m" ] && s=$impl
+		done
+		out="$out $s"
+	done
+	echo "${out# }"
+}
+
+# mdev_mtty_impls: the mtty implementations a test script goes through for
+# MDEV_SAMPLES: MDEV_MTTY_IMPLS (validated; if empty, the one MDEV_SAMPLES
+# lists), or nothing when MDEV_SAMPLES lists no mtty-compatible sample (or
+# two: mdev_load rejects that): then MDEV_SAMPLES is used as it is.
+mdev_mtty_impls() {
+	local listed impl
+	listed=$(mdev_mtty_sample 2>/dev/null) || return 0
+	[ -n "$listed" ] || return 0
+	for impl in $MDEV_MTTY_IMPLS; do
+		case " $MDEV_MTTY_COMPAT " in
+		*" $impl "*) ;;
+		*)
+			echo "MDEV_MTTY_IMPLS=\"$MDEV_MTTY_IMPLS\": $impl is not an mtty implementation ($MDEV_MTTY_COMPAT)" >&2
+			return 1
+			;;
+		esac
+	done
+	echo "${MDEV_MTTY_IMPLS:-$listed}"
+}
+
+# mdev_sample_installed <module>: modinfo finds it for the running kernel
+mdev_sample_installed() {
+	modinfo -F name "$1" >/dev/null 2>&1
+}
 
 mdev_core_select() {
 	local conf=/etc/modprobe.d/mdev-rs-core.conf
@@ -37,10 +104,29 @@ mdev_core_select() {
 }
 
 mdev_load() {
+	local s
+	mdev_mtty_sample >/dev/null || return 1
 	mdev_core_select || return 1
 	[ "$MDEV_CORE" = none ] && return 0
+	for s in $MDEV_SAMPLES; do
+		mdev_sample_installed "$s" || {
+			echo "sample $s is not installed for kernel $(uname -r) (modinfo $s fails: is $s.ko built?)" >&2
+			return 1
+		}
+	done
 	modprobe mdev || { echo "cannot load the mdev core $MDEV_CORE" >&2; return 1; }
 	for s in $MDEV_SAMPLES; do
+		case " $MDEV_MTTY_COMPAT " in
+		*" $s "*)
+			local m
+			for m in $MDEV_MTTY_COMPAT; do
+				[ "$m" != "$s" ] && [ -d "/sys/module/$m" ] && {
+					echo "cannot load sample $s: module $m is loaded (it registers the same mtty class and driver)" >&2
+					return 1
+				}
+			done
+			;;
+		esac
 		modprobe "$s" || { echo "cannot load sample $s" >&2; return 1; }
 	done
 	# exactly the chosen core serves the samples
@@ -59,7 +145,7 @@ mdev_unload() {
 }
 
 # Every sample a script may have loaded.
-MDEV_ALL_SAMPLES="mtty mdpy mbochs"
+MDEV_ALL_SAMPLES="mtty mtty_rs mdpy mbochs"
 
 # Returns 0 when no core and no sample is loaded; names what still is.
 mdev_all_unloaded() {

@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # mdevctl end to end, run inside the VM: for each mdev core in
-# MDEV_TEST_CORES (default "mdev_c mdev") load it with the mtty sample and
+# MDEV_TEST_CORES (default "mdev_c mdev") and each mtty implementation in
+# MDEV_MTTY_IMPLS (default "mtty mtty_rs", see lib.sh; empty: mtty) load the
+# core with that mtty sample and
 # drive Debian's mdevctl (1.2.0) through types, start/list/stop, its error
 # paths, and persistence with udev autostart (the 60-mdevctl.rules rule on
 # the parent's MDEV_STATE=registered change uevent).  Every check asserts
@@ -32,8 +34,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 types_json=${MDEV_MDEVCTL_TYPES_JSON:-$here/../../tools/testing/selftests/vfio-mdev/mdevctl-types-mtty.json}
 autostart_timeout=${MDEV_MDEVCTL_TIMEOUT:-30}
 read -ra cores <<<"${MDEV_TEST_CORES:-mdev_c mdev}"
-# The expected types JSON lists exactly the mtty parent.
-MDEV_SAMPLES=mtty
+# The expected types JSON lists exactly the mtty parent: only an mtty
+# implementation is loaded, one after the other.
+impls_str=$(MDEV_SAMPLES=mtty mdev_mtty_impls 2>&1) ||
+	{ echo "# $impls_str"; echo "mdevctl: 0 passed, 1 failed"; exit 1; }
+read -ra impls <<<"$impls_str"
 
 U1=83b8f4f2-509f-382f-3c1e-e6bfe0fa1001 # started / stopped by hand
 U2=83b8f4f2-509f-382f-3c1e-e6bfe0fa1002 # defined --auto, autostarted
@@ -150,7 +155,7 @@ cleanup_all() {
 trap cleanup_all EXIT
 
 echo "TAP version 13"
-echo "# $(mdevctl --version 2>&1 | head -n1); cores: ${cores[*]}"
+echo "# $(mdevctl --version 2>&1 | head -n1); cores: ${cores[*]}; mtty: ${impls[*]}"
 
 # --- Environment mdevctl needs -------------------------------------------
 # mdevctl refuses to run without these; Debian's package ships them.
@@ -196,95 +201,104 @@ fi
 exp_types=$(cat "$types_json" 2>/dev/null)
 
 # Start clean: no core, no sample, no definitions of ours.
-for m in mtty mdpy mbochs; do modprobe -r "$m" 2>/dev/null; done
+for m in $MDEV_ALL_SAMPLES; do modprobe -r "$m" 2>/dev/null; done
 rmmod mdev mdev_c 2>/dev/null
 
+cells=()
 for core in "${cores[@]}"; do
+	for impl in "${impls[@]}"; do
+		cells+=("$core $impl")
+	done
+done
+for cell in "${cells[@]}"; do
+	read -r core impl <<<"$cell"
 	MDEV_CORE=$core
-	echo "# --- core=$core"
+	MDEV_SAMPLES=$impl
+	cl=$core/$impl
+	echo "# --- core=$core mtty=$impl"
 	mdev_load >"$tmp/load" 2>&1
 	lrc=$?
 	diag <"$tmp/load"
 	if [ "$lrc" != 0 ] || [ ! -d /sys/class/mdev_bus/mtty ]; then
-		result 1 "[$core] load core + mtty"
+		result 1 "[$cl] load core + $impl"
 		cleanup_core
 		continue
 	fi
-	result 0 "[$core] load core + mtty"
+	result 0 "[$cl] load core + $impl"
 	# let the load's uevents (and any rule they run) finish first
 	udevadm settle --timeout=30
 
 	# a. types
-	check_json "[$core] mdevctl types --dumpjson equals mdevctl-types-mtty.json" "$exp_types" \
+	check_json "[$cl] mdevctl types --dumpjson equals mdevctl-types-mtty.json" "$exp_types" \
 		types --dumpjson
 
 	# b. start
 	a1=$(avail mtty-1) a2=$(avail mtty-2)
 	mctl start -p mtty -t mtty-2 -u "$U1"
-	result "$rc" "[$core] mdevctl start -p mtty -t mtty-2 -u $U1"
+	result "$rc" "[$cl] mdevctl start -p mtty -t mtty-2 -u $U1"
 	[ "$rc" = 0 ] || show start -p mtty -t mtty-2 -u "$U1"
 	t=$(dev_type "$U1") p=$(dev_parent "$U1")
 	[ -d "$DEVS/$U1" ] && [ "$t" = mtty-2 ] && [ "$p" = mtty ]
-	result $? "[$core] $DEVS/$U1 exists, mdev_type mtty-2, parent mtty (got type '$t', parent '$p')"
+	result $? "[$cl] $DEVS/$U1 exists, mdev_type mtty-2, parent mtty (got type '$t', parent '$p')"
 	b2=$(avail mtty-2) b1=$(avail mtty-1)
 	[ "$a2" = 12 ] && [ "$b2" = 11 ]
-	result $? "[$core] mtty-2 available_instances 12 -> 11 (got $a2 -> $b2)"
+	result $? "[$cl] mtty-2 available_instances 12 -> 11 (got $a2 -> $b2)"
 	[ "$a1" = 24 ] && [ "$b1" = 22 ]
-	result $? "[$core] mtty-1 available_instances 24 -> 22 (got $a1 -> $b1; ports are shared)"
-	check_json "[$core] mdevctl list --dumpjson: exactly $U1 on mtty, mtty-2, manual" \
+	result $? "[$cl] mtty-1 available_instances 24 -> 22 (got $a1 -> $b1; ports are shared)"
+	check_json "[$cl] mdevctl list --dumpjson: exactly $U1 on mtty, mtty-2, manual" \
 		"$(list_json "$U1" mtty-2 manual)" list --dumpjson
-	check_text "[$core] mdevctl list: '$U1 mtty mtty-2 manual'" \
+	check_text "[$cl] mdevctl list: '$U1 mtty mtty-2 manual'" \
 		"$U1 mtty mtty-2 manual" list
 
 	# c. error paths
 	mctl start -p mtty -t mtty-2 -u "$U1"
 	[ "$rc" != 0 ] && [ "$(dev_list)" = "$U1" ] && [ "$(avail mtty-2)" = 11 ]
-	result $? "[$core] mdevctl start of the same UUID again fails (exit $rc: ${err:-no message}), nothing changes"
+	result $? "[$cl] mdevctl start of the same UUID again fails (exit $rc: ${err:-no message}), nothing changes"
 	mctl start -p mtty -t mtty-9 -u "$U3"
 	[ "$rc" != 0 ] && [ "$(dev_list)" = "$U1" ] && [ "$(avail mtty-2)" = 11 ]
-	result $? "[$core] mdevctl start with type mtty-9 fails (exit $rc: ${err:-no message}), nothing created"
+	result $? "[$cl] mdevctl start with type mtty-9 fails (exit $rc: ${err:-no message}), nothing created"
 	mctl start -p nosuchparent -t mtty-2 -u "$U3"
 	[ "$rc" != 0 ] && [ "$(dev_list)" = "$U1" ]
-	result $? "[$core] mdevctl start with parent nosuchparent fails (exit $rc: ${err:-no message}), nothing created"
+	result $? "[$cl] mdevctl start with parent nosuchparent fails (exit $rc: ${err:-no message}), nothing created"
 
 	# d. stop
 	mctl stop -u "$U1"
 	[ "$rc" = 0 ] && [ ! -e "$DEVS/$U1" ] && [ -z "$(dev_list)" ]
-	result $? "[$core] mdevctl stop -u $U1 removes it (exit $rc, devices: '$(dev_list)')"
+	result $? "[$cl] mdevctl stop -u $U1 removes it (exit $rc, devices: '$(dev_list)')"
 	[ "$rc" = 0 ] || show stop -u "$U1"
 	[ "$(avail mtty-2)" = 12 ] && [ "$(avail mtty-1)" = 24 ]
-	result $? "[$core] available_instances back to mtty-1 24, mtty-2 12 (got $(avail mtty-1), $(avail mtty-2))"
-	check_json "[$core] mdevctl list --dumpjson after stop: []" "[]" list --dumpjson
-	check_text "[$core] mdevctl list after stop: empty" "" list
+	result $? "[$cl] available_instances back to mtty-1 24, mtty-2 12 (got $(avail mtty-1), $(avail mtty-2))"
+	check_json "[$cl] mdevctl list --dumpjson after stop: []" "[]" list --dumpjson
+	check_text "[$cl] mdevctl list after stop: empty" "" list
 
 	# e. persistence + autostart
 	mctl define --auto -p mtty -t mtty-1 -u "$U2"
 	f=$CONF/mtty/$U2
 	[ "$rc" = 0 ] && [ -f "$f" ] &&
 		json_same "$(cat "$f")" '{"mdev_type": "mtty-1", "start": "auto", "attrs": []}'
-	result $? "[$core] mdevctl define --auto writes $f = {mdev_type: mtty-1, start: auto, attrs: []}"
+	result $? "[$cl] mdevctl define --auto writes $f = {mdev_type: mtty-1, start: auto, attrs: []}"
 	[ -f "$f" ] && cat "$f" | diag
 	[ "$rc" = 0 ] || show define --auto -p mtty -t mtty-1 -u "$U2"
-	check_json "[$core] mdevctl list --defined --dumpjson: $U2 mtty-1 auto" \
+	check_json "[$cl] mdevctl list --defined --dumpjson: $U2 mtty-1 auto" \
 		"$(list_json "$U2" mtty-1 auto)" list --defined --dumpjson
-	check_text "[$core] mdevctl list --defined: '$U2 mtty mtty-1 auto' (not active)" \
+	check_text "[$cl] mdevctl list --defined: '$U2 mtty mtty-1 auto' (not active)" \
 		"$U2 mtty mtty-1 auto" list --defined
-	check_json "[$core] define does not start: mdevctl list --dumpjson is []" "[]" list --dumpjson
+	check_json "[$cl] define does not start: mdevctl list --dumpjson is []" "[]" list --dumpjson
 
-	# reload mtty with the kernel's uevents recorded
+	# reload the mtty sample with the kernel's uevents recorded
 	udevadm monitor --kernel --property --subsystem-match=mtty >"$tmp/uevents" 2>&1 &
 	mon_pid=$!
 	for _ in $(seq 50); do grep -q 'monitor will print' "$tmp/uevents" && break; sleep 0.1; done
 	sleep 0.2
-	modprobe -r mtty && [ ! -d /sys/class/mdev_bus/mtty ] && modprobe mtty
-	result $? "[$core] modprobe -r mtty; modprobe mtty"
+	modprobe -r "$impl" && [ ! -d /sys/class/mdev_bus/mtty ] && modprobe "$impl"
+	result $? "[$cl] modprobe -r $impl; modprobe $impl"
 	t0=$(date +%s%N)
 	deadline=$(($(date +%s) + autostart_timeout))
 	while [ ! -e "$DEVS/$U2" ] && [ "$(date +%s)" -lt "$deadline" ]; do sleep 0.2; done
 	ms=$((($(date +%s%N) - t0) / 1000000))
 	t=$(dev_type "$U2") p=$(dev_parent "$U2")
 	[ -d "$DEVS/$U2" ] && [ "$t" = mtty-1 ] && [ "$p" = mtty ]
-	result $? "[$core] udev autostarts $U2 (type '$t', parent '$p') after ${ms} ms (limit ${autostart_timeout} s)"
+	result $? "[$cl] udev autostarts $U2 (type '$t', parent '$p') after ${ms} ms (limit ${autostart_timeout} s)"
 	if [ ! -e "$DEVS/$U2" ]; then
 		# the rule's output goes to logger, which has no syslog here: redo it by hand
 		mctl start-parent-mdevs mtty
@@ -295,17 +309,17 @@ for core in "${cores[@]}"; do
 	reg=$(awk -v RS= '/ACTION=change/ && /DEVPATH=\/devices\/virtual\/mtty\/mtty(\n|$)/ && /MDEV_STATE=registered/ {c++} END {print c+0}' "$tmp/uevents")
 	unreg=$(awk -v RS= '/ACTION=change/ && /DEVPATH=\/devices\/virtual\/mtty\/mtty(\n|$)/ && /MDEV_STATE=unregistered/ {c++} END {print c+0}' "$tmp/uevents")
 	[ "$reg" = 1 ] && [ "$unreg" = 1 ]
-	result $? "[$core] kernel uevents for /devices/virtual/mtty/mtty: one change MDEV_STATE=unregistered ($unreg), one MDEV_STATE=registered ($reg)"
+	result $? "[$cl] kernel uevents for /devices/virtual/mtty/mtty: one change MDEV_STATE=unregistered ($unreg), one MDEV_STATE=registered ($reg)"
 	[ "$reg" = 1 ] && [ "$unreg" = 1 ] || diag <"$tmp/uevents"
-	check_json "[$core] mdevctl list --dumpjson after reload: $U2 mtty-1 auto" \
+	check_json "[$cl] mdevctl list --dumpjson after reload: $U2 mtty-1 auto" \
 		"$(list_json "$U2" mtty-1 auto)" list --dumpjson
 	mctl stop -u "$U2"
 	[ "$rc" = 0 ] && [ ! -e "$DEVS/$U2" ]
-	result $? "[$core] mdevctl stop -u $U2 (exit $rc)"
+	result $? "[$cl] mdevctl stop -u $U2 (exit $rc)"
 	[ "$rc" = 0 ] || show stop -u "$U2"
 	mctl undefine -u "$U2"
 	[ "$rc" = 0 ] && [ ! -e "$f" ]
-	result $? "[$core] mdevctl undefine -u $U2 removes $f (exit $rc)"
+	result $? "[$cl] mdevctl undefine -u $U2 removes $f (exit $rc)"
 	[ "$rc" = 0 ] || show undefine -u "$U2"
 
 	# f. nothing left
@@ -314,13 +328,13 @@ for core in "${cores[@]}"; do
 	mctl list --defined --dumpjson
 	[ -z "$(dev_list)" ] && [ "$lrc" = 0 ] && json_same "$l" "[]" &&
 		[ "$rc" = 0 ] && json_same "$out" "[]" && [ -z "$(ls "$CONF/mtty" 2>/dev/null)" ]
-	result $? "[$core] at the end: no mdevs ('$(dev_list)'), mdevctl list and list --defined are []"
+	result $? "[$cl] at the end: no mdevs ('$(dev_list)'), mdevctl list and list --defined are []"
 
 	cleanup_core
 	left=
-	for m in mdev mdev_c mtty; do [ -d "/sys/module/$m" ] && left+=" $m"; done
+	for m in mdev mdev_c $MDEV_MTTY_COMPAT; do [ -d "/sys/module/$m" ] && left+=" $m"; done
 	[ -z "$left" ]
-	result $? "[$core] unload core + mtty${left:+ (still loaded:$left)}"
+	result $? "[$cl] unload core + $impl${left:+ (still loaded:$left)}"
 done
 
 echo "1..$n"

@@ -4,16 +4,23 @@
 # Guest side of "make test": count the KUnit results of the boot, prove the
 # Rust module toolchain with rust_minimal, then for each mdev core in
 # MDEV_TEST_CORES (default "mdev_c mdev": the upstream C core, then the
-# in-tree core, Rust with CONFIG_VFIO_MDEV_RUST) load it with the samples and
-# run every vfio-mdev kselftest program, and finally compare the cores' ABI
-# dumps (differential.sh).  Prints TAP plus a "RESULT: pass=N fail=N skip=N"
-# line that the host turns into "N passed, N failed".  Counts are per test
-# case (kselftest harness Totals); a program that dies without its Totals
-# line counts as one failure.
+# in-tree core, Rust with CONFIG_VFIO_MDEV_RUST) and each mtty implementation
+# in MDEV_MTTY_IMPLS (default "mtty mtty_rs": the C mtty, then the Rust
+# mtty; see lib.sh) load the core with the samples (MDEV_SAMPLES with its
+# mtty replaced by that implementation) and run every vfio-mdev kselftest
+# program, and finally compare the ABI dumps (differential.sh): of the cores
+# with the first mtty, and of each mtty implementation against the first on
+# every core.  Then mdevctl and the stress test, on every core and mtty.
+# Prints TAP plus a "RESULT: pass=N fail=N skip=N" line that the host turns
+# into "N passed, N failed".  Counts are per test case (kselftest harness
+# Totals); a program that dies without its Totals line, or is not run
+# because its core and samples did not load, counts as one failure.
 #
 #   run-tests.sh <selftest-output-dir> [program...]
 #
 # MDEV_TESTS (space separated program names) restricts the run as well.
+# The Rust mtty is required: if mtty_rs.ko is not installed (modinfo), its
+# cells fail; MDEV_MTTY_IMPLS=mtty leaves them out.
 
 . "$(dirname "$0")/lib.sh"
 
@@ -30,13 +37,33 @@ fi
 # Cores to test, one after the other in this boot (see lib.sh for the names).
 read -ra cores <<<"${MDEV_TEST_CORES:-mdev_c mdev}"
 
+# mtty implementations per core: none (one cell, MDEV_SAMPLES as it is) when
+# MDEV_SAMPLES lists no mtty; a bad MDEV_MTTY_IMPLS fails every cell.
+impls_err=
+impls_str=$(mdev_mtty_impls 2>&1) || { impls_err=$impls_str; impls_str=; }
+read -ra impls <<<"$impls_str"
+cell_impls=("${impls[@]}")
+[ ${#cell_impls[@]} -gt 0 ] || cell_impls=("")
+# what the other scripts get: the same list, or the bad one (they fail too)
+impls_arg=${impls[*]}
+[ -n "$impls_err" ] && impls_arg=$MDEV_MTTY_IMPLS
+
+# Comparisons of the differential: each core against the first (first
+# mtty), each mtty against the first on every core.
+ncmp=$(( ${#cores[@]} - 1 + ${#cores[@]} * (${#cell_impls[@]} - 1) ))
+
 pass=0 fail=0 skip=0 n=0
 echo "TAP version 13"
-ndiff=0
-[ "${#cores[@]}" -ge 2 ] && ndiff=1
-[ "${MDEV_MDEVCTL:-1}" = 1 ] && ndiff=$((ndiff + 1))
-[ "${MDEV_STRESS:-1}" = 1 ] && ndiff=$((ndiff + 1))
-echo "1..$(( 2 + ${#cores[@]} * (${#progs[@]} + 1) + ndiff ))"
+nextra=$ncmp
+[ "${MDEV_MDEVCTL:-1}" = 1 ] && nextra=$((nextra + 1))
+[ "${MDEV_STRESS:-1}" = 1 ] && nextra=$((nextra + 1))
+echo "1..$(( 2 + ${#cores[@]} * ${#cell_impls[@]} * (${#progs[@]} + 1) + nextra ))"
+echo "# cores: ${cores[*]}; mtty implementations: ${impls[*]:-(none: MDEV_SAMPLES=\"$MDEV_SAMPLES\")}"
+[ -n "$impls_err" ] && echo "# $impls_err"
+for impl in "${impls[@]}"; do
+	mdev_sample_installed "$impl" ||
+		echo "# $impl is not installed for kernel $(uname -r) (modinfo $impl fails): its cells fail (MDEV_MTTY_IMPLS leaves it out)"
+done
 
 result() { # result <ok:0|1> <description>
 	n=$((n + 1))
@@ -104,55 +131,97 @@ run_prog() { # run_prog <program> <label>
 	rm -f "$out"
 }
 
+samples_all=$MDEV_SAMPLES
 for core in "${cores[@]}"; do
-	MDEV_CORE=$core
-	if mdev_load; then
-		pass=$((pass + 1))
-		result 0 "load core=$core samples=$MDEV_SAMPLES"
-		for p in "${progs[@]}"; do
-			run_prog "$p" "$p [core=$core]"
-		done
-	else
-		fail=$((fail + 1))
-		result 1 "load core=$core samples=$MDEV_SAMPLES"
-	fi
-	mdev_unload
-	# the next core must find nothing loaded
-	mdev_all_unloaded || echo "# ... after unloading core=$core"
+	for impl in "${cell_impls[@]}"; do
+		t0=$SECONDS
+		MDEV_CORE=$core
+		MDEV_SAMPLES=$samples_all
+		label="core=$core"
+		if [ -n "$impl" ]; then
+			MDEV_SAMPLES=$(mdev_samples_with_mtty "$impl" "$samples_all")
+			label="$label mtty=$impl"
+		fi
+		if [ -z "$impls_err" ] && out=$(mdev_load 2>&1); then
+			[ -n "$out" ] && sed 's/^/# /' <<<"$out"
+			pass=$((pass + 1))
+			result 0 "load core=$core samples=$MDEV_SAMPLES"
+			for p in "${progs[@]}"; do
+				run_prog "$p" "$p [$label]"
+			done
+		else
+			sed 's/^/# /' <<<"${impls_err:-$out}"
+			fail=$((fail + 1))
+			result 1 "load core=$core samples=$MDEV_SAMPLES"
+			for p in "${progs[@]}"; do
+				fail=$((fail + 1))
+				result 1 "selftests: vfio-mdev: $p [$label]: not run, the core and samples did not load"
+			done
+		fi
+		mdev_unload
+		# the next cell must find nothing loaded
+		mdev_all_unloaded || echo "# ... after unloading core=$core samples=$MDEV_SAMPLES"
+		echo "# [$label] took $((SECONDS - t0)) s"
+	done
 done
+MDEV_SAMPLES=$samples_all
 
-# 3. Differential: the ABI dump of every core (mdev_dump), diffed.
-if [ "${#cores[@]}" -ge 2 ]; then
-	out=$(MDEV_DIFF_CORES="${cores[*]}" "$(dirname "$0")/differential.sh" 2>&1)
+# 3. Differential: the ABI dumps (mdev_dump) of every core and mtty
+#    implementation, diffed: one TAP line per comparison.
+if [ "$ncmp" -gt 0 ]; then
+	t0=$SECONDS
+	out=$(MDEV_DIFF_CORES="${cores[*]}" MDEV_MTTY_IMPLS="$impls_arg" \
+		"$(dirname "$0")/differential.sh" 2>&1)
 	rc=$?
 	sed 's/^/# /' <<<"$out"
-	summary=$(grep -E '^differential: [0-9]+ differences' <<<"$out" | tail -n1)
-	if [ "$rc" = 0 ]; then pass=$((pass + 1)); else fail=$((fail + 1)); fi
-	result "$rc" "${summary:-differential: no summary} (cores: ${cores[*]})"
+	echo "# differential took $((SECONDS - t0)) s"
+	[ -n "$impls_err" ] && rc=1
+	k=0
+	while IFS= read -r line; do
+		[ "$k" -lt "$ncmp" ] || break
+		k=$((k + 1))
+		what=${line#comparison }
+		if [ -z "$impls_err" ] && [[ "$what" =~ :\ 0\ differences$ ]]; then
+			pass=$((pass + 1))
+			result 0 "differential $what"
+		else
+			fail=$((fail + 1))
+			result 1 "differential $what"
+		fi
+	done < <(grep -E '^comparison ' <<<"$out")
+	# a differential.sh that failed early leaves comparisons out
+	for ((; k < ncmp; k++)); do
+		fail=$((fail + 1))
+		result 1 "differential: comparison $((k + 1)) of $ncmp not made (differential.sh exit $rc)"
+	done
 fi
 
 # A script that checks every core itself and ends with "<name>: N passed,
 # M failed": its checks count as test cases, and it is one TAP line.
 run_checks() { # run_checks <name> <script>
-	local name=$1 script=$2 out rc summary sp sf
-	out=$(MDEV_TEST_CORES="${cores[*]}" "$(dirname "$0")/$script" 2>&1)
+	local name=$1 script=$2 out rc summary sp sf t0=$SECONDS
+	out=$(MDEV_TEST_CORES="${cores[*]}" MDEV_MTTY_IMPLS="$impls_arg" \
+		"$(dirname "$0")/$script" 2>&1)
 	rc=$?
 	sed 's/^/# /' <<<"$out"
+	echo "# $name took $((SECONDS - t0)) s"
 	summary=$(grep -E "^$name: [0-9]+ passed, [0-9]+ failed" <<<"$out" | tail -n1)
 	sp=$(sed -nE "s/^$name: ([0-9]+) passed.*/\\1/p" <<<"$summary")
 	sf=$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<"$summary")
 	pass=$((pass + ${sp:-0}))
 	fail=$((fail + ${sf:-1}))
 	[ "$rc" != 0 ] && [ "${sf:-0}" = 0 ] && fail=$((fail + 1))
-	result "$rc" "${summary:-$name: no summary} (cores: ${cores[*]})"
+	result "$rc" "${summary:-$name: no summary} (cores: ${cores[*]}${impls_arg:+; mtty: $impls_arg})"
 }
 
-# 4. mdevctl end to end on every core: types, start, list, stop, define --auto
-#    and autostart by udev when the parent registers.
+# 4. mdevctl end to end on every core and mtty implementation: types, start,
+#    list, stop, define --auto and autostart by udev when the parent
+#    registers.
 [ "${MDEV_MDEVCTL:-1}" = 1 ] && run_checks mdevctl mdevctl-test.sh
 
 # 5. Unless MDEV_STRESS=0: concurrent create/remove while the
-#    samples are unloaded and reloaded, then a kmemleak scan, per core.
+#    samples are unloaded and reloaded, then a kmemleak scan, per core and
+#    mtty implementation.
 [ "${MDEV_STRESS:-1}" = 1 ] && run_checks stress stress.sh
 
 echo "RESULT: pass=$pass fail=$fail skip=$skip"

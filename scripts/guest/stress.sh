@@ -2,14 +2,17 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Guest side of the mdev concurrency stress test: for every core in
-# MDEV_TEST_CORES (default "mdev_c mdev", see lib.sh), load it with the
-# samples, run mdev_stress (tools/testing/selftests/vfio-mdev/mdev_stress.c),
+# MDEV_TEST_CORES (default "mdev_c mdev", see lib.sh) and every mtty
+# implementation in MDEV_MTTY_IMPLS (default "mtty mtty_rs"), load the core
+# with the samples (MDEV_SAMPLES, its mtty replaced by that implementation),
+# run mdev_stress (tools/testing/selftests/vfio-mdev/mdev_stress.c),
 # unload everything, and on a kernel with kmemleak let delayed kobject
 # releases finish (DEBUG_KOBJECT_RELEASE), scan twice and fail on any
 # reported object.  New kernel reports (BUG/WARNING/lockdep/...) in dmesg
-# during a core's run fail that core as well.  Prints one line per core
+# during a core's run fail that core as well.  Prints one line per core (and
+# mtty implementation)
 #
-#   ok|not ok stress core=<core>: <summary>
+#   ok|not ok stress core=<core>[ mtty=<mtty>]: <summary>
 #
 # and finally "stress: N passed, M failed"; exits 0 only if all passed.
 #
@@ -23,7 +26,7 @@
 #                         unload at the end either: orphaned mdevs stay)
 #   MDEV_STRESS_KEEP_LOADED=1  do not unload the core and the samples after the
 #                         stress (the kmemleak scans run with them loaded);
-#                         only with a single core.
+#                         only with a single core and mtty implementation.
 #
 # With DEBUG_KOBJECT_RELEASE, unloading a sample crashes the kernel 1-4 s
 # later with either core: the samples embed kobjects in static data (their
@@ -40,7 +43,8 @@ settle=${MDEV_STRESS_SETTLE:-10}
 read -ra cores <<<"${MDEV_TEST_CORES:-mdev_c mdev}"
 read -ra extra <<<"${MDEV_STRESS_ARGS:-}"
 keep=${MDEV_STRESS_KEEP_LOADED:-0}
-all_samples="mtty mdpy mbochs $MDEV_SAMPLES"
+all_samples="$MDEV_ALL_SAMPLES $MDEV_SAMPLES"
+samples_all=$MDEV_SAMPLES
 kmemleak=/sys/kernel/debug/kmemleak
 splat='BUG:|WARNING:|Oops|general protection|Kernel panic|INFO: possible (recursive|circular)|possible circular locking|inconsistent lock state|INFO: task .* blocked for more than|KASAN:|UBSAN:|kmemleak: [0-9]+ new suspected|unreferenced object|Call Trace:'
 
@@ -65,15 +69,29 @@ loaded_modules() {
 	echo "${out# }"
 }
 
-give_up() { # give_up <reason>: every core fails
+# One cell per core and mtty implementation ("" when MDEV_SAMPLES lists no
+# mtty: the samples as they are); the label is "<core>[ mtty=<mtty>]".
+impls_err=
+impls_str=$(mdev_mtty_impls 2>&1) || { impls_err=$impls_str; impls_str=; }
+read -ra impls <<<"$impls_str"
+[ ${#impls[@]} -gt 0 ] || impls=("")
+cells=()
+for core in "${cores[@]}"; do
+	for impl in "${impls[@]}"; do
+		cells+=("$core${impl:+ mtty=$impl}")
+	done
+done
+
+give_up() { # give_up <reason>: every cell fails
 	note "$1"
-	for core in "${cores[@]}"; do result 1 "$core" "$1"; done
+	for cell in "${cells[@]}"; do result 1 "$cell" "$1"; done
 	echo "stress: $pass passed, $fail failed"
 	exit 1
 }
+[ -n "$impls_err" ] && give_up "$impls_err"
 [ -x "$bin" ] || give_up "no mdev_stress at '$bin' (set MDEV_STRESS_BIN)"
-[ "$keep" = 1 ] && [ ${#cores[@]} -gt 1 ] &&
-	give_up "MDEV_STRESS_KEEP_LOADED=1 needs a single core, not: ${cores[*]}"
+[ "$keep" = 1 ] && [ ${#cells[@]} -gt 1 ] &&
+	give_up "MDEV_STRESS_KEEP_LOADED=1 needs a single core and mtty, not: ${cells[*]}"
 
 # kmemleak needs debugfs
 if [ ! -d /sys/kernel/debug/tracing ] && ! mountpoint -q /sys/kernel/debug; then
@@ -97,23 +115,29 @@ left=$(loaded_modules)
 [ -n "$left" ] && note "still loaded before the stress: $left"
 
 stuck=
-for core in "${cores[@]}"; do
+for cell in "${cells[@]}"; do
 	if [ -n "$stuck" ]; then
-		result 1 "$core" "not run: mdev_stress hung on core=$stuck"
+		result 1 "$cell" "not run: mdev_stress hung on core=$stuck"
 		continue
 	fi
+	core=${cell%% *}
+	impl=
+	[ "$cell" != "$core" ] && impl=${cell#* mtty=}
 	MDEV_CORE=$core
+	MDEV_SAMPLES=$samples_all
+	[ -n "$impl" ] && MDEV_SAMPLES=$(mdev_samples_with_mtty "$impl" "$samples_all")
 	dmesg_before=$(dmesg | wc -l)
 	problems=()
 	summary=
 
-	if ! mdev_load; then
+	if ! lout=$(mdev_load 2>&1); then
+		sed 's/^/# /' <<<"$lout"
 		mdev_unload
-		result 1 "$core" "cannot load core=$core samples=$MDEV_SAMPLES"
+		result 1 "$cell" "cannot load core=$core samples=$MDEV_SAMPLES"
 		continue
 	fi
 
-	note "core=$core: mdev_stress -t $threads ${extra[*]} $duration"
+	note "core=$core samples=$MDEV_SAMPLES: mdev_stress -t $threads ${extra[*]} $duration"
 	out=$(mktemp)
 	"$bin" -t "$threads" "${extra[@]}" "$duration" >"$out" 2>&1 &
 	pid=$!
@@ -132,8 +156,8 @@ for core in "${cores[@]}"; do
 		done
 		# to resolve module addresses of the stacks
 		sed 's/^/# modules: /' /proc/modules
-		stuck=$core
-		result 1 "$core" "mdev_stress hung (did not exit within $((duration + 180)) s)"
+		stuck=$cell
+		result 1 "$cell" "mdev_stress hung (did not exit within $((duration + 180)) s)"
 		continue
 	fi
 	wait "$pid"
@@ -178,9 +202,9 @@ for core in "${cores[@]}"; do
 	fi
 
 	if [ ${#problems[@]} = 0 ]; then
-		result 0 "$core" "$summary"
+		result 0 "$cell" "$summary"
 	else
-		result 1 "$core" "$(IFS=';'; echo "${problems[*]}"); $summary"
+		result 1 "$cell" "$(IFS=';'; echo "${problems[*]}"); $summary"
 	fi
 done
 

@@ -605,48 +605,85 @@ impl<T: Driver> Adapter<T> {
     }
 }
 
-/// A parent device of its own class, for vendor drivers that have no hardware device to
-/// attach mdevs to (samples, software devices): `/sys/devices/virtual/<name>/<name>`.
+/// A device class for [`VirtualParent`]s (`class_create()`); destroyed when the last
+/// reference goes.
 ///
 /// # Invariants
 ///
-/// `class` was returned by `class_create()` and `dev` by `device_create()` in that class; both
-/// are registered until drop.
-pub struct VirtualParent {
+/// `class` was returned by `class_create()` and is registered until drop.
+pub struct VirtualClass {
     class: *mut bindings::class,
-    dev: *mut bindings::device,
 }
 
-// SAFETY: The pointers are only used to unregister, which the driver core synchronises.
+// SAFETY: The pointer is only used to create devices and to unregister, which the driver core
+// synchronises.
+unsafe impl Send for VirtualClass {}
+// SAFETY: As above.
+unsafe impl Sync for VirtualClass {}
+
+impl VirtualClass {
+    /// Creates the class `name` (`/sys/class/<name>`).
+    pub fn new(name: &'static CStr) -> Result<Arc<Self>> {
+        // SAFETY: `name` is a static string, as the class keeps the pointer.
+        let class = from_err_ptr(unsafe { bindings::class_create(name.as_char_ptr()) })?;
+        // INVARIANT: Registered.
+        match Arc::new(Self { class }, GFP_KERNEL) {
+            Ok(c) => Ok(c),
+            Err(e) => {
+                // SAFETY: Created above and not used by anyone else.
+                unsafe { bindings::class_destroy(class) };
+                Err(e.into())
+            }
+        }
+    }
+}
+
+impl Drop for VirtualClass {
+    fn drop(&mut self) {
+        // SAFETY: Registered (type invariant); its devices hold references on `self`, so they
+        // are gone.
+        unsafe { bindings::class_destroy(self.class) };
+    }
+}
+
+/// A parent device in a [`VirtualClass`], for vendor drivers that have no hardware device to
+/// attach mdevs to (samples, software devices): `/sys/devices/virtual/<class>/<name>`.
+///
+/// Upstream samples unregister their parent device, then their mdev driver, then destroy
+/// their class; keeping the class in its own [`Arc`] lets a driver do the same.
+///
+/// # Invariants
+///
+/// `dev` was returned by `device_create()` in `class` and is registered until drop.
+pub struct VirtualParent {
+    dev: *mut bindings::device,
+    _class: Arc<VirtualClass>,
+}
+
+// SAFETY: The pointer is only used to unregister, which the driver core synchronises.
 unsafe impl Send for VirtualParent {}
 // SAFETY: `&self` only gives out `&device::Device`, which is `Sync`.
 unsafe impl Sync for VirtualParent {}
 
 impl VirtualParent {
-    /// Creates the class `name` and a device `name` in it.
-    pub fn new(name: &'static CStr) -> Result<Self> {
-        // SAFETY: `name` is a static string, as the class keeps the pointer.
-        let class = from_err_ptr(unsafe { bindings::class_create(name.as_char_ptr()) })?;
-        // SAFETY: `class` is registered; the format takes one string.
+    /// Creates the device `name` in `class`.
+    pub fn new(class: &Arc<VirtualClass>, name: &'static CStr) -> Result<Self> {
+        // SAFETY: The class is registered; the format takes one string.
         let dev = from_err_ptr(unsafe {
             bindings::device_create(
-                class,
+                class.class,
                 null_mut(),
                 0,
                 null_mut(),
                 crate::c_str!("%s").as_char_ptr(),
                 name.as_char_ptr(),
             )
-        });
-        match dev {
-            // INVARIANT: Both are registered.
-            Ok(dev) => Ok(Self { class, dev }),
-            Err(e) => {
-                // SAFETY: Created above and not used by anyone else.
-                unsafe { bindings::class_destroy(class) };
-                Err(e)
-            }
-        }
+        })?;
+        // INVARIANT: Registered.
+        Ok(Self {
+            dev,
+            _class: class.clone(),
+        })
     }
 
     /// The device.
@@ -661,8 +698,6 @@ impl Drop for VirtualParent {
         // SAFETY: Registered (type invariant); the device core frees the device when its last
         // reference goes (a parent registration may still hold one).
         unsafe { bindings::device_unregister(self.dev) };
-        // SAFETY: Registered (type invariant) and its device is gone.
-        unsafe { bindings::class_destroy(self.class) };
     }
 }
 

@@ -357,6 +357,10 @@ impl PinnedMap {
             let pages: &mut [PagePtr] = if n > 1 { &mut many } else { &mut one };
             // A node allocated before pinning, so that a failed allocation does not leave pins.
             let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
+            // Pin without the map's lock: type1 calls `dma_unmap` (which takes the lock) with
+            // its `device_list_lock` held, and takes that lock while holding `iommu->lock`,
+            // which pinning takes.
+            drop(inner);
             let mut pinned_write = true;
             let mut ret = backend.pin(pfn, pages, true);
             if ret == Err(EPERM) && !write {
@@ -364,15 +368,23 @@ impl PinnedMap {
                 pinned_write = false;
                 ret = backend.pin(pfn, pages, false);
             }
-            if let Err(e) = ret {
-                drop(inner);
-                return Err(e);
-            }
+            ret?;
             self.pins.fetch_add(1, Ordering::Relaxed);
-            self.misses.fetch_add(n as u64, Ordering::Relaxed);
-            for p in pages.iter() {
-                m.pages.push(*p)?;
+            inner = self.inner.lock();
+            // Another DMA may have pinned some of these pages meanwhile: keep its run.
+            let end = pfn + n as u64 - 1;
+            let raced = inner
+                .tree
+                .cursor_lower_bound(&pfn)
+                .is_some_and(|c| c.current().1.first <= end);
+            if raced {
+                drop(inner);
+                backend.unpin(pfn, n);
+                self.unpins.fetch_add(1, Ordering::Relaxed);
+                inner = self.inner.lock();
+                continue;
             }
+            self.misses.fetch_add(n as u64, Ordering::Relaxed);
             let run = Run {
                 first: pfn,
                 npages: n,
@@ -386,6 +398,7 @@ impl PinnedMap {
                 },
             };
             let key = run.last();
+            // In the tree first, so that the pins are never lost on an error below.
             inner.tree.insert(node.into_node(key, run));
             inner.pinned_pages += n as u64;
             inner.runs += 1;
@@ -394,6 +407,9 @@ impl PinnedMap {
             if let Err(e) = m.held.push(RunPtr(run)) {
                 run.users.fetch_sub(1, Ordering::SeqCst);
                 return Err(e);
+            }
+            for i in 0..n {
+                m.pages.push(run.pages.get(i))?;
             }
             pfn += n as u64;
         }
@@ -408,9 +424,9 @@ impl PinnedMap {
     }
 
     fn unmap_with(&self, backend: &mut impl Backend, first: u64, last: u64) {
-        let mut inner = self.inner.lock();
         // Before looking at `users`: a mapping that drops a last use after this sees us.
         self.unmappers.fetch_add(1, Ordering::SeqCst);
+        let mut inner = self.inner.lock();
         loop {
             let mut busy = false;
             let mut key = first;
@@ -425,7 +441,14 @@ impl PinnedMap {
                 if users == 0 {
                     if let Some(node) = inner.tree.remove_node(&k) {
                         let (_, run) = node.to_key_value();
-                        Self::unpin_run(&mut inner, backend, &run, &self.unpins);
+                        inner.pinned_pages -= run.npages as u64;
+                        inner.runs -= 1;
+                        // Unpin without the map's lock (see `acquire_with`).
+                        drop(inner);
+                        backend.unpin(run.first, run.npages);
+                        self.unpins.fetch_add(1, Ordering::Relaxed);
+                        drop(run);
+                        inner = self.inner.lock();
                     }
                 } else if let Some(run) = inner.tree.get(&k) {
                     run.doomed.store(true, Ordering::Relaxed);
@@ -437,12 +460,13 @@ impl PinnedMap {
                 }
             }
             if !busy {
-                self.unmappers.fetch_sub(1, Ordering::SeqCst);
-                return;
+                break;
             }
             // DMAs in flight hold doomed runs; the last one to finish wakes us.
             self.idle.wait(&mut inner);
         }
+        drop(inner);
+        self.unmappers.fetch_sub(1, Ordering::SeqCst);
     }
 
     /// Called by a dropped [`Mapping`]: drops its uses without taking the lock, unless an

@@ -16,6 +16,21 @@
  *	limit it).  Reports cycles/s and the mean and median latency of the
  *	create write and of the remove write, separately.
  *
+ *   mdev_bench [options] uart
+ *	VFIO region accesses of the vendor driver (the mdev core is not on
+ *	this path, so this compares mtty implementations: C mtty and the Rust
+ *	mtty_rs): one mtty-1 mdev opened through the VFIO group/container path
+ *	(as QEMU does, and as mdev_vfio_test does), then 1-byte pread/pwrite on
+ *	the device fd against the UART registers of BAR0, COUNT times each:
+ *	"scr" writes the scratch register and reads it back, "loop" writes a
+ *	byte to THR and reads it back from RBR (mtty's loop-back FIFO), "lsr"
+ *	reads the line status register.  Every value read is checked.  Reports
+ *	region accesses per second (a pread or a pwrite is one access) of a
+ *	loop without clock reads, run as UART_CHUNKS chunks whose median time
+ *	counts (so that a burst of load on the host does not), and the median
+ *	time of one pair (one read for "lsr") from a second loop that times
+ *	every pair.
+ *
  *   mdev_bench [options] scale
  *	create N mdevs on one parent/type (default mbochs, mbochs-small: the
  *	only upstream sample whose pool is a module parameter and whose
@@ -34,9 +49,11 @@
  *
  * Options:
  *   -c CORE	core label of the output lines (default $MDEV_CORE, "unknown")
- *   -s SAMPLE	parent sample (cycle: mtty, scale: mbochs)
- *   -t TYPE	type id (cycle: mtty-1, scale: mbochs-small)
- *   -n COUNT	cycle: number of cycles (default 2000); scale: N (10000)
+ *   -s SAMPLE	parent sample (cycle, uart: the mtty implementation listed in
+ *		$MDEV_SAMPLES, mtty or mtty_rs, default mtty; scale: mbochs)
+ *   -t TYPE	type id (cycle, uart: mtty-1, scale: mbochs-small)
+ *   -n COUNT	cycle: number of cycles (default 2000); scale: N (10000);
+ *		uart: accesses (pairs) per register loop (500000)
  *   -d SECONDS	cycle: run for this long instead of COUNT cycles
  *   -k STEP	scale: checkpoint every STEP operations (default N / 10)
  *   -w WINDOW	scale: operations per windowed median (default STEP)
@@ -54,6 +71,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -61,6 +79,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
+#include <linux/serial_reg.h>
+#include <linux/vfio.h>
 
 #include "mdev_common.h"
 
@@ -646,11 +667,260 @@ static int bench_scale(const struct opts *o)
 	return 0;
 }
 
+/* ------------------------------------------------------------------ */
+/* uart: VFIO region accesses of an mtty device */
+
+struct vfio_dev {
+	int container;
+	int group;
+	int device;
+};
+
+static void vfio_dev_close(struct vfio_dev *v)
+{
+	if (v->device >= 0)
+		close(v->device);
+	if (v->group >= 0)
+		close(v->group);
+	if (v->container >= 0)
+		close(v->container);
+	v->device = v->group = v->container = -1;
+}
+
+/*
+ * The group/container path, the same steps as mdev_vfio_open_group() of
+ * mdev_harness.h: container, group, TYPE1v2, device fd, GET_INFO.
+ * 0 or -errno, with a message on stderr.
+ */
+static int vfio_dev_open(struct vfio_dev *v, const char *uuid)
+{
+	struct vfio_group_status status = { .argsz = sizeof(status) };
+	struct vfio_device_info info = { .argsz = sizeof(info) };
+	char path[MDEV_PATH_MAX], real[MDEV_PATH_MAX];
+	const char *what;
+	int ret;
+
+	v->container = v->group = v->device = -1;
+	mdev_dev_path(path, sizeof(path), uuid, "iommu_group");
+	ret = mdev_realpath(path, real, sizeof(real));
+	if (ret) {
+		fprintf(stderr, "# realpath %s: %s\n", path, strerror(-ret));
+		return ret;
+	}
+	what = "open /dev/vfio/vfio";
+	v->container = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
+	if (v->container < 0)
+		goto fail;
+	what = "VFIO_GET_API_VERSION";
+	errno = EINVAL;
+	if (ioctl(v->container, VFIO_GET_API_VERSION) != VFIO_API_VERSION)
+		goto fail;
+	what = "VFIO_CHECK_EXTENSION(TYPE1v2)";
+	if (ioctl(v->container, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU) != 1)
+		goto fail;
+	mdev_pathf(path, sizeof(path), "/dev/vfio/%s", mdev_basename(real));
+	what = path;
+	v->group = open(path, O_RDWR | O_CLOEXEC);
+	if (v->group < 0)
+		goto fail;
+	what = "VFIO_GROUP_GET_STATUS";
+	if (ioctl(v->group, VFIO_GROUP_GET_STATUS, &status))
+		goto fail;
+	errno = EINVAL;
+	if (!(status.flags & VFIO_GROUP_FLAGS_VIABLE))
+		goto fail;
+	what = "VFIO_GROUP_SET_CONTAINER";
+	if (ioctl(v->group, VFIO_GROUP_SET_CONTAINER, &v->container))
+		goto fail;
+	what = "VFIO_SET_IOMMU(TYPE1v2)";
+	if (ioctl(v->container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU))
+		goto fail;
+	what = "VFIO_GROUP_GET_DEVICE_FD";
+	v->device = ioctl(v->group, VFIO_GROUP_GET_DEVICE_FD, uuid);
+	if (v->device < 0)
+		goto fail;
+	what = "VFIO_DEVICE_GET_INFO";
+	if (ioctl(v->device, VFIO_DEVICE_GET_INFO, &info))
+		goto fail;
+	return 0;
+fail:
+	ret = -errno;
+	fprintf(stderr, "# %s: %s\n", what, strerror(errno));
+	vfio_dev_close(v);
+	return ret;
+}
+
+enum uart_kind { KIND_SCR, KIND_LOOP, KIND_LSR };
+
+#define UART_CHUNKS	10
+
+/*
+ * count accesses (pairs) of one kind on the register block at base, in
+ * *total_ns; with v, each pair is timed too (ns in v[]).  0, or -1 after a
+ * failed or wrong access.
+ */
+static int uart_run(int fd, __u64 base, enum uart_kind kind, long count,
+		    uint64_t *v, uint64_t *total_ns)
+{
+	static const char *const names[] = { "scr", "loop", "lsr" };
+	uint64_t start = now_ns(), t0 = 0;
+	__u8 w, r;
+	long i;
+
+	*total_ns = 0;
+	for (i = 0; i < count; i++) {
+		ssize_t nw = 1, nr;
+
+		if (v)
+			t0 = now_ns();
+
+		w = (__u8)(i * 7 + 1);
+		r = ~w;
+		switch (kind) {
+		case KIND_SCR:
+			nw = pwrite(fd, &w, 1, base + UART_SCR);
+			nr = pread(fd, &r, 1, base + UART_SCR);
+			break;
+		case KIND_LOOP:
+			nw = pwrite(fd, &w, 1, base + UART_TX);
+			nr = pread(fd, &r, 1, base + UART_RX);
+			break;
+		default:
+			w = UART_LSR_TEMT | UART_LSR_THRE;
+			nr = pread(fd, &r, 1, base + UART_LSR);
+			break;
+		}
+		if (v)
+			v[i] = now_ns() - t0;
+		if (nw != 1 || nr != 1 || r != w) {
+			fprintf(stderr, "# uart %s access %ld: write %zd, read %zd: %s; wrote/expected 0x%02x, read 0x%02x\n",
+				names[kind], i, nw, nr,
+				nw != 1 || nr != 1 ? strerror(errno) : "wrong value",
+				w, r);
+			return -1;
+		}
+	}
+	*total_ns = now_ns() - start;
+	return 0;
+}
+
+/* uart: 1-byte region accesses to the UART registers of an mtty-1 */
+static int bench_uart(const struct opts *o)
+{
+	static const struct {
+		enum uart_kind kind;
+		const char *name;
+		int ops;	/* region accesses per timed step */
+	} loops[] = {
+		{ KIND_SCR, "scr", 2 },
+		{ KIND_LOOP, "loop", 2 },
+		{ KIND_LSR, "lsr", 1 },
+	};
+	const struct mdev_sample_desc *s = find_parent(o->sample, o->type);
+	struct vfio_region_info ri = { .argsz = sizeof(ri), .index = 0 };
+	struct vfio_dev dev = { -1, -1, -1 };
+	char uuid[MDEV_UUID_LEN + 1], name[96];
+	uint64_t *v, total;
+	unsigned int i;
+	int ret, failed = 0;
+	__u8 b;
+
+	if (strcmp(mdev_sample_base(s)->sample, "mtty")) {
+		fprintf(stderr, "# uart needs an mtty sample (mtty, mtty_rs), not %s\n",
+			s->sample);
+		return 1;
+	}
+	if (o->count < 1) {
+		fprintf(stderr, "# -n must be at least 1\n");
+		return 1;
+	}
+	if (gen_uuid(uuid))
+		return 1;
+	ret = mdev_create(s, o->type, uuid);
+	if (ret) {
+		fprintf(stderr, "# create %s %s: %s\n", o->type, uuid,
+			strerror(-ret));
+		return 1;
+	}
+	v = xcalloc(o->count, sizeof(*v));
+	if (vfio_dev_open(&dev, uuid)) {
+		failed = 1;
+		goto out;
+	}
+	if (ioctl(dev.device, VFIO_DEVICE_GET_REGION_INFO, &ri) ||
+	    ri.size < UART_SCR + 1) {
+		fprintf(stderr, "# BAR0 region info: %s, size %llu\n",
+			strerror(errno), (unsigned long long)ri.size);
+		failed = 1;
+		goto out;
+	}
+	/* 8 bit words, FIFO enabled and empty */
+	b = UART_LCR_WLEN8;
+	if (pwrite(dev.device, &b, 1, ri.offset + UART_LCR) != 1)
+		failed = 1;
+	b = UART_FCR_ENABLE_FIFO | UART_FCR_CLEAR_RCVR | UART_FCR_CLEAR_XMIT;
+	if (pwrite(dev.device, &b, 1, ri.offset + UART_FCR) != 1)
+		failed = 1;
+	if (failed) {
+		fprintf(stderr, "# UART set-up: %s\n", strerror(errno));
+		goto out;
+	}
+	fprintf(stderr, "# uart: %s %s %s, BAR0 at 0x%llx, %ld accesses per loop\n",
+		s->module, o->type, uuid, (unsigned long long)ri.offset,
+		o->count);
+
+	for (i = 0; i < ARRAY_SIZE(loops); i++) {
+		long warm = o->count < 2000 ? o->count : 2000;
+		long chunk = (o->count + UART_CHUNKS - 1) / UART_CHUNKS;
+		uint64_t chunk_ns[UART_CHUNKS], timed, lo = UINT64_MAX, hi = 0;
+		unsigned int c;
+
+		udev_settle();
+		/* warm-up (not reported), the rate, then the latencies */
+		if (uart_run(dev.device, ri.offset, loops[i].kind, warm, NULL,
+			     &total)) {
+			failed = 1;
+			break;
+		}
+		for (c = 0, total = 0; c < UART_CHUNKS && !failed; c++) {
+			if (uart_run(dev.device, ri.offset, loops[i].kind,
+				     chunk, NULL, &chunk_ns[c]))
+				failed = 1;
+			total += chunk_ns[c];
+			lo = chunk_ns[c] < lo ? chunk_ns[c] : lo;
+			hi = chunk_ns[c] > hi ? chunk_ns[c] : hi;
+		}
+		if (failed ||
+		    uart_run(dev.device, ri.offset, loops[i].kind, o->count, v,
+			     &timed)) {
+			failed = 1;
+			break;
+		}
+		fprintf(stderr, "# uart %s: %d x %ld in %.3f s (chunks %.3f .. %.3f s), timed %ld in %.3f s\n",
+			loops[i].name, UART_CHUNKS, chunk, total / 1e9,
+			lo / 1e9, hi / 1e9, o->count, timed / 1e9);
+		snprintf(name, sizeof(name), "uart_%s_rate", loops[i].name);
+		report(name, loops[i].ops * chunk /
+			     (median_ns(chunk_ns, UART_CHUNKS) / 1e9), "ops/s");
+		snprintf(name, sizeof(name), "uart_%s_median", loops[i].name);
+		report(name, median_ns(v, o->count) / 1e3, "us");
+	}
+out:
+	vfio_dev_close(&dev);
+	ret = mdev_remove(uuid);
+	if (ret) {
+		fprintf(stderr, "# remove %s: %s\n", uuid, strerror(-ret));
+		failed = 1;
+	}
+	free(v);
+	return failed;
+}
+
 static void die_usage(const char *prog)
 {
 	fprintf(stderr,
 		"usage: %s [-c core] [-s sample] [-t type] [-n count] [-d seconds]\n"
-		"          [-k step] [-w window] [-o fifo|lifo] cycle|scale\n",
+		"          [-k step] [-w window] [-o fifo|lifo] cycle|scale|uart\n",
 		prog);
 	exit(1);
 }
@@ -702,15 +972,21 @@ int main(int argc, char **argv)
 		fprintf(stderr, "# needs root\n");
 		return KSFT_SKIP;
 	}
+	if (mdev_samples_conflict()) {
+		fprintf(stderr, "# %s\n", mdev_samples_conflict());
+		return 1;
+	}
 
-	if (!strcmp(mode, "cycle")) {
+	if (!strcmp(mode, "cycle") || !strcmp(mode, "uart")) {
+		/* mtty or mtty_rs, whichever $MDEV_SAMPLES lists */
 		if (!o.sample)
-			o.sample = "mtty";
+			o.sample = mdev_sample_impl("mtty")->sample;
 		if (!o.type)
 			o.type = "mtty-1";
 		if (!o.count)
-			o.count = 2000;
-		return bench_cycle(&o);
+			o.count = !strcmp(mode, "cycle") ? 2000 : 500000;
+		return !strcmp(mode, "cycle") ? bench_cycle(&o) :
+						bench_uart(&o);
 	}
 	if (!strcmp(mode, "scale")) {
 		if (!o.sample)

@@ -6,6 +6,8 @@
  * Every expectation in mdev_samples[] was read from the Linux 6.12 sources:
  * samples/vfio-mdev/{mtty,mdpy,mbochs}.c (types, pools, PCI config space,
  * VFIO regions and interrupts) and drivers/vfio/mdev/ (sysfs layout, errno).
+ * mtty_rs, the Rust port of mtty, must match mtty exactly and shares its
+ * expectations.
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -190,36 +192,49 @@ static const struct mdev_cfg_desc mbochs_config[] = {
 	{ 0x3d, 1, 0x00 },
 };
 
+/*
+ * mtty and mtty_rs (samples/vfio-mdev/mtty_rs.rs, the Rust port) share every
+ * expectation: the same class, parent, driver, types, PCI IDs, regions,
+ * interrupts and config space; only the module differs.
+ */
+#define MTTY_SAMPLE(_sample, _module, _compat) {			\
+	.sample = _sample,						\
+	.module = _module,						\
+	.compat = _compat,						\
+	.parent = "mtty",						\
+	.parent_devpath = "/devices/virtual/mtty/mtty",			\
+	.parent_subsystem = "mtty",					\
+	.driver = "mtty",						\
+	.device_api = "vfio-pci\n",					\
+	.pool = 24,			/* MAX_MTTYS ports */		\
+	.core_counter = false,		/* mtty_get_available() */	\
+	.exhausted_errno = ENOSPC,	/* mtty_init_dev() */		\
+	.nr_types = 2,							\
+	.types = {							\
+		{ "mtty-1", "Single port serial\n", NULL, 1,		\
+		  "vendor/sample_mdev_dev", "This is MDEV %s\n" },	\
+		{ "mtty-2", "Dual port serial\n", NULL, 2,		\
+		  "vendor/sample_mdev_dev", "This is MDEV %s\n" },	\
+	},								\
+	.vfio_flags = VFIO_DEVICE_FLAGS_PCI,				\
+	.num_regions = VFIO_PCI_NUM_REGIONS,				\
+	.num_irqs = VFIO_PCI_NUM_IRQS,					\
+	.config_offset = MTTY_OFF(VFIO_PCI_CONFIG_REGION_INDEX),	\
+	.regions = mtty_regions,					\
+	.nr_regions = ARRAY_LEN(mtty_regions),				\
+	.irqs = mtty_irqs,						\
+	.nr_irqs = ARRAY_LEN(mtty_irqs),				\
+	.config = mtty_config,						\
+	.nr_config = ARRAY_LEN(mtty_config),				\
+}
+
+/*
+ * The ABI samples come first, in this order (mdev_dump derives its UUIDs
+ * from the index of a sample's ABI sample); alternative implementations of
+ * one of them follow.
+ */
 const struct mdev_sample_desc mdev_samples[] = {
-	{
-		.sample = "mtty",
-		.module = "mtty",
-		.parent = "mtty",
-		.parent_devpath = "/devices/virtual/mtty/mtty",
-		.parent_subsystem = "mtty",
-		.driver = "mtty",
-		.device_api = "vfio-pci\n",
-		.pool = 24,			/* MAX_MTTYS ports */
-		.core_counter = false,		/* mtty_get_available() */
-		.exhausted_errno = ENOSPC,	/* mtty_init_dev() */
-		.nr_types = 2,
-		.types = {
-			{ "mtty-1", "Single port serial\n", NULL, 1,
-			  "vendor/sample_mdev_dev", "This is MDEV %s\n" },
-			{ "mtty-2", "Dual port serial\n", NULL, 2,
-			  "vendor/sample_mdev_dev", "This is MDEV %s\n" },
-		},
-		.vfio_flags = VFIO_DEVICE_FLAGS_PCI,
-		.num_regions = VFIO_PCI_NUM_REGIONS,
-		.num_irqs = VFIO_PCI_NUM_IRQS,
-		.config_offset = MTTY_OFF(VFIO_PCI_CONFIG_REGION_INDEX),
-		.regions = mtty_regions,
-		.nr_regions = ARRAY_LEN(mtty_regions),
-		.irqs = mtty_irqs,
-		.nr_irqs = ARRAY_LEN(mtty_irqs),
-		.config = mtty_config,
-		.nr_config = ARRAY_LEN(mtty_config),
-	},
+	MTTY_SAMPLE("mtty", "mtty", NULL),
 	{
 		.sample = "mdpy",
 		.module = "mdpy",
@@ -288,6 +303,7 @@ const struct mdev_sample_desc mdev_samples[] = {
 		.config = mbochs_config,
 		.nr_config = ARRAY_LEN(mbochs_config),
 	},
+	MTTY_SAMPLE("mtty_rs", "mtty_rs", "mtty"),
 };
 
 const unsigned int mdev_nr_samples = ARRAY_LEN(mdev_samples);
@@ -325,6 +341,85 @@ bool mdev_sample_listed(const char *sample)
 		p += n;
 	}
 	return false;
+}
+
+/* The sample whose ABI s implements: s itself, or the one s->compat names */
+const struct mdev_sample_desc *
+mdev_sample_base(const struct mdev_sample_desc *s)
+{
+	const struct mdev_sample_desc *b;
+
+	if (!s->compat)
+		return s;
+	b = mdev_sample_find(s->compat);
+	return b ? b : s;
+}
+
+/* Another sample of the table implements the same ABI (mtty, mtty_rs) */
+bool mdev_sample_shared(const struct mdev_sample_desc *s)
+{
+	const struct mdev_sample_desc *base = mdev_sample_base(s);
+	unsigned int i;
+
+	for (i = 0; i < mdev_nr_samples; i++)
+		if (&mdev_samples[i] != s &&
+		    mdev_sample_base(&mdev_samples[i]) == base)
+			return true;
+	return false;
+}
+
+/*
+ * The sample that implements the ABI of sample "name" and is listed in
+ * $MDEV_SAMPLES: for "mtty", mtty or mtty_rs, whichever is listed (the
+ * first one if both are, see mdev_samples_conflict()).  If none is listed,
+ * the sample "name" itself; NULL for an unknown name.
+ */
+const struct mdev_sample_desc *mdev_sample_impl(const char *name)
+{
+	const struct mdev_sample_desc *s = mdev_sample_find(name), *base;
+	unsigned int i;
+
+	if (!s)
+		return NULL;
+	base = mdev_sample_base(s);
+	for (i = 0; i < mdev_nr_samples; i++) {
+		const struct mdev_sample_desc *o = &mdev_samples[i];
+
+		if (mdev_sample_base(o) == base && mdev_sample_listed(o->sample))
+			return o;
+	}
+	return s;
+}
+
+/*
+ * NULL if $MDEV_SAMPLES is usable, else why not: it lists two samples that
+ * implement the same ABI (mtty and mtty_rs register the same class and
+ * driver names, so they cannot be loaded together).
+ */
+const char *mdev_samples_conflict(void)
+{
+	static char msg[256];
+	unsigned int i, j;
+
+	for (i = 0; i < mdev_nr_samples; i++) {
+		const struct mdev_sample_desc *a = &mdev_samples[i];
+
+		if (!mdev_sample_listed(a->sample))
+			continue;
+		for (j = i + 1; j < mdev_nr_samples; j++) {
+			const struct mdev_sample_desc *b = &mdev_samples[j];
+
+			if (mdev_sample_base(a) != mdev_sample_base(b) ||
+			    !mdev_sample_listed(b->sample))
+				continue;
+			snprintf(msg, sizeof(msg),
+				 "MDEV_SAMPLES=\"%s\" lists both %s and %s: both implement %s (same parent, class and driver names) and cannot be loaded together; list one of them",
+				 mdev_samples_env(), a->sample, b->sample,
+				 mdev_sample_base(a)->sample);
+			return msg;
+		}
+	}
+	return NULL;
 }
 
 const struct mdev_type_desc *mdev_type_find(const struct mdev_sample_desc *s,

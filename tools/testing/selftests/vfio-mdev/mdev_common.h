@@ -62,6 +62,13 @@ struct mdev_cfg_desc {
 struct mdev_sample_desc {
 	const char *sample;	/* key used in $MDEV_SAMPLES */
 	const char *module;	/* module name for modprobe */
+	/*
+	 * NULL, or the sample whose ABI this one implements exactly (same
+	 * parent, driver, types and every expectation below): "mtty" for
+	 * mtty_rs, the Rust mtty.  Such samples register the same class and
+	 * driver names, so at most one of them can be loaded and listed.
+	 */
+	const char *compat;
 	const char *parent;	/* dev_name() of the parent device */
 	const char *parent_devpath; /* its DEVPATH (sysfs path without /sys) */
 	const char *parent_subsystem; /* SUBSYSTEM of the parent (class) */
@@ -99,6 +106,11 @@ extern const unsigned int mdev_nr_samples;
 const struct mdev_sample_desc *mdev_sample_find(const char *sample);
 const char *mdev_samples_env(void);
 bool mdev_sample_listed(const char *sample);
+const struct mdev_sample_desc *
+mdev_sample_base(const struct mdev_sample_desc *s);
+bool mdev_sample_shared(const struct mdev_sample_desc *s);
+const struct mdev_sample_desc *mdev_sample_impl(const char *name);
+const char *mdev_samples_conflict(void);
 const struct mdev_type_desc *mdev_type_find(const struct mdev_sample_desc *s,
 					    const char *id);
 unsigned int mdev_expected_avail(const struct mdev_sample_desc *s,

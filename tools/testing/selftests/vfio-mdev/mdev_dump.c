@@ -9,7 +9,8 @@
  *  1. every parent under /sys/class/mdev_bus (sorted): the class link and
  *     every entry of every type directory (sorted) with its kind, mode and
  *     contents (or the errno of open/read), plus the /sys/bus/mdev tree;
- *  2. for every sample of mdev_samples[] listed in $MDEV_SAMPLES: a fixed
+ *  2. for every sample of mdev_samples[] listed in $MDEV_SAMPLES (mtty or
+ *     mtty_rs for the mtty ABI; listing both is an error): a fixed
  *     script of writes to create/remove/bind/unbind/drivers_probe with fixed
  *     UUIDs (00000000-0000-4000-8000-000000000SNN, S = sample, NN = step),
  *     each recorded as "op -> byte count or errno name", followed by the
@@ -40,7 +41,16 @@
  *  - MAJOR=/MINOR= values (uevent files and uevents) and the contents of
  *    "dev" files become "<major>"/"<minor>": dynamic char device numbers
  *    (vfio and the samples allocate their majors at load time);
- *  - SEQNUM is dropped from uevents: a global counter.
+ *  - SEQNUM is dropped from uevents: a global counter;
+ *  - a sample that implements the ABI of another one (mtty_rs, the Rust
+ *    port of mtty, see "compat" in mdev_common.h) is dumped under the name
+ *    of that sample, so that the dumps of two implementations can be diffed
+ *    like the dumps of two cores: the "== <sample>" headers, the UUIDs, the
+ *    module name of the unload/reload steps, the MDEV_SAMPLES header line,
+ *    and "module/<module>" in paths (the driver's "module" link, the module's
+ *    uevents) use the name of the ABI sample and its module.  The module
+ *    name appears nowhere else; the class, parent and driver names are the
+ *    same by definition and are not normalised.
  * The IOMMU group is still checked: its name, type and devices/ (which must
  * hold exactly the mdev) are listed through the iommu_group link, and the
  * /dev/vfio nodes are stat()ed.  Nothing else is normalised: UUIDs are fixed
@@ -93,6 +103,13 @@ static int errors;
 
 /* Set by the signal handler: end after the current step */
 static volatile sig_atomic_t stop_signal;
+
+/* Module names normalised to the module of the ABI sample (mtty_rs -> mtty) */
+static struct {
+	const char *from;
+	const char *to;
+} module_names[8];
+static unsigned int nr_module_names;
 
 /* A sample module this program unloaded and has not loaded again */
 static const char *unloaded_module;
@@ -255,6 +272,29 @@ static void normalise(char *dst, size_t size, const char *src, size_t len,
 			i += 4;
 			SKIP_DIGITS();
 			continue;
+		}
+		if ((!i || src[i - 1] == '/') &&
+		    !strncmp(src + i, "module/", 7)) {
+			const char *to = NULL;
+			unsigned int k;
+			size_t n = 0;
+
+			for (k = 0; k < nr_module_names && !to; k++) {
+				n = strlen(module_names[k].from);
+				if (i + 7 + n > len ||
+				    strncmp(src + i + 7, module_names[k].from, n))
+					continue;
+				if (i + 7 + n == len ||
+				    (!isalnum((unsigned char)src[i + 7 + n]) &&
+				     src[i + 7 + n] != '_'))
+					to = module_names[k].to;
+			}
+			if (to) {
+				EMIT("module/");
+				EMIT(to);
+				i += 7 + n;
+				continue;
+			}
 		}
 		if (boundary && (!strncmp(src + i, "MAJOR=", 6) ||
 				 !strncmp(src + i, "MINOR=", 6)) &&
@@ -708,10 +748,16 @@ static void show_device(const char *uuid)
 /* ------------------------------------------------------------------ */
 /* Operations */
 
+/* The name a sample is dumped under: that of the ABI it implements */
+static const char *abi_name(const struct mdev_sample_desc *s)
+{
+	return mdev_sample_base(s)->sample;
+}
+
 static void uuid_of(char uuid[MDEV_UUID_LEN + 1],
 		    const struct mdev_sample_desc *s, unsigned int n)
 {
-	unsigned int idx = s - mdev_samples + 1;
+	unsigned int idx = mdev_sample_base(s) - mdev_samples + 1;
 
 	snprintf(uuid, MDEV_UUID_LEN + 1, DUMP_UUID_PREFIX "%09x%03x", idx, n);
 }
@@ -872,7 +918,7 @@ static void phase_create(const struct mdev_sample_desc *s)
 	char buf[128], path[MDEV_PATH_MAX], sid[32];
 	unsigned int i;
 
-	printf("== %s A: create table on %s\n", s->sample, t0);
+	printf("== %s A: create table on %s\n", abi_name(s), t0);
 	created.n = 0;
 
 	uuid_of(u, s, 0x01);
@@ -967,7 +1013,7 @@ static void phase_pool(const struct mdev_sample_desc *s)
 	for (i = 1; i < s->nr_types; i++)
 		if (s->types[i].cost > big->cost)
 			big = &s->types[i];
-	printf("== %s B: pool exhaustion with %s\n", s->sample, big->id);
+	printf("== %s B: pool exhaustion with %s\n", abi_name(s), big->id);
 	created.n = 0;
 
 	do {
@@ -1030,7 +1076,7 @@ static void phase_remove(const struct mdev_sample_desc *s, int *fds)
 	unsigned int i;
 	ssize_t ret;
 
-	printf("== %s C: remove table on %s\n", s->sample, t0);
+	printf("== %s C: remove table on %s\n", abi_name(s), t0);
 	created.n = 0;
 
 	for (i = 0; i < ARRAY_LEN(remove_rows); i++) {
@@ -1115,14 +1161,16 @@ static void phase_module(const struct mdev_sample_desc *s)
 	long ret;
 	int rc;
 
-	printf("== %s D: module unload with live mdevs, reload\n", s->sample);
+	printf("== %s D: module unload with live mdevs, reload\n",
+	       abi_name(s));
 	created.n = 0;
 	uuid_of(u, s, 0xc0);
 	step_create_uuid(s, "D01 create", s->types[0].id, u);
 	uuid_of(u, s, 0xc1);
 	step_create_uuid(s, "D02 create", last->id, u);
 
-	printf("step D03: delete_module %s O_NONBLOCK", s->module);
+	printf("step D03: delete_module %s O_NONBLOCK",
+	       mdev_sample_base(s)->module);
 	fflush(stdout);
 	unloaded_module = s->module;
 	ret = syscall(__NR_delete_module, s->module, O_NONBLOCK);
@@ -1141,7 +1189,7 @@ static void phase_module(const struct mdev_sample_desc *s)
 	step_lstat(s, "D05 driver", path);
 
 	if (unloaded_module) {
-		printf("step D06: modprobe %s", s->module);
+		printf("step D06: modprobe %s", mdev_sample_base(s)->module);
 		fflush(stdout);
 		rc = mdev_modprobe(s->module, false);
 		step_tail(s, rc ? "failed" : "0", NULL);
@@ -1227,6 +1275,40 @@ static void on_signal(int sig)
 	stop_signal = sig;
 }
 
+/*
+ * $MDEV_SAMPLES for the header line, every sample replaced by the name of
+ * the ABI it implements ("mtty_rs mdpy" -> "mtty mdpy").
+ */
+static const char *samples_header(void)
+{
+	static char buf[1024];
+	const char *p = mdev_samples_env();
+	size_t o = 0;
+
+	buf[0] = '\0';
+	while (*p) {
+		const struct mdev_sample_desc *s;
+		char word[128];
+		size_t n = strcspn(p, " \t\n,");
+
+		if (!n) {
+			if (o + 1 < sizeof(buf))
+				buf[o++] = *p;
+			buf[o] = '\0';
+			p++;
+			continue;
+		}
+		snprintf(word, sizeof(word), "%.*s", (int)n, p);
+		s = mdev_sample_find(word);
+		o += snprintf(buf + o, sizeof(buf) - o, "%s",
+			      s ? abi_name(s) : word);
+		if (o >= sizeof(buf))
+			o = sizeof(buf) - 1;
+		p += n;
+	}
+	return buf;
+}
+
 /* ------------------------------------------------------------------ */
 
 int main(int argc, char **argv)
@@ -1245,6 +1327,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
+
+	if (mdev_samples_conflict()) {
+		fprintf(stderr, "mdev_dump: %s\n", mdev_samples_conflict());
+		return 1;
+	}
 
 	if (!mdev_exists(MDEV_BUS_DIR) || !mdev_exists(MDEV_CLASS_DIR)) {
 		fprintf(stderr, "mdev_dump: no %s or %s: is an mdev core loaded?\n",
@@ -1272,25 +1359,46 @@ int main(int argc, char **argv)
 	}
 	scan_parents();
 
-	printf("# mdev_dump 1: MDEV_SAMPLES=\"%s\"\n", mdev_samples_env());
+	/* before anything is dumped: module names of listed implementations */
+	for (i = 0; i < mdev_nr_samples; i++) {
+		const struct mdev_sample_desc *s = &mdev_samples[i];
+
+		if (!s->compat || !mdev_sample_listed(s->sample) ||
+		    nr_module_names == ARRAY_LEN(module_names))
+			continue;
+		module_names[nr_module_names].from = s->module;
+		module_names[nr_module_names++].to = mdev_sample_base(s)->module;
+	}
+
+	printf("# mdev_dump 1: MDEV_SAMPLES=\"%s\"\n", samples_header());
 	printf("# normalised: IOMMU group numbers -> <group>, vfio cdev index -> vfio<M>,\n"
 	       "# MAJOR/MINOR and dev numbers -> <major>/<minor>, uevent SEQNUM dropped\n");
 	/* start from a quiet socket */
 	flush_uevents();
 	dump_parents("start");
 
+	/* one entry per ABI, served by its listed implementation */
 	for (i = 0; i < mdev_nr_samples; i++) {
-		const struct mdev_sample_desc *s = &mdev_samples[i];
+		const struct mdev_sample_desc *s;
 		char path[MDEV_PATH_MAX];
 
+		if (mdev_samples[i].compat)
+			continue;
+		s = mdev_sample_impl(mdev_samples[i].sample);
 		if (!mdev_sample_listed(s->sample)) {
-			printf("== sample %s: not in MDEV_SAMPLES\n", s->sample);
+			printf("== sample %s: not in MDEV_SAMPLES\n", abi_name(s));
 			continue;
 		}
 		if (!mdev_exists(mdev_parent_path(path, sizeof(path), s, NULL))) {
-			printf("== sample %s: no parent\n", s->sample);
+			printf("== sample %s: no parent\n", abi_name(s));
 			error_line("sample %s is listed but %s is missing",
 				   s->sample, path);
+			continue;
+		}
+		if (mdev_sample_shared(s) && !mdev_module_loaded(s->module)) {
+			printf("== sample %s: module not loaded\n", abi_name(s));
+			error_line("sample %s is listed and %s exists, but module %s is not loaded",
+				   s->sample, path, s->module);
 			continue;
 		}
 		if (nr_scripted < ARRAY_LEN(scripted))

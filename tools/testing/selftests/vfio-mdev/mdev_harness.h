@@ -32,29 +32,43 @@
 
 /*
  * The sample of a fixture variant: SKIP if it is not in $MDEV_SAMPLES,
- * FAIL if it is listed but its parent is not registered.  Returns NULL after
- * SKIP; the caller must return.
+ * FAIL if it is listed but its parent is not registered.  A variant names
+ * an ABI ("mtty"); the sample tested is the listed implementation of it
+ * (mtty or mtty_rs, see mdev_sample_impl()), whose module must be the one
+ * loaded.  $MDEV_SAMPLES listing two implementations of one ABI fails.
+ * Returns NULL after SKIP; the caller must return.
  */
 static inline const struct mdev_sample_desc *
 mdev_setup_sample(struct __test_metadata *_metadata, const char *name)
 {
-	const struct mdev_sample_desc *s = mdev_sample_find(name);
+	const struct mdev_sample_desc *s = mdev_sample_impl(name);
+	const char *conflict = mdev_samples_conflict();
 	char path[MDEV_PATH_MAX];
 	int err;
 
 	ASSERT_TRUE(s != NULL) {
 		TH_LOG("no expectations for sample \"%s\"", name);
 	}
-	if (!mdev_sample_listed(name)) {
+	ASSERT_TRUE(conflict == NULL) {
+		TH_LOG("%s", conflict);
+	}
+	if (!mdev_sample_listed(s->sample)) {
 		SKIP(return NULL, "sample %s not in MDEV_SAMPLES=\"%s\"",
-		     name, mdev_samples_env());
+		     s->sample, mdev_samples_env());
 	}
 	mdev_parent_path(path, sizeof(path), s, NULL);
 	err = mdev_lstat_errno(path);
 	ASSERT_EQ(0, err) {
 		TH_LOG("sample %s is listed in MDEV_SAMPLES but %s: %s (module %s loaded: %d)",
-		       name, path, strerror(err), s->module,
+		       s->sample, path, strerror(err), s->module,
 		       mdev_module_loaded(s->module));
+	}
+	/* the parent could belong to another implementation of the ABI */
+	if (mdev_sample_shared(s)) {
+		ASSERT_TRUE(mdev_module_loaded(s->module)) {
+			TH_LOG("sample %s is listed in MDEV_SAMPLES and %s exists, but module %s is not loaded",
+			       s->sample, path, s->module);
+		}
 	}
 	mdev_reap_all();
 	return s;

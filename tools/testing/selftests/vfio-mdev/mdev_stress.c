@@ -6,9 +6,9 @@
  *
  * For duration seconds (default 20), N worker threads (-t, default 4)
  * create and remove mdevs on every type of every sample listed in
- * $MDEV_SAMPLES (mtty, mdpy, mbochs; they must be loaded at start, with no
- * mdev present), while a loader thread unloads and reloads the sample
- * modules one at a time.  A worker picks, at random:
+ * $MDEV_SAMPLES (mtty or mtty_rs, mdpy, mbochs; they must be loaded at
+ * start, with no mdev present), while a loader thread unloads and reloads
+ * the sample modules one at a time.  A worker picks, at random:
  *
  *   create      a fresh random UUID on a random type; published as the "hot"
  *               UUID once created, so that other workers race with each
@@ -1145,6 +1145,10 @@ int main(int argc, char **argv)
 		printf("mdev_stress: SKIP no %s (mdev core not loaded)\n",
 		       MDEV_BUS_DIR);
 		return KSFT_SKIP;
+	}
+	if (mdev_samples_conflict()) {
+		printf("mdev_stress: FAIL %s\n", mdev_samples_conflict());
+		return 1;
 	}
 	g.no_loader = no_loader;
 	if (!setup()) {
