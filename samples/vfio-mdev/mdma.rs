@@ -356,6 +356,11 @@ fn bounce_size(len: usize) -> usize {
 impl vfio::DeviceOps for Mdma {
     const NAME: &'static CStr = c_str!("vfio-mdma");
 
+    fn open(dev: &vfio::Device<Self>) -> Result {
+        dev.map.opened();
+        Ok(())
+    }
+
     fn close(dev: &vfio::Device<Self>) {
         dev.state.lock().irq.disable();
         dev.map.release_all(dev);

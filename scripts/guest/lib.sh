@@ -145,7 +145,7 @@ mdev_unload() {
 }
 
 # Every sample a script may have loaded.
-MDEV_ALL_SAMPLES="mtty mtty_rs mdpy mbochs"
+MDEV_ALL_SAMPLES="mtty mtty_rs mdpy mbochs mdma"
 
 # Returns 0 when no core and no sample is loaded; names what still is.
 mdev_all_unloaded() {

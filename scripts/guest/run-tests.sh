@@ -33,6 +33,17 @@ if [ ${#progs[@]} -eq 0 ]; then
 		[ -x "$p" ] && progs+=("$(basename "$p")")
 	done
 fi
+# The DMA-engine programs (mdma_*) run in their own cell per core with the
+# mdma sample (MDEV_MDMA=0 leaves them out); the others in the core x mtty
+# cells.
+cell_progs=() dma_progs=()
+for p in "${progs[@]}"; do
+	case $p in
+	mdma_*) [ "${MDEV_MDMA:-1}" = 1 ] && dma_progs+=("$p") ;;
+	*) cell_progs+=("$p") ;;
+	esac
+done
+progs=("${cell_progs[@]}")
 
 # Cores to test, one after the other in this boot (see lib.sh for the names).
 read -ra cores <<<"${MDEV_TEST_CORES:-mdev_c mdev}"
@@ -57,7 +68,9 @@ echo "TAP version 13"
 nextra=$ncmp
 [ "${MDEV_MDEVCTL:-1}" = 1 ] && nextra=$((nextra + 1))
 [ "${MDEV_STRESS:-1}" = 1 ] && nextra=$((nextra + 1))
-echo "1..$(( 2 + ${#cores[@]} * ${#cell_impls[@]} * (${#progs[@]} + 1) + nextra ))"
+ndma=0
+[ ${#dma_progs[@]} -gt 0 ] && ndma=$(( ${#cores[@]} * (${#dma_progs[@]} + 1) ))
+echo "1..$(( 2 + ${#cores[@]} * ${#cell_impls[@]} * (${#progs[@]} + 1) + ndma + nextra ))"
 echo "# cores: ${cores[*]}; mtty implementations: ${impls[*]:-(none: MDEV_SAMPLES=\"$MDEV_SAMPLES\")}"
 [ -n "$impls_err" ] && echo "# $impls_err"
 for impl in "${impls[@]}"; do
@@ -165,6 +178,35 @@ for core in "${cores[@]}"; do
 	done
 done
 MDEV_SAMPLES=$samples_all
+
+# 2b. The mdma DMA engine (pinned guest pages, type1 and iommufd) per core.
+if [ ${#dma_progs[@]} -gt 0 ]; then
+	for core in "${cores[@]}"; do
+		t0=$SECONDS
+		MDEV_CORE=$core
+		MDEV_SAMPLES=mdma
+		if out=$(mdev_load 2>&1); then
+			[ -n "$out" ] && sed 's/^/# /' <<<"$out"
+			pass=$((pass + 1))
+			result 0 "load core=$core samples=mdma"
+			for p in "${dma_progs[@]}"; do
+				run_prog "$p" "$p [core=$core]"
+			done
+		else
+			sed 's/^/# /' <<<"$out"
+			fail=$((fail + 1))
+			result 1 "load core=$core samples=mdma"
+			for p in "${dma_progs[@]}"; do
+				fail=$((fail + 1))
+				result 1 "selftests: vfio-mdev: $p [core=$core]: not run, the core and mdma did not load"
+			done
+		fi
+		mdev_unload
+		mdev_all_unloaded || echo "# ... after unloading core=$core samples=mdma"
+		echo "# [core=$core mdma] took $((SECONDS - t0)) s"
+	done
+	MDEV_SAMPLES=$samples_all
+fi
 
 # 3. Differential: the ABI dumps (mdev_dump) of every core and mtty
 #    implementation, diffed: one TAP line per comparison.

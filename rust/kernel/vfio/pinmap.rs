@@ -133,12 +133,60 @@ impl Run {
     }
 }
 
+/// How long after `dma_unmap` of a range new pins of it are refused, in nanoseconds.
+///
+/// type1 keeps the IOVAs mapped while it calls `dma_unmap` and checks right after it returns
+/// that no pin is left; a DMA that pins the range again in between makes it call `dma_unmap`
+/// again, and after 10 such rounds it `BUG()`s. Refusing pins of a just-unmapped range for a
+/// moment closes that window (iommufd does the same itself with `prevent_access`).
+pub const UNMAP_GRACE_NS: i64 = 20_000_000;
+
+/// A range recently unmapped: `(first page, last page, end of the grace period)`.
+#[derive(Clone, Copy)]
+struct Tombstone(u64, u64, i64);
+
+/// Ranges remembered at once; more are merged (which refuses more pins, never fewer).
+const TOMBSTONES: usize = 16;
+
 /// The state under the map's lock.
 struct Inner {
     /// Runs by their last page number; runs never overlap.
     tree: RBTree<u64, Run>,
     pinned_pages: u64,
     runs: u64,
+    /// Ranges unmapped less than [`UNMAP_GRACE_NS`] ago.
+    tombstones: [Option<Tombstone>; TOMBSTONES],
+}
+
+impl Inner {
+    /// Returns `true` if `[first, last]` intersects a range unmapped within the grace period
+    /// (and forgets the expired ones).
+    fn recently_unmapped(&mut self, first: u64, last: u64) -> bool {
+        let mut now = None;
+        let mut hit = false;
+        for slot in self.tombstones.iter_mut() {
+            if let Some(Tombstone(f, l, until)) = *slot {
+                let now = *now.get_or_insert_with(|| crate::time::Ktime::ktime_get().to_ns());
+                if until <= now {
+                    *slot = None;
+                } else if f <= last && first <= l {
+                    hit = true;
+                }
+            }
+        }
+        hit
+    }
+
+    /// Refuses pins of `[first, last]` for [`UNMAP_GRACE_NS`] from now.
+    fn add_tombstone(&mut self, first: u64, last: u64) {
+        self.recently_unmapped(0, 0);
+        let until = crate::time::Ktime::ktime_get().to_ns() + UNMAP_GRACE_NS;
+        if let Some(slot) = self.tombstones.iter_mut().find(|s| s.is_none()) {
+            *slot = Some(Tombstone(first, last, until));
+        } else if let Some(t) = self.tombstones[0].as_mut() {
+            *t = Tombstone(t.0.min(first), t.1.max(last), until);
+        }
+    }
 }
 
 /// Counters of a [`PinnedMap`].
@@ -229,6 +277,7 @@ impl PinnedMap {
                 tree: RBTree::new(),
                 pinned_pages: 0,
                 runs: 0,
+                tombstones: [None; TOMBSTONES],
             }),
             idle <- new_condvar!(),
             hits: AtomicU64::new(0),
@@ -278,14 +327,21 @@ impl PinnedMap {
         }
         let first = iova >> PAGE_SHIFT;
         let last = iova.saturating_add(length - 1) >> PAGE_SHIFT;
-        self.unmap_with(&mut Vfio(dev), first, last)
+        self.unmap_with(&mut Vfio(dev), first, last, true)
+    }
+
+    /// Forgets the ranges unmapped before. Call it from [`DeviceOps::open`]: a new user of the
+    /// device comes with new IOMMU mappings (the IOMMU back end of the previous one may still
+    /// have unmapped its IOVAs after `close`).
+    pub fn opened(&self) {
+        self.inner.lock().tombstones = [None; TOMBSTONES];
     }
 
     /// Drops every pin. Call it from [`DeviceOps::close`] (the device must not DMA afterwards
     /// until it is opened again).
     #[inline]
     pub fn release_all<T: DeviceOps>(&self, dev: &Device<T>) {
-        self.unmap_with(&mut Vfio(dev), 0, u64::MAX)
+        self.unmap_with(&mut Vfio(dev), 0, u64::MAX, false)
     }
 
     fn acquire_with(
@@ -309,6 +365,9 @@ impl PinnedMap {
             held: Small::new(),
         };
         let mut inner = self.inner.lock();
+        if inner.recently_unmapped(first, last) {
+            return Err(EFAULT);
+        }
         let mut pfn = first;
         while pfn <= last {
             // The run containing `pfn`, if any: the first run whose last page is >= pfn.
@@ -373,14 +432,19 @@ impl PinnedMap {
             inner = self.inner.lock();
             // Another DMA may have pinned some of these pages meanwhile: keep its run.
             let end = pfn + n as u64 - 1;
+            let unmapped = inner.recently_unmapped(pfn, end);
             let raced = inner
                 .tree
                 .cursor_lower_bound(&pfn)
                 .is_some_and(|c| c.current().1.first <= end);
-            if raced {
+            if unmapped || raced {
                 drop(inner);
                 backend.unpin(pfn, n);
                 self.unpins.fetch_add(1, Ordering::Relaxed);
+                if unmapped {
+                    // `dma_unmap` of these pages ran while we pinned them.
+                    return Err(EFAULT);
+                }
                 inner = self.inner.lock();
                 continue;
             }
@@ -423,10 +487,16 @@ impl PinnedMap {
         inner.runs -= 1;
     }
 
-    fn unmap_with(&self, backend: &mut impl Backend, first: u64, last: u64) {
+    fn unmap_with(&self, backend: &mut impl Backend, first: u64, last: u64, grace: bool) {
         // Before looking at `users`: a mapping that drops a last use after this sees us.
         self.unmappers.fetch_add(1, Ordering::SeqCst);
         let mut inner = self.inner.lock();
+        if grace {
+            // Refuse new pins of the range from now on, for a moment (see `UNMAP_GRACE_NS`).
+            inner.add_tombstone(first, last);
+        } else {
+            inner.tombstones = [None; TOMBSTONES];
+        }
         loop {
             let mut busy = false;
             let mut key = first;
@@ -464,6 +534,10 @@ impl PinnedMap {
             }
             // DMAs in flight hold doomed runs; the last one to finish wakes us.
             self.idle.wait(&mut inner);
+        }
+        if grace {
+            // The grace period counts from the return to the IOMMU back end.
+            inner.add_tombstone(first, last);
         }
         drop(inner);
         self.unmappers.fetch_sub(1, Ordering::SeqCst);

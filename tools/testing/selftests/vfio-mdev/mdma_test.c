@@ -45,6 +45,9 @@
 
 #include "mdev_harness.h"
 
+/* kernel::vfio::pinmap::UNMAP_GRACE_NS (20 ms), with a margin */
+#define MDMA_UNMAP_GRACE_US	(60 * 1000)
+
 #define MDMA_SAMPLE		"mdma"
 #define MDMA_TYPE		"mdma-dma"
 #define MDMA_TYPE_NAME		"Mediated DMA engine\n"
@@ -466,6 +469,12 @@ static void unmap_ok(struct __test_metadata *_metadata,
 		       (unsigned long long)iova, strerror(-ret));
 	}
 	ASSERT_EQ(size, done);
+	/*
+	 * For 20 ms after an unmap the device refuses to pin the range again
+	 * (DMAs to it fail with FAULT), so that type1's unmap retry loop
+	 * cannot be fed new pins; let that pass before the IOVAs are reused.
+	 */
+	usleep(MDMA_UNMAP_GRACE_US);
 }
 
 /* A mapped buffer filled with pseudo-random bytes of seed */
@@ -1574,6 +1583,7 @@ TEST_F_TIMEOUT(mdma, concurrent_unmap, MDEV_LONG_TIMEOUT)
 	}
 
 	/* the source is mapped (the loop ends with a map): it works */
+	usleep(MDMA_UNMAP_GRACE_US);
 	COPY_OK(IOVA_SRC, IOVA_DST, size);
 	BUF_EXPECT(dst, src, size, "dst after the race");
 	ASSERT_EQ(128, stat_get(_metadata, self->uuid, S_PINNED));
