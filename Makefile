@@ -36,7 +36,7 @@ SELFTEST_OUT := $(OBJ)/kselftest/vfio-mdev
 export VNG_VENV ?= /opt/mdev-rs/virtme-ng-1.42
 VM_RUN = $(REPO)/scripts/vm-run.sh --kernel $(OBJ) --logdir $(BUILD)/logs
 
-.PHONY: all help setup prepare config rustavailable kernel selftests ext-modules build \
+.PHONY: nested qemu-e2e all help setup prepare config rustavailable kernel selftests ext-modules build \
 	test test-debug differential bench demo vm-run shell lint clean distclean
 
 all: build
@@ -117,9 +117,20 @@ lint: rustavailable
 		{ echo "lint: clippy reported warnings (see $(BUILD)/logs/clippy.log)" >&2; exit 1; }
 
 TIMEOUT ?= 1800
-test: build
-	@$(VM_RUN) --timeout $(TIMEOUT) --summary -- \
+# The minimal kernel and initramfs QEMU boots inside the test VM for the
+# end-to-end check of the mtty devices (scripts/guest/qemu-e2e.sh).
+NESTED := $(BUILD)/nested
+nested: prepare
+	@SRC=$(SRC) $(REPO)/scripts/nested-build.sh $(NESTED)
+
+test: build nested
+	@MDEV_E2E_DIR=$(NESTED) $(VM_RUN) --timeout $(TIMEOUT) --summary -- \
 		$(REPO)/scripts/guest/run-tests.sh $(SELFTEST_OUT)
+
+# Only the QEMU end-to-end check: C mtty on the C core, Rust mtty on the Rust core.
+qemu-e2e: build nested
+	@MDEV_E2E_DIR=$(NESTED) $(VM_RUN) --timeout $(TIMEOUT) --summary -- \
+		$(REPO)/scripts/guest/run-tests.sh --e2e-only $(SELFTEST_OUT)
 
 # The debug kernel (config/debug.config: lockdep, DEBUG_KOBJECT_RELEASE,
 # kmemleak): the whole suite plus the stress test, then a kmemleak scan.

@@ -24,6 +24,10 @@
 
 . "$(dirname "$0")/lib.sh"
 
+# --e2e-only: only the QEMU end-to-end check (make qemu-e2e).
+e2e_only=0
+[ "${1:-}" = --e2e-only ] && { e2e_only=1; shift; }
+
 dir=$1
 shift
 progs=("$@")
@@ -63,14 +67,28 @@ impls_arg=${impls[*]}
 # mtty), each mtty against the first on every core.
 ncmp=$(( ${#cores[@]} - 1 + ${#cores[@]} * (${#cell_impls[@]} - 1) ))
 
+# QEMU end to end (MDEV_E2E=0 leaves it out): the C mtty on the C core and
+# the Rust mtty on the Rust core, for the cores being tested.
+e2e_runs=()
+if [ "${MDEV_E2E:-1}" = 1 ]; then
+	for r in mdev_c:mtty mdev:mtty_rs; do
+		case " ${cores[*]} " in *" ${r%%:*} "*) e2e_runs+=("$r") ;; esac
+	done
+fi
+nfirst=2
+if [ "$e2e_only" = 1 ]; then
+	nfirst=0 progs=() dma_progs=() cell_impls=() ncmp=0
+	MDEV_MDEVCTL=0 MDEV_STRESS=0
+fi
+
 pass=0 fail=0 skip=0 n=0
 echo "TAP version 13"
-nextra=$ncmp
+nextra=$(( ncmp + ${#e2e_runs[@]} ))
 [ "${MDEV_MDEVCTL:-1}" = 1 ] && nextra=$((nextra + 1))
 [ "${MDEV_STRESS:-1}" = 1 ] && nextra=$((nextra + 1))
 ndma=0
 [ ${#dma_progs[@]} -gt 0 ] && ndma=$(( ${#cores[@]} * (${#dma_progs[@]} + 1) ))
-echo "1..$(( 2 + ${#cores[@]} * ${#cell_impls[@]} * (${#progs[@]} + 1) + ndma + nextra ))"
+echo "1..$(( nfirst + ${#cores[@]} * ${#cell_impls[@]} * (${#progs[@]} + 1) + ndma + nextra ))"
 echo "# cores: ${cores[*]}; mtty implementations: ${impls[*]:-(none: MDEV_SAMPLES=\"$MDEV_SAMPLES\")}"
 [ -n "$impls_err" ] && echo "# $impls_err"
 for impl in "${impls[@]}"; do
@@ -83,6 +101,7 @@ result() { # result <ok:0|1> <description>
 	if [ "$1" = 0 ]; then echo "ok $n $2"; else echo "not ok $n $2"; fi
 }
 
+if [ "$e2e_only" = 0 ]; then
 # 0. KUnit ran at boot (the Rust `kernel` crate doctests, CONFIG_KUNIT=y):
 #    count its test cases from the console.
 kunit=$(dmesg | sed -nE 's/.*# Totals: pass:([0-9]+) fail:([0-9]+) skip:([0-9]+) total:[0-9]+.*/\1 \2 \3/p' | tail -n1)
@@ -112,6 +131,7 @@ else
 	fail=$((fail + 1))
 fi
 result $rust_ok "rust_minimal: loads, prints init/exit, unloads"
+fi
 
 # 2. Per core: load it with the samples, run every kselftest program, unload.
 run_prog() { # run_prog <program> <label>
@@ -207,6 +227,27 @@ if [ ${#dma_progs[@]} -gt 0 ]; then
 	done
 	MDEV_SAMPLES=$samples_all
 fi
+
+# 2c. QEMU end to end: Debian's qemu-system-x86_64 opens the mtty mdev with
+#     -device vfio-pci,sysfsdev=... (realize check), then boots a minimal
+#     nested kernel whose 8250_pci driver loops bytes through both ports.
+for r in "${e2e_runs[@]}"; do
+	t0=$SECONDS
+	core=${r%%:*} mod=${r#*:}
+	out=$(MDEV_E2E_CORES=$core MDEV_MTTY_MODULE=$mod "$(dirname "$0")/qemu-e2e.sh" 2>&1)
+	rc=$?
+	sed 's/^/# /' <<<"$out"
+	res=$(sed -nE 's/^RESULT: pass=([0-9]+) fail=([0-9]+) skip=([0-9]+).*/\1 \2 \3/p' <<<"$out" | tail -n1)
+	if [ -n "$res" ]; then
+		read -r ep ef es <<<"$res"
+	else
+		ep=0 ef=1 es=0
+	fi
+	pass=$((pass + ep)) fail=$((fail + ef)) skip=$((skip + es))
+	ok=1
+	[ "$rc" = 0 ] && [ "$ef" = 0 ] && [ "$ep" -gt 0 ] && ok=0
+	result $ok "qemu-e2e core=$core mtty=$mod: pass=$ep fail=$ef skip=$es ($((SECONDS - t0)) s)"
+done
 
 # 3. Differential: the ABI dumps (mdev_dump) of every core and mtty
 #    implementation, diffed: one TAP line per comparison.

@@ -1,0 +1,450 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * /init of the nested guest of the QEMU end-to-end test
+ * (scripts/guest/qemu-e2e.sh, built by scripts/nested-build.sh).
+ *
+ * QEMU passes the mtty mdev to this guest with -device vfio-pci.  The guest's
+ * 8250_pci binds it (PCI 4348:3253, a WCH CH352 2S: one 8-byte I/O BAR per
+ * port).  mtty is a loop-back UART: bytes written to THR come back in RBR,
+ * and its interrupts reach this guest as INTx through a VFIO eventfd.  For
+ * every port of the device, this program puts the tty in raw mode (8N1, no
+ * echo), writes a byte pattern longer than the 16-byte FIFO, reads it back
+ * with a timeout and compares, and checks that the port's IRQ fired.
+ *
+ * The pattern goes out in chunks smaller than the FIFO, each one once the
+ * previous one came back: mtty cannot tell a full FIFO from an empty one
+ * (its ring is 16 bytes and "empty" is head == tail), so when 8250 fills all
+ * 16 bytes in one go (its tx_loadsz) LSR.DR reads 0, RBR returns nothing and
+ * the loop-back stalls.  MTTY_E2E_CHUNK=16 shows that.
+ *
+ * It prints on the console, one line each:
+ *
+ *   MTTY-E2E: INIT                             (main() runs)
+ *   MTTY-E2E: START ports=2 uptime=10.02
+ *   MTTY-E2E: PASS port=ttyS1 irq=10 wrote=64 read=64 chunk=8 irqs=9
+ *   MTTY-E2E: FAIL port=ttyS1 <why>
+ *   MTTY-E2E: FAIL <why>                       (no port at all, ...)
+ *   MTTY-E2E: END pass=2 fail=0 uptime=12.34
+ *
+ * then reboots, which QEMU's -no-reboot turns into an exit.
+ *
+ * Words of the kernel command line with a '=' that the kernel does not know
+ * reach init in its environment:
+ *   MTTY_E2E_LEN=N       bytes per port (default 64, at most 4096)
+ *   MTTY_E2E_CHUNK=N     bytes written before waiting for their echo (8)
+ *   MTTY_E2E_TIMEOUT=S   seconds to wait for the echo of one port (60)
+ *   MTTY_E2E_PORTS=N     number of ports expected (default: any, at least 1)
+ *   MTTY_E2E_CORRUPT=1   compare against a wrong pattern, to see a FAIL
+ *   MTTY_E2E_DEBUG=1     dump /proc/tty/driver/serial and /proc/interrupts
+ *                        (also done after any FAIL)
+ */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MTTY_VENDOR	0x4348
+#define MTTY_DEVICE	0x3253
+#define MAX_PORTS	8
+#define MAX_LEN		4096
+
+static int npass, nfail;
+
+static void say(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fputs("MTTY-E2E: ", stdout);
+	vprintf(fmt, ap);
+	putchar('\n');
+	va_end(ap);
+	fflush(stdout);
+}
+
+static long env_long(const char *name, long def)
+{
+	const char *s = getenv(name);
+	char *end;
+	long v;
+
+	if (!s || !*s)
+		return def;
+	v = strtol(s, &end, 0);
+	return *end ? def : v;
+}
+
+/* Reads a small sysfs/proc file; returns its length or -1. */
+static int read_file(const char *path, char *buf, size_t size)
+{
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, size - 1);
+	close(fd);
+	if (n < 0)
+		return -1;
+	buf[n] = '\0';
+	return n;
+}
+
+static long read_hex(const char *dir, const char *attr)
+{
+	char path[PATH_MAX + 32], buf[64];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, attr);
+	if (read_file(path, buf, sizeof(buf)) < 0)
+		return -1;
+	return strtol(buf, NULL, 16);
+}
+
+/*
+ * Whether @tty belongs to PCI vendor:device.  Its "device" link is the
+ * serial core's port device (0000:00:02.0:0.0, on the serial-base bus) or,
+ * in older kernels, the PCI function itself: walk up to the first PCI
+ * device.
+ */
+static int tty_is_pci(const char *tty, long vendor, long device)
+{
+	char link[128], dir[PATH_MAX], sub[PATH_MAX + 16], bus[PATH_MAX];
+	char *slash;
+	ssize_t n;
+	int up;
+
+	snprintf(link, sizeof(link), "/sys/class/tty/%s/device", tty);
+	if (!realpath(link, dir))
+		return 0;
+	for (up = 0; up < 4; up++) {
+		snprintf(sub, sizeof(sub), "%s/subsystem", dir);
+		n = readlink(sub, bus, sizeof(bus) - 1);
+		if (n > 0) {
+			bus[n] = '\0';
+			slash = strrchr(bus, '/');
+			if (slash && !strcmp(slash, "/pci"))
+				return read_hex(dir, "vendor") == vendor &&
+				       read_hex(dir, "device") == device;
+		}
+		slash = strrchr(dir, '/');
+		if (!slash || slash == dir)
+			break;
+		*slash = '\0';
+	}
+	return 0;
+}
+
+static int tty_number(const char *name)
+{
+	return atoi(name + 4);
+}
+
+static int cmp_tty(const void *a, const void *b)
+{
+	return tty_number(a) - tty_number(b);
+}
+
+/* The ttyS ports whose device is the mtty PCI function, in number order. */
+static int find_ports(char ports[][16], int max)
+{
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+
+	d = opendir("/sys/class/tty");
+	if (!d)
+		return -1;
+	while ((de = readdir(d)) && n < max) {
+		if (strncmp(de->d_name, "ttyS", 4) || !isdigit(de->d_name[4]) ||
+		    strlen(de->d_name) >= 16)
+			continue;
+		if (!tty_is_pci(de->d_name, MTTY_VENDOR, MTTY_DEVICE))
+			continue;
+		snprintf(ports[n++], sizeof(ports[0]), "%s", de->d_name);
+	}
+	closedir(d);
+	qsort(ports, n, sizeof(ports[0]), cmp_tty);
+	return n;
+}
+
+/* The count of @irq summed over CPUs, from /proc/interrupts, or -1. */
+static long irq_count(int irq)
+{
+	static char buf[16384];
+	char *line, *save, *p, *end;
+	long sum, v;
+
+	if (irq <= 0 || read_file("/proc/interrupts", buf, sizeof(buf)) < 0)
+		return -1;
+	for (line = strtok_r(buf, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		v = strtol(line, &end, 10);
+		if (end == line || *end != ':' || v != irq)
+			continue;
+		sum = 0;
+		for (p = end + 1;;) {
+			v = strtol(p, &end, 10);
+			if (end == p)
+				break;
+			sum += v;
+			p = end;
+		}
+		return sum;
+	}
+	return -1;
+}
+
+/* Copies a /proc file to the console, as "MTTY-E2E: | <line>". */
+static void dump(const char *path)
+{
+	static char buf[16384];
+	char *line, *save;
+
+	if (read_file(path, buf, sizeof(buf)) < 0)
+		return;
+	say("%s:", path);
+	for (line = strtok_r(buf, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save))
+		say("| %s", line);
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+static int set_raw(int fd)
+{
+	struct termios t;
+
+	if (tcgetattr(fd, &t))
+		return -1;
+	cfmakeraw(&t);
+	t.c_iflag &= ~(IXON | IXOFF | IXANY | INPCK);
+	t.c_cflag &= ~(CSIZE | PARENB | CSTOPB | CRTSCTS);
+	t.c_cflag |= CS8 | CREAD | CLOCAL;
+	t.c_lflag &= ~(ECHO | ECHONL | ICANON | ISIG | IEXTEN);
+	t.c_cc[VMIN] = 0;
+	t.c_cc[VTIME] = 0;
+	cfsetispeed(&t, B115200);
+	cfsetospeed(&t, B115200);
+	if (tcsetattr(fd, TCSANOW, &t))
+		return -1;
+	return tcflush(fd, TCIOFLUSH);
+}
+
+/*
+ * Writes @len bytes of pattern to @tty and reads them back; returns 0 when
+ * what came back is the expected pattern and the port's IRQ fired.
+ */
+static int test_port(const char *tty, int idx, int len, int chunk,
+		     int timeout_s, int corrupt)
+{
+	static unsigned char out[MAX_LEN], in[MAX_LEN], expect[MAX_LEN];
+	long long deadline;
+	long irqs0, irqs1;
+	int fd, i, wr = 0, rd = 0, target = 0, irq;
+	char path[256], buf[32];
+
+	/*
+	 * First the bytes a cooked tty would eat or change (NUL, ^C, ^D,
+	 * BS, LF, CR, XON, XOFF, ^U, ^Z, ^\, DEL, 0xff), then distinct
+	 * values spread over 0..255, different on every port.
+	 */
+	static const unsigned char special[] = {
+		0x00, 0x03, 0x04, 0x08, 0x0a, 0x0d, 0x11, 0x13, 0x15, 0x1a,
+		0x1c, 0x7f, 0xff,
+	};
+
+	for (i = 0; i < len; i++)
+		out[i] = i < (int)sizeof(special) ? special[i] :
+			 (unsigned char)(i * 37 + 11 + idx * 101);
+	memcpy(expect, out, len);
+	if (corrupt)
+		expect[len / 2] ^= 0x80;
+
+	snprintf(path, sizeof(path), "/sys/class/tty/%s/irq", tty);
+	irq = read_file(path, buf, sizeof(buf)) < 0 ? -1 : atoi(buf);
+
+	snprintf(path, sizeof(path), "/dev/%s", tty);
+	fd = open(path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		say("FAIL port=%s open %s: %s", tty, path, strerror(errno));
+		return -1;
+	}
+	if (set_raw(fd)) {
+		say("FAIL port=%s termios: %s", tty, strerror(errno));
+		close(fd);
+		return -1;
+	}
+
+	irqs0 = irq_count(irq);
+	deadline = now_ms() + timeout_s * 1000LL;
+	while (rd < len) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		long long left = deadline - now_ms();
+		ssize_t n;
+
+		if (left <= 0) {
+			say("FAIL port=%s irq=%d timeout after %d s: wrote=%d read=%d",
+			    tty, irq, timeout_s, wr, rd);
+			close(fd);
+			return -1;
+		}
+		/* the next chunk once everything sent so far came back */
+		if (wr == rd && wr < len)
+			target = wr + chunk < len ? wr + chunk : len;
+		if (wr < target)
+			pfd.events |= POLLOUT;
+		if (poll(&pfd, 1, left > 1000 ? 1000 : (int)left) < 0) {
+			if (errno == EINTR)
+				continue;
+			say("FAIL port=%s poll: %s", tty, strerror(errno));
+			close(fd);
+			return -1;
+		}
+		if (pfd.revents & (POLLERR | POLLNVAL)) {
+			say("FAIL port=%s poll revents 0x%x", tty, pfd.revents);
+			close(fd);
+			return -1;
+		}
+		if (pfd.revents & POLLOUT) {
+			n = write(fd, out + wr, target - wr);
+			if (n > 0)
+				wr += n;
+			else if (n < 0 && errno != EAGAIN)
+				goto io_error;
+		}
+		if (pfd.revents & POLLIN) {
+			n = read(fd, in + rd, len - rd);
+			if (n > 0)
+				rd += n;
+			else if (n < 0 && errno != EAGAIN)
+				goto io_error;
+		}
+	}
+	irqs1 = irq_count(irq);
+	close(fd);
+
+	for (i = 0; i < len; i++) {
+		if (in[i] != expect[i]) {
+			say("FAIL port=%s wrote=%d read=%d byte %d: got 0x%02x, want 0x%02x",
+			    tty, wr, rd, i, in[i], expect[i]);
+			return -1;
+		}
+	}
+	if (irqs0 < 0 || irqs1 <= irqs0) {
+		say("FAIL port=%s irq=%d did not fire (count %ld -> %ld): polled?",
+		    tty, irq, irqs0, irqs1);
+		return -1;
+	}
+	say("PASS port=%s irq=%d wrote=%d read=%d chunk=%d irqs=%ld",
+	    tty, irq, wr, rd, chunk, irqs1 - irqs0);
+	return 0;
+
+io_error:
+	say("FAIL port=%s wrote=%d read=%d: %s", tty, wr, rd, strerror(errno));
+	close(fd);
+	return -1;
+}
+
+static void mount_fs(const char *src, const char *dir, const char *type)
+{
+	mkdir(dir, 0755);
+	if (mount(src, dir, type, 0, NULL) && errno != EBUSY)
+		say("WARN mount %s on %s: %s", type, dir, strerror(errno));
+}
+
+/* Seconds since boot, as /proc/uptime says (guest time: jiffies). */
+static const char *boot_seconds(void)
+{
+	static char up[64];
+	char *space;
+
+	if (read_file("/proc/uptime", up, sizeof(up)) < 0)
+		return "?";
+	space = strchr(up, ' ');
+	if (space)
+		*space = '\0';
+	return up;
+}
+
+static void finish(void)
+{
+	say("END pass=%d fail=%d uptime=%s", npass, nfail, boot_seconds());
+	tcdrain(STDOUT_FILENO);
+	sync();
+	/* QEMU runs with -no-reboot: a reboot ends it, without ACPI. */
+	reboot(RB_AUTOBOOT);
+	reboot(RB_POWER_OFF);
+	for (;;)
+		pause();
+}
+
+int main(void)
+{
+	char ports[MAX_PORTS][16];
+	long len, chunk, timeout, want;
+	int corrupt, n, i;
+
+	/* the kernel gave us /dev/console from the initramfs as fd 0, 1, 2 */
+	say("INIT");
+	mount_fs("devtmpfs", "/dev", "devtmpfs");
+	mount_fs("proc", "/proc", "proc");
+	mount_fs("sysfs", "/sys", "sysfs");
+	setvbuf(stdout, NULL, _IOLBF, 0);
+
+	len = env_long("MTTY_E2E_LEN", 64);
+	chunk = env_long("MTTY_E2E_CHUNK", 8);
+	timeout = env_long("MTTY_E2E_TIMEOUT", 60);
+	want = env_long("MTTY_E2E_PORTS", 0);
+	corrupt = env_long("MTTY_E2E_CORRUPT", 0) != 0;
+	if (len < 1 || len > MAX_LEN)
+		len = 64;
+	if (chunk < 1 || chunk > len)
+		chunk = len;
+	if (timeout < 1)
+		timeout = 60;
+
+	n = find_ports(ports, MAX_PORTS);
+	say("START ports=%d uptime=%s", n < 0 ? 0 : n, boot_seconds());
+	if (n <= 0) {
+		say("FAIL no tty of PCI %04x:%04x (no vfio-pci device? 8250_pci?)",
+		    MTTY_VENDOR, MTTY_DEVICE);
+		nfail++;
+		finish();
+	}
+	if (want && n != want) {
+		say("FAIL found %d ports of PCI %04x:%04x, expected %ld",
+		    n, MTTY_VENDOR, MTTY_DEVICE, want);
+		nfail++;
+	}
+	for (i = 0; i < n; i++) {
+		if (test_port(ports[i], i, len, chunk, timeout, corrupt))
+			nfail++;
+		else
+			npass++;
+	}
+	if (nfail || env_long("MTTY_E2E_DEBUG", 0)) {
+		dump("/proc/tty/driver/serial");
+		dump("/proc/interrupts");
+	}
+	finish();
+	return 0;
+}
