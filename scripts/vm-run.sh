@@ -57,6 +57,9 @@ vng_base=("$VNG" --run "$kernel" --disable-microvm --force-9p --verbose
 	--cpus "${VM_CPUS:-2}" --memory "${VM_MEM:-2G}" --rwdir="$logdir")
 hidden "$kernel" && vng_base+=(--rodir="$kernel")
 hidden "$repo" && vng_base+=(--rodir="$repo")
+# the nested kernel of the QEMU end-to-end check (make test passes its folder)
+[ -n "${MDEV_E2E_DIR:-}" ] && [ -d "$MDEV_E2E_DIR" ] && hidden "$MDEV_E2E_DIR" &&
+	vng_base+=(--rodir="$MDEV_E2E_DIR")
 
 # KVM hangs on some of these machines (seen: SeaBIOS stops after "Booting
 # from ROM"; "KVM internal error. Suberror: 1 ... emulation failure" early in

@@ -34,22 +34,68 @@
 # registers) compares the mtty implementations: the mdev core is not on that
 # path.
 #
+# Two more benchmarks of MDEV_BENCH_MODES concern the mdma sample (the Rust
+# mediated DMA engine, samples/vfio-mdev/mdma.rs, which pins guest pages
+# through kernel::vfio::PinnedMap):
+#
+# "map": the pinned-page map's data structure, Rust against C.  The Rust
+# side writes 1024 (discarded: the C module runs a self-check of 2,024
+# entries before its timed runs, which warms up its code and the slab), then
+# each N of MDEV_BENCH_MAP_N to vendor/map_bench of a new mdma-dma mdev (mdma
+# loaded on core MDEV_BENCH_MAP_CORE) and reads the "mdma_map_rs: n=N
+# insert_ns= lookup_ns= remove_ns=" lines; the C side loads mdma_cache_c.ko
+# (the i915 GVT gfn cache) with sizes=<the same N>, takes its
+# "mdma_cache_c: n=N ..." lines from dmesg and unloads it.  One
+# discarded warm-up round of each first (MDEV_BENCH_MAP_WARMUP=0: none),
+# then MDEV_BENCH_MAP_RUNS rounds, C first in odd rounds and Rust first in
+# even ones.  Lines
+#
+#   bench map_n<N>_<insert|lookup|remove> core=<c|rust> value=<ns/op> unit=ns run=<round>
+#   result map_n<N>_<op> unit=ns c.median=V c.min=V c.max=V c.n=R rust.median=V ... ratio_rust=V
+#
+# (ratio_rust = Rust median / C median).
+#
+# "mdma": mdma_bench (tools/testing/selftests/vfio-mdev/mdma_bench.c), the
+# end-to-end MiB/s of mdma COPY from user space on the type1 and the iommufd
+# path, cold (pinning) and warm (pins cached), 4 KiB .. 16 MiB, on each core
+# of MDEV_BENCH_MDMA_CORES for MDEV_BENCH_RUNS rounds, cores alternating:
+#
+#   bench mdma_<type1|iommufd>_<cold|warm>_<size> core=<core> value=<MiB/s> unit=MiB/s ... run=<round>
+#   result mdma_<path>_<kind>_<size> unit=MiB/s mdev_c.median=V ... ratio_mdev=V
+#
+# (the mdev core is not on the DMA path: ratio_mdev should be 1 within the
+# noise).
+#
 #   bench.sh [output-dir]
 #
-# output-dir          where raw.txt (the bench lines), results.txt (the
-#                     result lines) and bench-<round>-<core>-<mode>.err go;
-#                     default $MDEV_RS_LOGDIR/bench, else /tmp/mdev-bench.
+# output-dir          where raw.txt (the mdev_bench lines), raw-map.txt,
+#                     raw-mdma.txt, results.txt (every result line) and
+#                     bench-<round>-<core>-<mode>.err go; default
+#                     $MDEV_RS_LOGDIR/bench, else /tmp/mdev-bench.
 # MDEV_BENCH_CORES    cores, first is the reference (default "mdev_c mdev")
 # MDEV_MTTY_IMPLS     mtty implementations, first is the reference (default
 #                     "mtty mtty_rs"; mtty_rs.ko missing fails its rounds)
 # MDEV_BENCH_RUNS     rounds per core (default 3)
-# MDEV_BENCH_MODES    benchmarks (default "cycle scale uart")
+# MDEV_BENCH_MODES    benchmarks (default "cycle scale uart map mdma"; cycle,
+#                     scale and uart are mdev_bench's, map and mdma above:
+#                     MDEV_BENCH_MODES="map mdma" runs only those two)
 # MDEV_BENCH_CYCLES   create+remove cycles of "cycle" on mtty-1 (default 2000)
 # MDEV_BENCH_UART_N   accesses per register loop of "uart" (default 500000)
 # MDEV_BENCH_N        mdevs of "scale" on mbochs-small (default 10000; mbochs
 #                     is loaded with count=4*N, its pool in MiB)
 # MDEV_BENCH          the mdev_bench binary (default
 #                     $MDEV_RS_OBJ/kselftest/vfio-mdev/mdev_bench)
+# MDEV_BENCH_MAP_N    map: entries N, powers of two (default "1024 65536
+#                     1048576")
+# MDEV_BENCH_MAP_RUNS map: rounds of each side (default 5)
+# MDEV_BENCH_MAP_CORE map: the core mdma runs on for the Rust side (default
+#                     mdev; the map does not use the core)
+# MDEV_BENCH_MAP_WARMUP  map: 1 (default) or 0: discarded warm-up rounds
+# MDEV_BENCH_MDMA_CORES  mdma: cores, first is the reference (default
+#                     $MDEV_BENCH_CORES)
+# MDEV_BENCH_MDMA_ARGS   mdma: more mdma_bench options (e.g. "-r 7 -s 4K,1M")
+# MDEV_MDMA_BENCH     the mdma_bench binary (default
+#                     $MDEV_RS_OBJ/kselftest/vfio-mdev/mdma_bench)
 # MDEV_BENCH_UDEV     stop (default): stop systemd-udevd for the run and
 #                     start it again afterwards; keep: leave it running (it
 #                     then handles every uevent concurrently, the same work
@@ -63,12 +109,30 @@
 . "$(dirname "$0")/lib.sh"
 
 read -ra cores <<<"${MDEV_BENCH_CORES:-mdev_c mdev}"
-read -ra modes <<<"${MDEV_BENCH_MODES:-cycle scale uart}"
+read -ra all_modes <<<"${MDEV_BENCH_MODES:-cycle scale uart map mdma}"
 runs=${MDEV_BENCH_RUNS:-3}
 cycles=${MDEV_BENCH_CYCLES:-2000}
 n=${MDEV_BENCH_N:-10000}
 uart_n=${MDEV_BENCH_UART_N:-500000}
 bench=${MDEV_BENCH:-${MDEV_RS_OBJ:-}/kselftest/vfio-mdev/mdev_bench}
+read -ra map_n <<<"${MDEV_BENCH_MAP_N:-1024 65536 1048576}"
+map_runs=${MDEV_BENCH_MAP_RUNS:-5}
+map_core=${MDEV_BENCH_MAP_CORE:-mdev}
+map_warmup=${MDEV_BENCH_MAP_WARMUP:-1}
+read -ra mdma_cores <<<"${MDEV_BENCH_MDMA_CORES:-${cores[*]}}"
+read -ra mdma_args <<<"${MDEV_BENCH_MDMA_ARGS:-}"
+mdma_bench=${MDEV_MDMA_BENCH:-${MDEV_RS_OBJ:-}/kselftest/vfio-mdev/mdma_bench}
+# map and mdma are sections of their own; the other modes are mdev_bench's
+modes=()
+do_map=0
+do_mdma=0
+for mode in "${all_modes[@]}"; do
+	case "$mode" in
+	map) do_map=1 ;;
+	mdma) do_mdma=1 ;;
+	*) modes+=("$mode") ;;
+	esac
+done
 if [ -n "${1:-}" ]; then
 	dir=$1
 elif [ -n "${MDEV_RS_LOGDIR:-}" ]; then
@@ -80,19 +144,34 @@ fi
 note() { echo "# $*"; }
 failed=0
 
-[ -x "$bench" ] || { note "no mdev_bench at '$bench' (set MDEV_BENCH)"; exit 1; }
+if [ "${#modes[@]}" -gt 0 ] && [ ! -x "$bench" ]; then
+	note "no mdev_bench at '$bench' (set MDEV_BENCH)"
+	exit 1
+fi
+if [ "$do_mdma" = 1 ] && [ ! -x "$mdma_bench" ]; then
+	note "no mdma_bench at '$mdma_bench' (set MDEV_MDMA_BENCH): mdma not run, the run fails"
+	do_mdma=0
+	failed=1
+fi
 mkdir -p "$dir" || exit 1
-rm -f "$dir"/raw.txt "$dir"/results.txt "$dir"/bench-*.err
+rm -f "$dir"/raw.txt "$dir"/raw-map.txt "$dir"/raw-mdma.txt \
+	"$dir"/results.txt "$dir"/bench-*.err
 raw=$dir/raw.txt
+raw_map=$dir/raw-map.txt
+raw_mdma=$dir/raw-mdma.txt
 : >"$raw"
+: >"$raw_map"
+: >"$raw_mdma"
 
 MDEV_SAMPLES="mtty mbochs"
 impls_str=$(mdev_mtty_impls) || exit 1
 read -ra impls <<<"$impls_str"
-for impl in "${impls[@]}"; do
-	mdev_sample_installed "$impl" ||
-		{ note "$impl is not installed for kernel $(uname -r) (modinfo $impl fails): its rounds fail"; failed=1; }
-done
+if [ "${#modes[@]}" -gt 0 ]; then
+	for impl in "${impls[@]}"; do
+		mdev_sample_installed "$impl" ||
+			{ note "$impl is not installed for kernel $(uname -r) (modinfo $impl fails): its rounds fail"; failed=1; }
+	done
+fi
 
 # Whatever an earlier command left loaded goes first.
 mdev_unload_all || failed=1
@@ -118,9 +197,10 @@ fi
 read -r printk_level _ </proc/sys/kernel/printk
 echo 5 >/proc/sys/kernel/printk
 
-note "mdev_bench: cores ${cores[*]}, mtty ${impls[*]}, $runs rounds, modes ${modes[*]}, cycles=$cycles N=$n uart=$uart_n"
 note "$(nproc) CPUs, $(sed -n 's/MemTotal: *//p' /proc/meminfo) memory, kernel $(uname -r) $(uname -v)"
-for ((r = 1; r <= runs; r++)); do
+[ "${#modes[@]}" -gt 0 ] &&
+	note "mdev_bench: cores ${cores[*]}, mtty ${impls[*]}, $runs rounds, modes ${modes[*]}, cycles=$cycles N=$n uart=$uart_n"
+for ((r = 1; r <= runs && ${#modes[@]} > 0; r++)); do
 	for core in "${cores[@]}"; do
 		for i in "${!impls[@]}"; do
 			impl=${impls[$i]}
@@ -159,6 +239,136 @@ for ((r = 1; r <= runs; r++)); do
 	done
 done
 
+# ------------------------------------------------------------------
+# map: the pinned-page map of mdma (Rust) against the GVT cache (C)
+
+mdma_type=/sys/class/mdev_bus/mdma/mdev_supported_types/mdma-dma
+
+# map_lines <label> <round>: "<prefix>: n=N insert_ns=.. lookup_ns=..
+# remove_ns=.." lines on stdin -> bench lines on stdout
+map_lines() {
+	awk -v label="$1" -v run="$2" '
+	{
+		n = ""
+		for (i = 1; i <= NF; i++) {
+			split($i, kv, "=")
+			if (kv[1] == "n")
+				n = kv[2]
+			else if (kv[1] ~ /_ns$/ && n != "") {
+				op = kv[1]; sub(/_ns$/, "", op)
+				printf "bench map_n%s_%s core=%s value=%s unit=ns run=%s\n",
+				       n, op, label, kv[2], run
+			}
+		}
+	}'
+}
+
+# map_rust <round>: one mdma-dma mdev, vendor/map_bench for each N
+map_rust() {
+	local r=$1 uuid out got rc=0 m
+	MDEV_CORE=$map_core
+	MDEV_SAMPLES=mdma
+	if ! mdev_load; then
+		note "map round $r: loading core $map_core and mdma failed"
+		mdev_unload
+		return 1
+	fi
+	uuid=$(cat /proc/sys/kernel/random/uuid)
+	if echo "$uuid" >"$mdma_type/create"; then
+		# a discarded n=1024 first: mdma_cache_c runs its self-check
+		# (2,024 inserts and lookups) before its timed runs
+		for m in 1024 "${map_n[@]}"; do
+			echo "$m" >"/sys/bus/mdev/devices/$uuid/vendor/map_bench" ||
+				{ note "map round $r: map_bench n=$m failed"; rc=1; }
+		done
+		out=$(grep '^mdma_map_rs: n=' "/sys/bus/mdev/devices/$uuid/vendor/map_bench" |
+			tail -n "${#map_n[@]}")
+		echo 1 >"/sys/bus/mdev/devices/$uuid/remove" || rc=1
+	else
+		note "map round $r: cannot create an mdma-dma mdev"
+		rc=1
+	fi
+	mdev_unload
+	mdev_all_unloaded || rc=1
+	got=$(grep -c . <<<"$out")
+	[ "$got" = "${#map_n[@]}" ] ||
+		{ note "map round $r: $got mdma_map_rs lines, expected ${#map_n[@]}"; rc=1; }
+	[ "$r" = 0 ] || map_lines rust "$r" <<<"$out" | tee -a "$raw_map"
+	return $rc
+}
+
+# map_c <round>: load mdma_cache_c (it benchmarks at load), read dmesg
+map_c() {
+	local r=$1 mark out got rc=0 sizes
+	mark="bench.sh: map round $r $$ $RANDOM"
+	sizes=${map_n[*]}
+	echo "<6>$mark" >/dev/kmsg
+	if ! modprobe mdma_cache_c "sizes=${sizes// /,}"; then
+		note "map round $r: modprobe mdma_cache_c failed"
+		return 1
+	fi
+	# the lines after the last marker, without the time stamp
+	out=$(dmesg | awk -v m="$mark" 'index($0, m) { p = 1; s = ""; next } p { s = s $0 "\n" } END { printf "%s", s }' |
+		sed 's/^\[[^]]*\] *//' | grep '^mdma_cache_c: ')
+	rmmod mdma_cache_c || rc=1
+	out=$(grep '^mdma_cache_c: n=' <<<"$out" || { sed 's/^/# /' <<<"$out" >&2; true; })
+	got=$(grep -c . <<<"$out")
+	[ "$got" = "${#map_n[@]}" ] ||
+		{ note "map round $r: $got mdma_cache_c lines, expected ${#map_n[@]}"; rc=1; }
+	[ "$r" = 0 ] || map_lines c "$r" <<<"$out" | tee -a "$raw_map"
+	return $rc
+}
+
+if [ "$do_map" = 1 ]; then
+	note "map: N ${map_n[*]}, $map_runs rounds, Rust on core $map_core, warm-up $map_warmup"
+	mdev_sample_installed mdma_cache_c ||
+		note "mdma_cache_c is not installed for kernel $(uname -r): its rounds fail"
+	if [ "$map_warmup" = 1 ]; then
+		map_c 0 || failed=1
+		map_rust 0 || failed=1
+	fi
+	for ((r = 1; r <= map_runs; r++)); do
+		if ((r % 2)); then
+			map_c "$r" || failed=1
+			map_rust "$r" || failed=1
+		else
+			map_rust "$r" || failed=1
+			map_c "$r" || failed=1
+		fi
+		note "map round $r done"
+	done
+fi
+
+# ------------------------------------------------------------------
+# mdma: end-to-end DMA throughput (mdma_bench) on each core
+
+if [ "$do_mdma" = 1 ]; then
+	note "mdma: cores ${mdma_cores[*]}, $runs rounds, mdma_bench ${mdma_args[*]}"
+	for ((r = 1; r <= runs; r++)); do
+		for core in "${mdma_cores[@]}"; do
+			MDEV_CORE=$core
+			MDEV_SAMPLES=mdma
+			if ! mdev_load; then
+				note "round $r core $core samples mdma: load failed"
+				failed=1
+				mdev_unload
+				continue
+			fi
+			err=$dir/bench-$r-$core-mdma.err
+			out=$("$mdma_bench" -c "$core" "${mdma_args[@]}" 2>"$err")
+			rc=$?
+			grep '^bench ' <<<"$out" | sed "s/\$/ run=$r/" | tee -a "$raw_mdma"
+			note "round $r core $core samples mdma mdma_bench: exit $rc"
+			if [ "$rc" != 0 ]; then
+				failed=1
+				tail -n 20 "$err" | sed 's/^/#   /'
+			fi
+			mdev_unload
+			mdev_all_unloaded || failed=1
+		done
+	done
+fi
+
 echo "$printk_level" >/proc/sys/kernel/printk
 rm -f "$opts"
 if [ -n "$udev_stopped" ]; then
@@ -167,15 +377,11 @@ if [ -n "$udev_stopped" ]; then
 fi
 MDEV_CORE=none mdev_core_select
 
-# Median, min and max per figure and core; ratio of each core's median to
-# the first core's.  Names keep the order of their first appearance.
-labels=()
-for core in "${cores[@]}"; do
-	for impl in "${impls[@]}"; do
-		[ "$impl" = mtty ] && labels+=("$core") || labels+=("$core/$impl")
-	done
-done
-awk -v cores="${labels[*]}" '
+# summarize <labels> <raw file>: median, min and max per figure and label;
+# ratio of each label's median to the first label's.  Names keep the order
+# of their first appearance.
+summarize() {
+awk -v cores="$1" '
 function med(k, m,   i, j, t, a) {
 	for (i = 1; i <= m; i++)
 		a[i] = vals[k, i]
@@ -240,7 +446,19 @@ END {
 			print line
 		}
 	}
-}' "$raw" | tee "$dir/results.txt"
+}' "$2" | tee -a "$dir/results.txt"
+}
 
-note "raw figures in $raw, results in $dir/results.txt"
+labels=()
+for core in "${cores[@]}"; do
+	for impl in "${impls[@]}"; do
+		[ "$impl" = mtty ] && labels+=("$core") || labels+=("$core/$impl")
+	done
+done
+: >"$dir/results.txt"
+summarize "${labels[*]}" "$raw"
+summarize "c rust" "$raw_map"
+summarize "${mdma_cores[*]}" "$raw_mdma"
+
+note "raw figures in $raw, $raw_map and $raw_mdma, results in $dir/results.txt"
 [ "$failed" = 0 ]

@@ -148,6 +148,9 @@ struct Tombstone(u64, u64, i64);
 /// Ranges remembered at once; more are merged (which refuses more pins, never fewer).
 const TOMBSTONES: usize = 16;
 
+/// Pins in progress at once; more wait for a slot.
+const PINNING: usize = 16;
+
 /// The state under the map's lock.
 struct Inner {
     /// Runs by their last page number; runs never overlap.
@@ -156,9 +159,19 @@ struct Inner {
     runs: u64,
     /// Ranges unmapped less than [`UNMAP_GRACE_NS`] ago.
     tombstones: [Option<Tombstone>; TOMBSTONES],
+    /// Pins in progress (without the lock): `(first page, last page)`.
+    pinning: [Option<(u64, u64)>; PINNING],
 }
 
 impl Inner {
+    /// Returns `true` if a pin in progress intersects `[first, last]`.
+    fn pinning_in(&self, first: u64, last: u64) -> bool {
+        self.pinning
+            .iter()
+            .flatten()
+            .any(|&(f, l)| f <= last && first <= l)
+    }
+
     /// Returns `true` if `[first, last]` intersects a range unmapped within the grace period
     /// (and forgets the expired ones).
     fn recently_unmapped(&mut self, first: u64, last: u64) -> bool {
@@ -278,6 +291,7 @@ impl PinnedMap {
                 pinned_pages: 0,
                 runs: 0,
                 tombstones: [None; TOMBSTONES],
+                pinning: [None; PINNING],
             }),
             idle <- new_condvar!(),
             hits: AtomicU64::new(0),
@@ -418,7 +432,17 @@ impl PinnedMap {
             let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
             // Pin without the map's lock: type1 calls `dma_unmap` (which takes the lock) with
             // its `device_list_lock` held, and takes that lock while holding `iommu->lock`,
-            // which pinning takes.
+            // which pinning takes. The pin is announced in `pinning`, for which `unmap` waits:
+            // iommufd expects the unmap callback to return only when no pin of the range can
+            // appear any more.
+            let slot = loop {
+                match inner.pinning.iter().position(|p| p.is_none()) {
+                    Some(i) => break i,
+                    None => self.idle.wait(&mut inner),
+                }
+            };
+            let end = pfn + n as u64 - 1;
+            inner.pinning[slot] = Some((pfn, end));
             drop(inner);
             let mut pinned_write = true;
             let mut ret = backend.pin(pfn, pages, true);
@@ -427,25 +451,34 @@ impl PinnedMap {
                 pinned_write = false;
                 ret = backend.pin(pfn, pages, false);
             }
-            ret?;
-            self.pins.fetch_add(1, Ordering::Relaxed);
+            if ret.is_ok() {
+                self.pins.fetch_add(1, Ordering::Relaxed);
+            }
             inner = self.inner.lock();
-            // Another DMA may have pinned some of these pages meanwhile: keep its run.
-            let end = pfn + n as u64 - 1;
-            let unmapped = inner.recently_unmapped(pfn, end);
-            let raced = inner
-                .tree
-                .cursor_lower_bound(&pfn)
-                .is_some_and(|c| c.current().1.first <= end);
+            // Another DMA may have pinned some of these pages meanwhile (keep its run), or an
+            // unmap of them may have started.
+            let unmapped = ret.is_ok() && inner.recently_unmapped(pfn, end);
+            let raced = ret.is_ok()
+                && inner
+                    .tree
+                    .cursor_lower_bound(&pfn)
+                    .is_some_and(|c| c.current().1.first <= end);
             if unmapped || raced {
                 drop(inner);
                 backend.unpin(pfn, n);
                 self.unpins.fetch_add(1, Ordering::Relaxed);
-                if unmapped {
-                    // `dma_unmap` of these pages ran while we pinned them.
-                    return Err(EFAULT);
-                }
                 inner = self.inner.lock();
+            }
+            if let Err(e) = ret {
+                self.pin_done(&mut inner, slot);
+                return Err(e);
+            }
+            if unmapped {
+                self.pin_done(&mut inner, slot);
+                return Err(EFAULT);
+            }
+            if raced {
+                self.pin_done(&mut inner, slot);
                 continue;
             }
             self.misses.fetch_add(n as u64, Ordering::Relaxed);
@@ -466,6 +499,7 @@ impl PinnedMap {
             inner.tree.insert(node.into_node(key, run));
             inner.pinned_pages += n as u64;
             inner.runs += 1;
+            self.pin_done(&mut inner, slot);
             let run = inner.tree.get(&key).ok_or(EINVAL)?;
             // INVARIANT: the run was created with this mapping as its user.
             if let Err(e) = m.held.push(RunPtr(run)) {
@@ -478,6 +512,12 @@ impl PinnedMap {
             pfn += n as u64;
         }
         Ok(m)
+    }
+
+    /// Ends the pin in progress in `slot`; wakes unmaps waiting for it.
+    fn pin_done(&self, inner: &mut Inner, slot: usize) {
+        inner.pinning[slot] = None;
+        self.idle.notify_all();
     }
 
     fn unpin_run(inner: &mut Inner, backend: &mut impl Backend, run: &Run, unpins: &AtomicU64) {
@@ -496,6 +536,11 @@ impl PinnedMap {
             inner.add_tombstone(first, last);
         } else {
             inner.tombstones = [None; TOMBSTONES];
+        }
+        // Pins of the range in progress end in the tree, or undone since the range is now
+        // refused; wait for them. (New pins of the range cannot start.)
+        while inner.pinning_in(first, last) {
+            self.idle.wait(&mut inner);
         }
         loop {
             let mut busy = false;
