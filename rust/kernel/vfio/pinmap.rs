@@ -19,17 +19,21 @@
 //!   requires (type1 would accept any split).
 //! - [`PinnedMap::unmap`] (call it from `dma_unmap`) drops the runs that intersect the range.
 //!   A run in use by a [`Mapping`] is marked so that no new DMA can use it and is unpinned when
-//!   the last mapping of it is dropped; `unmap` waits for that, so it returns only when the
-//!   range holds no pin, which ends VFIO's retry loop. [`PinnedMap::release_all`] does the same
-//!   for everything (call it from `close`).
+//!   the last mapping of it is dropped; `unmap` waits for that and for pins of the range in
+//!   progress, so it returns only when the range holds no pin. For [`UNMAP_GRACE_NS`] after it,
+//!   new pins of the range are refused, so that DMAs racing the unmap cannot feed VFIO's retry
+//!   loop (type1 `BUG()`s after 10 rounds). [`PinnedMap::release_all`] drops everything (call it
+//!   from `close`), [`PinnedMap::opened`] forgets old unmaps (call it from `open`).
 //!
 //! # Locking
 //!
-//! One mutex guards the tree; it is held while pinning and unpinning (which take the IOMMU
-//! backend's locks: type1's `iommu->lock`, iommufd's `iova_rwsem`) and never while copying.
-//! VFIO calls `dma_unmap` without its own locks held, so the order is always map → backend. A
-//! [`Mapping`] keeps its runs pinned without holding the mutex: copies never wait for an
-//! unmap, and an unmap waits only for copies in flight.
+//! One mutex guards the tree. It is not held while pinning or unpinning: type1 calls
+//! `dma_unmap` (which takes it) with its `device_list_lock` held, and takes that lock while
+//! holding `iommu->lock`, which `vfio_pin_pages()` takes. A pin in progress is announced under
+//! the mutex (`unmap` waits for it), and the new run is checked against runs and unmaps that
+//! appeared meanwhile before it is inserted. A [`Mapping`] keeps its runs pinned with atomic
+//! use counts, without the mutex: copies never wait for an unmap, and an unmap waits only for
+//! copies in flight in its range.
 
 use super::{Device, DeviceOps};
 use crate::{
