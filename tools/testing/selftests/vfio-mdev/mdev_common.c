@@ -24,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -1110,5 +1111,65 @@ int mdev_uevent_wait(int fd, const char *action, const char *devpath,
 			return ret;
 		if (!strcmp(ev->action, action) && !strcmp(ev->devpath, devpath))
 			return 0;
+	}
+}
+
+/* VFIO_DEVICE_SET_IRQS: eventfd efd (-1 tears down) as the trigger of vector 0 of index */
+int mdev_set_irq_eventfd(int fd, __u32 index, __s32 efd)
+{
+	char buf[sizeof(struct vfio_irq_set) + sizeof(__s32)];
+	struct vfio_irq_set *set = (struct vfio_irq_set *)buf;
+
+	set->argsz = sizeof(buf);
+	set->flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER;
+	set->index = index;
+	set->start = 0;
+	set->count = 1;
+	memcpy(set->data, &efd, sizeof(efd));
+	return ioctl(fd, VFIO_DEVICE_SET_IRQS, set) ? -errno : 0;
+}
+
+/* VFIO_DEVICE_SET_IRQS with DATA_NONE: action on count vectors of index */
+int mdev_set_irq_none(int fd, __u32 index, __u32 action, __u32 count)
+{
+	struct vfio_irq_set set = {
+		.argsz = sizeof(set),
+		.flags = VFIO_IRQ_SET_DATA_NONE | action,
+		.index = index,
+		.start = 0,
+		.count = count,
+	};
+
+	return ioctl(fd, VFIO_DEVICE_SET_IRQS, &set) ? -errno : 0;
+}
+
+/* eventfd counter after waiting up to timeout_ms, 0 if nothing fired */
+__u64 mdev_wait_event(int efd, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = efd, .events = POLLIN };
+	__u64 cnt = 0;
+
+	if (poll(&pfd, 1, timeout_ms) != 1)
+		return 0;
+	if (read(efd, &cnt, sizeof(cnt)) != sizeof(cnt))
+		return 0;
+	return cnt;
+}
+
+/* Deterministic pseudo-random bytes of seed (xorshift64*) */
+void mdev_fill_random(void *buf, size_t len, __u64 seed)
+{
+	__u64 x = seed * 0x9e3779b97f4a7c15ULL + 1;
+	__u8 *p = buf;
+	size_t i;
+
+	for (i = 0; i < len; i += 8) {
+		__u64 v;
+
+		x ^= x >> 12;
+		x ^= x << 25;
+		x ^= x >> 27;
+		v = x * 0x2545f4914f6cdd1dULL;
+		memcpy(p + i, &v, len - i < 8 ? len - i : 8);
 	}
 }

@@ -192,4 +192,10 @@ const char *mdev_uevent_get(const struct mdev_uevent *ev, const char *key);
 int mdev_uevent_wait(int fd, const char *action, const char *devpath,
 		     struct mdev_uevent *ev, int timeout_ms);
 
+/* VFIO interrupts through eventfds, and test data */
+int mdev_set_irq_eventfd(int fd, __u32 index, __s32 efd);
+int mdev_set_irq_none(int fd, __u32 index, __u32 action, __u32 count);
+__u64 mdev_wait_event(int efd, int timeout_ms);
+void mdev_fill_random(void *buf, size_t len, __u64 seed);
+
 #endif /* __MDEV_COMMON_H */

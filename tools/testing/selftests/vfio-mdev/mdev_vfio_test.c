@@ -91,46 +91,6 @@ static void cfg_write(struct __test_metadata *_metadata, int fd, __u64 base,
 	}
 }
 
-static int set_irq_eventfd(int fd, __u32 index, __s32 efd)
-{
-	char buf[sizeof(struct vfio_irq_set) + sizeof(__s32)];
-	struct vfio_irq_set *set = (struct vfio_irq_set *)buf;
-
-	set->argsz = sizeof(buf);
-	set->flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER;
-	set->index = index;
-	set->start = 0;
-	set->count = 1;
-	memcpy(set->data, &efd, sizeof(efd));
-	return ioctl(fd, VFIO_DEVICE_SET_IRQS, set) ? -errno : 0;
-}
-
-static int set_irq_none(int fd, __u32 index, __u32 action, __u32 count)
-{
-	struct vfio_irq_set set = {
-		.argsz = sizeof(set),
-		.flags = VFIO_IRQ_SET_DATA_NONE | action,
-		.index = index,
-		.start = 0,
-		.count = count,
-	};
-
-	return ioctl(fd, VFIO_DEVICE_SET_IRQS, &set) ? -errno : 0;
-}
-
-/* eventfd counter after waiting up to timeout_ms, 0 if nothing fired */
-static __u64 wait_event(int efd, int timeout_ms)
-{
-	struct pollfd pfd = { .fd = efd, .events = POLLIN };
-	__u64 cnt = 0;
-
-	if (poll(&pfd, 1, timeout_ms) != 1)
-		return 0;
-	if (read(efd, &cnt, sizeof(cnt)) != sizeof(cnt))
-		return 0;
-	return cnt;
-}
-
 static void region_info(struct __test_metadata *_metadata, int fd,
 			__u32 index, struct vfio_region_info *ri)
 {
@@ -352,24 +312,24 @@ TEST_F_TIMEOUT(vfio, set_irqs, MDEV_TIMEOUT)
 	vfio_open_dev(_metadata, self, variant);
 	efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	ASSERT_LE(0, efd);
-	ret = set_irq_eventfd(self->v.device, VFIO_PCI_INTX_IRQ_INDEX, efd);
+	ret = mdev_set_irq_eventfd(self->v.device, VFIO_PCI_INTX_IRQ_INDEX, efd);
 	ASSERT_EQ(has_irqs ? 0 : -EINVAL, ret);
 	if (has_irqs) {
-		ASSERT_EQ(0, set_irq_none(self->v.device,
+		ASSERT_EQ(0, mdev_set_irq_none(self->v.device,
 					  VFIO_PCI_INTX_IRQ_INDEX,
 					  VFIO_IRQ_SET_ACTION_TRIGGER, 0));
-		ret = set_irq_eventfd(self->v.device, VFIO_PCI_MSIX_IRQ_INDEX,
+		ret = mdev_set_irq_eventfd(self->v.device, VFIO_PCI_MSIX_IRQ_INDEX,
 				      efd);
 		ASSERT_EQ(-ENOTTY, ret);
-		ret = set_irq_eventfd(self->v.device, VFIO_PCI_ERR_IRQ_INDEX,
+		ret = mdev_set_irq_eventfd(self->v.device, VFIO_PCI_ERR_IRQ_INDEX,
 				      efd);
 		ASSERT_EQ(-ENOTTY, ret);
-		ret = set_irq_eventfd(self->v.device, VFIO_PCI_REQ_IRQ_INDEX,
+		ret = mdev_set_irq_eventfd(self->v.device, VFIO_PCI_REQ_IRQ_INDEX,
 				      efd);
 		ASSERT_EQ(-ENOTTY, ret);
 	}
 	/* index out of range: rejected by vfio_set_irqs_validate_and_prepare */
-	ret = set_irq_eventfd(self->v.device, VFIO_PCI_NUM_IRQS, efd);
+	ret = mdev_set_irq_eventfd(self->v.device, VFIO_PCI_NUM_IRQS, efd);
 	ASSERT_EQ(-EINVAL, ret);
 	close(efd);
 }
@@ -671,21 +631,21 @@ TEST_F_TIMEOUT(mtty_uart, intx, MDEV_TIMEOUT)
 	fd = self->fd;
 	self->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	ASSERT_LE(0, self->efd);
-	ASSERT_EQ(0, set_irq_eventfd(fd, VFIO_PCI_INTX_IRQ_INDEX, self->efd));
+	ASSERT_EQ(0, mdev_set_irq_eventfd(fd, VFIO_PCI_INTX_IRQ_INDEX, self->efd));
 
 	WR(0, REG_IIR_FCR, FCR_RESET_FIFO);
 	WR(0, REG_IER, 0);
 	WR(0, REG_RBR_THR, 'a');
-	ASSERT_EQ(0, wait_event(self->efd, NO_EVENT_MS)) {
+	ASSERT_EQ(0, mdev_wait_event(self->efd, NO_EVENT_MS)) {
 		TH_LOG("interrupt without IER");
 	}
 	ASSERT_EQ('a', RD(0, REG_RBR_THR));
 
 	WR(0, REG_IIR_FCR, FCR_RESET_FIFO);
 	WR(0, REG_IER, UART_IER_RDI);
-	ASSERT_EQ(0, wait_event(self->efd, NO_EVENT_MS));
+	ASSERT_EQ(0, mdev_wait_event(self->efd, NO_EVENT_MS));
 	WR(0, REG_RBR_THR, 'b');
-	ASSERT_EQ(1, wait_event(self->efd, EVENT_TIMEOUT_MS)) {
+	ASSERT_EQ(1, mdev_wait_event(self->efd, EVENT_TIMEOUT_MS)) {
 		TH_LOG("no INTx after a byte with IER.RDI");
 	}
 	ASSERT_EQ(0xc0 | UART_IIR_RDI, RD(0, REG_IIR_FCR));
@@ -695,54 +655,54 @@ TEST_F_TIMEOUT(mtty_uart, intx, MDEV_TIMEOUT)
 	/* automasked: the next trigger is swallowed */
 	WR(0, REG_IIR_FCR, FCR_RESET_FIFO);
 	WR(0, REG_RBR_THR, 'c');
-	ASSERT_EQ(0, wait_event(self->efd, NO_EVENT_MS)) {
+	ASSERT_EQ(0, mdev_wait_event(self->efd, NO_EVENT_MS)) {
 		TH_LOG("INTx fired while automasked");
 	}
 	/* unmask does not replay */
-	ASSERT_EQ(0, set_irq_none(fd, VFIO_PCI_INTX_IRQ_INDEX,
+	ASSERT_EQ(0, mdev_set_irq_none(fd, VFIO_PCI_INTX_IRQ_INDEX,
 				  VFIO_IRQ_SET_ACTION_UNMASK, 1));
-	ASSERT_EQ(0, wait_event(self->efd, NO_EVENT_MS));
+	ASSERT_EQ(0, mdev_wait_event(self->efd, NO_EVENT_MS));
 	WR(0, REG_IIR_FCR, FCR_RESET_FIFO);
 	WR(0, REG_RBR_THR, 'd');
-	ASSERT_EQ(1, wait_event(self->efd, EVENT_TIMEOUT_MS)) {
+	ASSERT_EQ(1, mdev_wait_event(self->efd, EVENT_TIMEOUT_MS)) {
 		TH_LOG("no INTx after unmask");
 	}
 
 	/* software trigger (DATA_NONE) honours the mask too */
-	ASSERT_EQ(0, set_irq_none(fd, VFIO_PCI_INTX_IRQ_INDEX,
+	ASSERT_EQ(0, mdev_set_irq_none(fd, VFIO_PCI_INTX_IRQ_INDEX,
 				  VFIO_IRQ_SET_ACTION_UNMASK, 1));
-	ASSERT_EQ(0, set_irq_none(fd, VFIO_PCI_INTX_IRQ_INDEX,
+	ASSERT_EQ(0, mdev_set_irq_none(fd, VFIO_PCI_INTX_IRQ_INDEX,
 				  VFIO_IRQ_SET_ACTION_TRIGGER, 1));
-	ASSERT_EQ(1, wait_event(self->efd, EVENT_TIMEOUT_MS));
-	ASSERT_EQ(0, set_irq_none(fd, VFIO_PCI_INTX_IRQ_INDEX,
+	ASSERT_EQ(1, mdev_wait_event(self->efd, EVENT_TIMEOUT_MS));
+	ASSERT_EQ(0, mdev_set_irq_none(fd, VFIO_PCI_INTX_IRQ_INDEX,
 				  VFIO_IRQ_SET_ACTION_TRIGGER, 1));
-	ASSERT_EQ(0, wait_event(self->efd, NO_EVENT_MS));
+	ASSERT_EQ(0, mdev_wait_event(self->efd, NO_EVENT_MS));
 
 	/* explicit mask */
-	ASSERT_EQ(0, set_irq_none(fd, VFIO_PCI_INTX_IRQ_INDEX,
+	ASSERT_EQ(0, mdev_set_irq_none(fd, VFIO_PCI_INTX_IRQ_INDEX,
 				  VFIO_IRQ_SET_ACTION_UNMASK, 1));
-	ASSERT_EQ(0, set_irq_none(fd, VFIO_PCI_INTX_IRQ_INDEX,
+	ASSERT_EQ(0, mdev_set_irq_none(fd, VFIO_PCI_INTX_IRQ_INDEX,
 				  VFIO_IRQ_SET_ACTION_MASK, 1));
 	WR(0, REG_IIR_FCR, FCR_RESET_FIFO);
 	WR(0, REG_RBR_THR, 'e');
-	ASSERT_EQ(0, wait_event(self->efd, NO_EVENT_MS));
+	ASSERT_EQ(0, mdev_wait_event(self->efd, NO_EVENT_MS));
 
 	/* MSI cannot be set up while INTx is in use */
-	ASSERT_EQ(-EINVAL, set_irq_eventfd(fd, VFIO_PCI_MSI_IRQ_INDEX,
+	ASSERT_EQ(-EINVAL, mdev_set_irq_eventfd(fd, VFIO_PCI_MSI_IRQ_INDEX,
 					   self->efd));
 
 	/* disable */
-	ASSERT_EQ(0, set_irq_none(fd, VFIO_PCI_INTX_IRQ_INDEX,
+	ASSERT_EQ(0, mdev_set_irq_none(fd, VFIO_PCI_INTX_IRQ_INDEX,
 				  VFIO_IRQ_SET_ACTION_UNMASK, 1));
-	ASSERT_EQ(0, set_irq_none(fd, VFIO_PCI_INTX_IRQ_INDEX,
+	ASSERT_EQ(0, mdev_set_irq_none(fd, VFIO_PCI_INTX_IRQ_INDEX,
 				  VFIO_IRQ_SET_ACTION_TRIGGER, 0));
 	WR(0, REG_IIR_FCR, FCR_RESET_FIFO);
 	WR(0, REG_RBR_THR, 'f');
-	ASSERT_EQ(0, wait_event(self->efd, NO_EVENT_MS)) {
+	ASSERT_EQ(0, mdev_wait_event(self->efd, NO_EVENT_MS)) {
 		TH_LOG("INTx fired after disable");
 	}
 	/* masking needs INTx enabled */
-	ASSERT_EQ(-EINVAL, set_irq_none(fd, VFIO_PCI_INTX_IRQ_INDEX,
+	ASSERT_EQ(-EINVAL, mdev_set_irq_none(fd, VFIO_PCI_INTX_IRQ_INDEX,
 					VFIO_IRQ_SET_ACTION_MASK, 1));
 }
 
@@ -755,30 +715,30 @@ TEST_F_TIMEOUT(mtty_uart, msi, MDEV_TIMEOUT)
 	fd = self->fd;
 	self->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	ASSERT_LE(0, self->efd);
-	ASSERT_EQ(0, set_irq_eventfd(fd, VFIO_PCI_MSI_IRQ_INDEX, self->efd));
+	ASSERT_EQ(0, mdev_set_irq_eventfd(fd, VFIO_PCI_MSI_IRQ_INDEX, self->efd));
 
 	WR(0, REG_IIR_FCR, FCR_RESET_FIFO);
 	WR(0, REG_RBR_THR, 'a');
-	ASSERT_EQ(0, wait_event(self->efd, NO_EVENT_MS)) {
+	ASSERT_EQ(0, mdev_wait_event(self->efd, NO_EVENT_MS)) {
 		TH_LOG("interrupt without IER");
 	}
 
 	WR(0, REG_IIR_FCR, FCR_RESET_FIFO);
 	WR(0, REG_IER, UART_IER_RDI);
 	WR(0, REG_RBR_THR, 'b');
-	ASSERT_EQ(1, wait_event(self->efd, EVENT_TIMEOUT_MS)) {
+	ASSERT_EQ(1, mdev_wait_event(self->efd, EVENT_TIMEOUT_MS)) {
 		TH_LOG("no MSI after a byte with IER.RDI");
 	}
 	WR(0, REG_IIR_FCR, FCR_RESET_FIFO);
 	WR(0, REG_RBR_THR, 'c');
-	ASSERT_EQ(1, wait_event(self->efd, EVENT_TIMEOUT_MS)) {
+	ASSERT_EQ(1, mdev_wait_event(self->efd, EVENT_TIMEOUT_MS)) {
 		TH_LOG("no second MSI");
 	}
 	/* second port, same vector */
 	WR(1, REG_IIR_FCR, FCR_RESET_FIFO);
 	WR(1, REG_IER, UART_IER_RDI);
 	WR(1, REG_RBR_THR, 'p');
-	ASSERT_EQ(1, wait_event(self->efd, EVENT_TIMEOUT_MS)) {
+	ASSERT_EQ(1, mdev_wait_event(self->efd, EVENT_TIMEOUT_MS)) {
 		TH_LOG("no MSI from port 1");
 	}
 	WR(1, REG_IER, 0);
@@ -786,33 +746,33 @@ TEST_F_TIMEOUT(mtty_uart, msi, MDEV_TIMEOUT)
 	/* THRI with an empty FIFO fires on the IER write */
 	WR(0, REG_IIR_FCR, FCR_RESET_FIFO);
 	WR(0, REG_IER, UART_IER_RDI | UART_IER_THRI);
-	ASSERT_EQ(1, wait_event(self->efd, EVENT_TIMEOUT_MS)) {
+	ASSERT_EQ(1, mdev_wait_event(self->efd, EVENT_TIMEOUT_MS)) {
 		TH_LOG("no MSI for IER.THRI with an empty FIFO");
 	}
 	ASSERT_EQ(0xc0 | UART_IIR_THRI, RD(0, REG_IIR_FCR));
 	WR(0, REG_IER, 0);
 
 	/* software trigger */
-	ASSERT_EQ(0, set_irq_none(fd, VFIO_PCI_MSI_IRQ_INDEX,
+	ASSERT_EQ(0, mdev_set_irq_none(fd, VFIO_PCI_MSI_IRQ_INDEX,
 				  VFIO_IRQ_SET_ACTION_TRIGGER, 1));
-	ASSERT_EQ(1, wait_event(self->efd, EVENT_TIMEOUT_MS));
+	ASSERT_EQ(1, mdev_wait_event(self->efd, EVENT_TIMEOUT_MS));
 
-	ASSERT_EQ(-ENOTTY, set_irq_none(fd, VFIO_PCI_MSI_IRQ_INDEX,
+	ASSERT_EQ(-ENOTTY, mdev_set_irq_none(fd, VFIO_PCI_MSI_IRQ_INDEX,
 					VFIO_IRQ_SET_ACTION_MASK, 1));
-	ASSERT_EQ(-EINVAL, set_irq_eventfd(fd, VFIO_PCI_INTX_IRQ_INDEX,
+	ASSERT_EQ(-EINVAL, mdev_set_irq_eventfd(fd, VFIO_PCI_INTX_IRQ_INDEX,
 					   self->efd));
 
 	/* disable */
-	ASSERT_EQ(0, set_irq_none(fd, VFIO_PCI_MSI_IRQ_INDEX,
+	ASSERT_EQ(0, mdev_set_irq_none(fd, VFIO_PCI_MSI_IRQ_INDEX,
 				  VFIO_IRQ_SET_ACTION_TRIGGER, 0));
 	WR(0, REG_IIR_FCR, FCR_RESET_FIFO);
 	WR(0, REG_IER, UART_IER_RDI);
 	WR(0, REG_RBR_THR, 'd');
-	ASSERT_EQ(0, wait_event(self->efd, NO_EVENT_MS)) {
+	ASSERT_EQ(0, mdev_wait_event(self->efd, NO_EVENT_MS)) {
 		TH_LOG("MSI fired after disable");
 	}
 	/* INTx is possible again */
-	ASSERT_EQ(0, set_irq_eventfd(fd, VFIO_PCI_INTX_IRQ_INDEX, self->efd));
+	ASSERT_EQ(0, mdev_set_irq_eventfd(fd, VFIO_PCI_INTX_IRQ_INDEX, self->efd));
 }
 
 /* closing the device tears the interrupt down; a new open starts clean */
@@ -823,7 +783,7 @@ TEST_F_TIMEOUT(mtty_uart, irq_released_on_close, MDEV_TIMEOUT)
 	uart_open(_metadata, self, variant);
 	self->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	ASSERT_LE(0, self->efd);
-	ASSERT_EQ(0, set_irq_eventfd(self->fd, VFIO_PCI_MSI_IRQ_INDEX,
+	ASSERT_EQ(0, mdev_set_irq_eventfd(self->fd, VFIO_PCI_MSI_IRQ_INDEX,
 				     self->efd));
 	mdev_vfio_close(&self->v);
 
@@ -831,12 +791,12 @@ TEST_F_TIMEOUT(mtty_uart, irq_released_on_close, MDEV_TIMEOUT)
 	self->fd = self->v.device;
 	mdev_vfio_info(_metadata, self->fd, &info);
 	/* MSI was disabled by close: INTx can be set up */
-	ASSERT_EQ(0, set_irq_eventfd(self->fd, VFIO_PCI_INTX_IRQ_INDEX,
+	ASSERT_EQ(0, mdev_set_irq_eventfd(self->fd, VFIO_PCI_INTX_IRQ_INDEX,
 				     self->efd));
 	WR(0, REG_IIR_FCR, FCR_RESET_FIFO);
 	WR(0, REG_IER, UART_IER_RDI);
 	WR(0, REG_RBR_THR, 'a');
-	ASSERT_EQ(1, wait_event(self->efd, EVENT_TIMEOUT_MS));
+	ASSERT_EQ(1, mdev_wait_event(self->efd, EVENT_TIMEOUT_MS));
 }
 
 /*

@@ -165,24 +165,6 @@ static double median(double *v, int n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-/* Deterministic pseudo-random bytes (xorshift64*), as in mdma_test */
-static void fill_random(void *buf, size_t len, __u64 seed)
-{
-	__u64 x = seed * 0x9e3779b97f4a7c15ULL + 1;
-	__u8 *p = buf;
-	size_t i;
-
-	for (i = 0; i < len; i += 8) {
-		__u64 v;
-
-		x ^= x >> 12;
-		x ^= x << 25;
-		x ^= x >> 27;
-		v = x * 0x2545f4914f6cdd1dULL;
-		memcpy(p + i, &v, len - i < 8 ? len - i : 8);
-	}
-}
-
 static const char *size_name(unsigned long size, char *buf, size_t len)
 {
 	if (!(size % MiB))
@@ -743,7 +725,7 @@ int main(int argc, char **argv)
 	/* every page present before the first pin: pinning faults nothing in */
 	src = buf_alloc(BUF_SIZE);
 	dst = buf_alloc(BUF_SIZE);
-	fill_random(src, BUF_SIZE, 1);
+	mdev_fill_random(src, BUF_SIZE, 1);
 	memset(dst, 0, BUF_SIZE);
 
 	if (o.path[PATH_TYPE1])

@@ -160,24 +160,6 @@ static __u32 crc32_ieee(const void *buf, size_t len)
 	return ~c;
 }
 
-/* Deterministic pseudo-random bytes (xorshift64*), different per seed */
-static void fill_random(void *buf, size_t len, __u64 seed)
-{
-	__u64 x = seed * 0x9e3779b97f4a7c15ULL + 1;
-	__u8 *p = buf;
-	size_t i;
-
-	for (i = 0; i < len; i += 8) {
-		__u64 v;
-
-		x ^= x >> 12;
-		x ^= x << 25;
-		x ^= x >> 27;
-		v = x * 0x2545f4914f6cdd1dULL;
-		memcpy(p + i, &v, len - i < 8 ? len - i : 8);
-	}
-}
-
 /* First differing offset of a and b, or -1 */
 static long first_diff(const void *a, const void *b, size_t len)
 {
@@ -484,7 +466,7 @@ static __u8 *dma_buf(struct __test_metadata *_metadata,
 {
 	__u8 *p = buf_alloc(_metadata, size);
 
-	fill_random(p, size, seed);
+	mdev_fill_random(p, size, seed);
 	map_ok(_metadata, self, p, size, iova, writable);
 	return p;
 }
@@ -642,46 +624,6 @@ static void acct_read(struct __test_metadata *_metadata,
 
 /* ------------------------------------------------------------------ */
 /* interrupts */
-
-static int set_irq_eventfd(int fd, __u32 index, __s32 efd)
-{
-	char buf[sizeof(struct vfio_irq_set) + sizeof(__s32)];
-	struct vfio_irq_set *set = (struct vfio_irq_set *)buf;
-
-	set->argsz = sizeof(buf);
-	set->flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER;
-	set->index = index;
-	set->start = 0;
-	set->count = 1;
-	memcpy(set->data, &efd, sizeof(efd));
-	return ioctl(fd, VFIO_DEVICE_SET_IRQS, set) ? -errno : 0;
-}
-
-static int set_irq_none(int fd, __u32 index, __u32 action, __u32 count)
-{
-	struct vfio_irq_set set = {
-		.argsz = sizeof(set),
-		.flags = VFIO_IRQ_SET_DATA_NONE | action,
-		.index = index,
-		.start = 0,
-		.count = count,
-	};
-
-	return ioctl(fd, VFIO_DEVICE_SET_IRQS, &set) ? -errno : 0;
-}
-
-/* eventfd counter after waiting up to timeout_ms, 0 if nothing fired */
-static __u64 wait_event(int efd, int timeout_ms)
-{
-	struct pollfd pfd = { .fd = efd, .events = POLLIN };
-	__u64 cnt = 0;
-
-	if (poll(&pfd, 1, timeout_ms) != 1)
-		return 0;
-	if (read(efd, &cnt, sizeof(cnt)) != sizeof(cnt))
-		return 0;
-	return cnt;
-}
 
 /* ------------------------------------------------------------------ */
 /* sysfs */
@@ -908,7 +850,7 @@ TEST_F_TIMEOUT(mdma, copy_unaligned, MDEV_TIMEOUT)
 	for (i = 0; i < ARRAY_SIZE(cases); i++) {
 		char what[64];
 
-		fill_random(dst, size, 100 + i);
+		mdev_fill_random(dst, size, 100 + i);
 		memcpy(want, dst, size);
 		memcpy(want + cases[i].d, src + cases[i].s, cases[i].len);
 		COPY_OK(IOVA_SRC + cases[i].s, IOVA_DST + cases[i].d,
@@ -921,7 +863,7 @@ TEST_F_TIMEOUT(mdma, copy_unaligned, MDEV_TIMEOUT)
 	/* two maps adjacent in IOVA, not in the process's address space */
 	a = dma_buf(_metadata, self, 2 * PG, IOVA_AUX, true, 5);
 	b = dma_buf(_metadata, self, 2 * PG, IOVA_AUX + 2 * PG, true, 6);
-	fill_random(dst, size, 7);
+	mdev_fill_random(dst, size, 7);
 	memcpy(want, dst, size);
 	memcpy(want + 3, a + 0x1800, 0x800);
 	memcpy(want + 3 + 0x800, b, 0x1800);
@@ -1008,7 +950,7 @@ TEST_F_TIMEOUT(mdma, max_len, MDEV_LONG_TIMEOUT)
 	}
 	ASSERT_EQ(0x11, dst[size]);
 
-	fill_random(dst, size, 12);
+	mdev_fill_random(dst, size, 12);
 	CRC_OK(IOVA_DST, size);
 	ASSERT_EQ(crc32_ieee(dst, size), RD(REG_RESULT));
 
@@ -1283,7 +1225,7 @@ TEST_F_TIMEOUT(mdma, unmap_drops_pins, MDEV_TIMEOUT)
 	ACCT_EXPECT(&base, 0);
 
 	/* the IOVAs are gone for the device */
-	fill_random(dst, size, 29);
+	mdev_fill_random(dst, size, 29);
 	dst0 = snapshot(_metadata, dst, size);
 	DMA_EXPECT(ST_ERR(ERR_FAULT), OP_COPY, IOVA_SRC, IOVA_HOLE, 16, 0);
 	DMA_EXPECT(ST_ERR(ERR_FAULT), OP_FILL, 0, IOVA_DST, 16, 0x42);
@@ -1373,7 +1315,7 @@ TEST_F_TIMEOUT(mdma, close_releases_pins, MDEV_TIMEOUT)
 	ASSERT_EQ(MDMA_ID, RD(REG_ID));
 	map_ok(_metadata, self, src, size, IOVA_SRC, true);
 	map_ok(_metadata, self, dst, size, IOVA_DST, true);
-	fill_random(src, size, 38);
+	mdev_fill_random(src, size, 38);
 	COPY_OK(IOVA_SRC, IOVA_DST, size);
 	BUF_EXPECT(dst, src, size, "dst after reopen");
 	ASSERT_EQ(32, stat_get(_metadata, self->uuid, S_PINNED));
@@ -1604,37 +1546,37 @@ TEST_F_TIMEOUT(mdma, irq_msi, MDEV_TIMEOUT)
 	dma_buf(_metadata, self, PG, IOVA_DST, true, 40);
 	self->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	ASSERT_LE(0, self->efd);
-	ASSERT_EQ(0, set_irq_eventfd(self->fd, VFIO_PCI_MSI_IRQ_INDEX,
+	ASSERT_EQ(0, mdev_set_irq_eventfd(self->fd, VFIO_PCI_MSI_IRQ_INDEX,
 				     self->efd));
 
 	/* IRQ_ENABLE clear: nothing */
 	COPY_OK(IOVA_SRC, IOVA_DST, 64);
-	ASSERT_EQ(0, wait_event(self->efd, NO_EVENT_MS));
+	ASSERT_EQ(0, mdev_wait_event(self->efd, NO_EVENT_MS));
 
 	WR(REG_IRQ_ENABLE, 1);
 	COPY_OK(IOVA_SRC, IOVA_DST, 64);
-	ASSERT_EQ(1, wait_event(self->efd, EVENT_TIMEOUT_MS)) {
+	ASSERT_EQ(1, mdev_wait_event(self->efd, EVENT_TIMEOUT_MS)) {
 		TH_LOG("no MSI after a copy");
 	}
-	ASSERT_EQ(0, wait_event(self->efd, NO_EVENT_MS));
+	ASSERT_EQ(0, mdev_wait_event(self->efd, NO_EVENT_MS));
 
 	/* errors complete too */
 	DMA_EXPECT(ST_ERR(ERR_FAULT), OP_COPY, IOVA_HOLE, IOVA_DST, 64, 0);
-	ASSERT_EQ(1, wait_event(self->efd, EVENT_TIMEOUT_MS)) {
+	ASSERT_EQ(1, mdev_wait_event(self->efd, EVENT_TIMEOUT_MS)) {
 		TH_LOG("no MSI after a failed copy");
 	}
 	DMA_EXPECT(ST_ERR(ERR_OP), 9, IOVA_SRC, IOVA_DST, 64, 0);
-	ASSERT_EQ(1, wait_event(self->efd, EVENT_TIMEOUT_MS));
+	ASSERT_EQ(1, mdev_wait_event(self->efd, EVENT_TIMEOUT_MS));
 
 	/* one per operation, no masking */
 	for (i = 0; i < 3; i++)
 		FILL_OK(IOVA_DST, 8, i);
 	mdev_msleep(NO_EVENT_MS);
-	ASSERT_EQ(3, wait_event(self->efd, EVENT_TIMEOUT_MS));
+	ASSERT_EQ(3, mdev_wait_event(self->efd, EVENT_TIMEOUT_MS));
 
 	WR(REG_IRQ_ENABLE, 0);
 	CRC_OK(IOVA_SRC, 8);
-	ASSERT_EQ(0, wait_event(self->efd, NO_EVENT_MS));
+	ASSERT_EQ(0, mdev_wait_event(self->efd, NO_EVENT_MS));
 }
 
 TEST_F_TIMEOUT(mdma, irq_intx, MDEV_TIMEOUT)
@@ -1643,34 +1585,34 @@ TEST_F_TIMEOUT(mdma, irq_intx, MDEV_TIMEOUT)
 	dma_buf(_metadata, self, PG, IOVA_DST, true, 42);
 	self->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	ASSERT_LE(0, self->efd);
-	ASSERT_EQ(0, set_irq_eventfd(self->fd, VFIO_PCI_INTX_IRQ_INDEX,
+	ASSERT_EQ(0, mdev_set_irq_eventfd(self->fd, VFIO_PCI_INTX_IRQ_INDEX,
 				     self->efd));
 
 	COPY_OK(IOVA_SRC, IOVA_DST, 64);
-	ASSERT_EQ(0, wait_event(self->efd, NO_EVENT_MS));
+	ASSERT_EQ(0, mdev_wait_event(self->efd, NO_EVENT_MS));
 
 	WR(REG_IRQ_ENABLE, 1);
 	COPY_OK(IOVA_SRC, IOVA_DST, 64);
-	ASSERT_EQ(1, wait_event(self->efd, EVENT_TIMEOUT_MS)) {
+	ASSERT_EQ(1, mdev_wait_event(self->efd, EVENT_TIMEOUT_MS)) {
 		TH_LOG("no INTx after a copy");
 	}
 	/* automasked until unmasked */
 	COPY_OK(IOVA_SRC, IOVA_DST, 64);
-	ASSERT_EQ(0, wait_event(self->efd, NO_EVENT_MS)) {
+	ASSERT_EQ(0, mdev_wait_event(self->efd, NO_EVENT_MS)) {
 		TH_LOG("INTx fired while automasked");
 	}
-	ASSERT_EQ(0, set_irq_none(self->fd, VFIO_PCI_INTX_IRQ_INDEX,
+	ASSERT_EQ(0, mdev_set_irq_none(self->fd, VFIO_PCI_INTX_IRQ_INDEX,
 				  VFIO_IRQ_SET_ACTION_UNMASK, 1));
 	DMA_EXPECT(ST_ERR(ERR_LENGTH), OP_FILL, 0, IOVA_DST, 0, 0);
-	ASSERT_EQ(1, wait_event(self->efd, EVENT_TIMEOUT_MS)) {
+	ASSERT_EQ(1, mdev_wait_event(self->efd, EVENT_TIMEOUT_MS)) {
 		TH_LOG("no INTx after a failed fill");
 	}
 
-	ASSERT_EQ(0, set_irq_none(self->fd, VFIO_PCI_INTX_IRQ_INDEX,
+	ASSERT_EQ(0, mdev_set_irq_none(self->fd, VFIO_PCI_INTX_IRQ_INDEX,
 				  VFIO_IRQ_SET_ACTION_UNMASK, 1));
 	WR(REG_IRQ_ENABLE, 0);
 	CRC_OK(IOVA_SRC, 8);
-	ASSERT_EQ(0, wait_event(self->efd, NO_EVENT_MS));
+	ASSERT_EQ(0, mdev_wait_event(self->efd, NO_EVENT_MS));
 }
 
 TEST_HARNESS_MAIN
