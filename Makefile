@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # mdev-rs: the VFIO mediated-device framework in Rust, as an overlay on
-# Debian's Linux 6.12 source.  This Makefile prepares the tree, builds it,
+# Debian's Linux source (the series pinned in config/kernel.env).  This Makefile prepares the tree, builds it,
 # boots it in QEMU (virtme-ng) and runs the kselftests there.
 #
 #   make test            set up, build, boot, run the suite (TAP + "N passed, N failed")
@@ -12,7 +12,8 @@
 REPO      := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 BUILD     ?= $(REPO)/build
 VARIANT   ?= default
-SRC       := $(BUILD)/linux-source-6.12
+include $(REPO)/config/kernel.env
+SRC       := $(BUILD)/linux-source-$(KERNEL_SERIES)
 OBJ       := $(BUILD)/obj-$(VARIANT)
 JOBS      ?= $(shell nproc)
 
@@ -22,10 +23,13 @@ FRAGMENTS_default := config/vm.config config/rust.config config/kunit.config \
 FRAGMENTS_debug   := $(FRAGMENTS_default) config/debug.config
 FRAGMENTS          = $(addprefix $(REPO)/,$(FRAGMENTS_$(VARIANT)))
 
-# The toolchain: Debian's rustc-web (an exact rustc / rust-src pair) and
-# bindgen 0.69 from crates.io, with LLVM 14.  Never rustup's rustc.
+# The toolchain: Debian's rustc-web (an exact rustc / rust-src pair),
+# bookworm's clang/lld/llvm 19 and bindgen 0.72 from crates.io, which loads
+# the libclang of LLVM 19 (pinned with LIBCLANG_PATH: with several libclang
+# versions installed it would otherwise pick the newest).  Never rustup's rustc.
 CARGO_BIN ?= $(HOME)/.cargo/bin
-KMAKE = $(MAKE) -C $(SRC) O=$(OBJ) ARCH=x86_64 LLVM=1 \
+export LIBCLANG_PATH := /usr/lib/llvm-19/lib
+KMAKE = $(MAKE) -C $(SRC) O=$(OBJ) ARCH=x86_64 LLVM=-19 \
 	RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc HOSTRUSTC=/usr/bin/rustc \
 	CLIPPY_DRIVER=/usr/bin/clippy-driver RUSTFMT=/usr/bin/rustfmt \
 	BINDGEN=$(CARGO_BIN)/bindgen
@@ -44,7 +48,7 @@ all: build
 help:
 	@sed -n 's/^#   //p' $(REPO)/Makefile; \
 	echo "  make setup         install packages, bindgen, virtme-ng (idempotent)"; \
-	echo "  make prepare       extract the 6.12 source, apply patches/, lay the overlay"; \
+	echo "  make prepare       extract the kernel source, apply patches/, lay the overlay"; \
 	echo "  make build         kernel + modules + selftests (incremental)"; \
 	echo "  make shell         interactive shell in the VM"; \
 	echo "  make lint          rustfmt --check + clippy build (CLIPPY=1), warnings fail"; \
@@ -77,7 +81,7 @@ rustavailable: config
 	@out=$$($(KMAKE) -s rustavailable 2>&1); echo "$$out"; \
 	echo "$$out" | grep -q "Rust is available!" || { \
 		echo "error: the kernel does not accept this Rust toolchain (see above)." >&2; \
-		echo "  expected /usr/bin/rustc (rustc-web), rust-web-src, $(CARGO_BIN)/bindgen 0.69, libclang 14" >&2; \
+		echo "  expected /usr/bin/rustc (rustc-web), rust-web-src, $(CARGO_BIN)/bindgen 0.72.1, clang/libclang 19" >&2; \
 		exit 1; }
 
 kernel: rustavailable

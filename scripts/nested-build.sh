@@ -17,13 +17,14 @@
 #                               static
 #   initramfs.cpio              /init + /dev /proc /sys, uncompressed
 #
-# Environment: SRC (kernel source, default <repo>/build/linux-source-6.12, a
+# Environment: SRC (kernel source, default <repo>/build/linux-source-<series>, a
 # clean tree used with O=), JOBS (nproc), CC_HOST (cc), CC_INIT (gcc).
 set -u -o pipefail
 
 repo=$(realpath "$(dirname "$0")/..")
 out=${1:-$repo/build/nested}
-src=${SRC:-$repo/build/linux-source-6.12}
+. "$repo/config/kernel.env"
+src=${SRC:-$repo/build/linux-source-$KERNEL_SERIES}
 jobs=${JOBS:-$(nproc)}
 frag=$repo/config/nested.config
 init_c=$repo/tools/testing/selftests/vfio-mdev/nested/init.c
@@ -36,7 +37,7 @@ mkdir -p "$out/obj" || die "cannot create $out/obj"
 out=$(realpath "$out")
 obj=$out/obj
 
-kmake() { make -C "$src" O="$obj" ARCH=x86_64 LLVM=1 "$@"; }
+kmake() { make -C "$src" O="$obj" ARCH=x86_64 LLVM=-19 "$@"; }
 
 # 1. .config: tinyconfig + the fragment, regenerated only when the fragment
 #    (or this script) is newer than the last successful configuration.

@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Prepare the kernel source tree: extract Debian's linux-source-6.12 tarball,
+# Prepare the kernel source tree: extract Debian's linux-source-<series> tarball
+# (fetched by scripts/setup.sh; the series is pinned in config/kernel.env),
 # apply patches/*.patch, then lay the project's overlay (the folders that
 # mirror kernel paths) over it.
 #
@@ -20,9 +21,11 @@ overlay_dirs=(rust drivers samples Documentation tools include)
 
 say() { printf '==> prepare: %s\n' "$*"; }
 
-tarball=$(ls /usr/src/linux-source-6.12.tar.* 2>/dev/null | head -n1)
-[ -n "$tarball" ] || { echo "prepare: no /usr/src/linux-source-6.12.tar.*; run scripts/setup.sh" >&2; exit 1; }
-topdir=linux-source-6.12
+# shellcheck source=../config/kernel.env
+. "$repo/config/kernel.env"
+tarball=${KSRC_DIR:-/opt/mdev-rs/src}/linux-source-$KERNEL_SERIES.tar.xz
+[ -f "$tarball" ] || { echo "prepare: no $tarball; run scripts/setup.sh" >&2; exit 1; }
+topdir=linux-source-$KERNEL_SERIES
 
 # What the tree was made from: tarball identity + every patch's content.
 stamp_want=$( {

@@ -3,7 +3,7 @@
 #include <linux/io.h>
 #include <linux/mm.h>
 
-phys_addr_t rust_helper_page_to_phys(struct page *page)
+__rust_helper phys_addr_t rust_helper_page_to_phys(struct page *page)
 {
 	return page_to_phys(page);
 }

@@ -18,7 +18,7 @@
 use crate::{
     bindings, device,
     error::{code::*, Result},
-    str::CStr,
+    str::{CStr, CStrExt as _},
     types::Opaque,
     uuid::Guid,
 };
@@ -134,7 +134,7 @@ impl Parent {
     pub fn device(&self) -> &device::Device {
         // SAFETY: By the type invariants `dev` is a valid device, and the caller of
         // `mdev_register_parent()` holds a reference on it until unregistration.
-        unsafe { device::Device::as_ref((*self.as_raw()).dev) }
+        unsafe { device::Device::from_raw((*self.as_raw()).dev) }
     }
 
     /// Returns the raw parent device pointer.
@@ -256,7 +256,7 @@ impl Device {
         // SAFETY: The caller guarantees `dev` is embedded in a `struct mdev_device`.
         let mdev = unsafe { crate::container_of!(dev, bindings::mdev_device, dev) };
         // SAFETY: Live for `'a`, as the caller guarantees.
-        unsafe { Self::from_raw(mdev.cast_mut()) }
+        unsafe { Self::from_raw(mdev) }
     }
 
     /// Returns the raw pointer.
@@ -273,7 +273,7 @@ impl Device {
     /// Returns the embedded device.
     pub fn device(&self) -> &device::Device {
         // SAFETY: The embedded device is initialised and lives as long as `self`.
-        unsafe { device::Device::as_ref(self.raw_device()) }
+        unsafe { device::Device::from_raw(self.raw_device()) }
     }
 
     /// Returns the device's UUID.

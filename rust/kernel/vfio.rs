@@ -31,7 +31,7 @@ use crate::{
     bindings, device,
     error::{from_result, to_result, Error, Result},
     ffi::{c_char, c_int, c_long, c_uint, c_ulong},
-    init::PinInit,
+    prelude::PinInit,
     ioctl::_IO,
     prelude::*,
     str::CStr,
@@ -221,6 +221,16 @@ impl Caps {
     /// Length of the chain in bytes.
     pub fn len(&self) -> usize {
         self.buf.len()
+    }
+
+    /// The capabilities in order: `(id, version, payload)`, the payload padded to 8 bytes.
+    fn entries(&self) -> impl Iterator<Item = (u16, u16, &[u8])> + '_ {
+        self.heads.iter().enumerate().map(move |(i, &h)| {
+            let end = self.heads.get(i + 1).copied().unwrap_or(self.buf.len());
+            let id = u16::from_ne_bytes([self.buf[h], self.buf[h + 1]]);
+            let version = u16::from_ne_bytes([self.buf[h + 2], self.buf[h + 3]]);
+            (id, version, &self.buf[h + 8..end])
+        })
     }
 }
 
@@ -531,7 +541,7 @@ impl<T: DeviceOps> Device<T> {
     pub fn parent(&self) -> &device::Device {
         // SAFETY: `dev` is set by `_vfio_alloc_device()` and the VFIO device holds a
         // reference on it as its parent.
-        unsafe { device::Device::as_ref((*self.as_raw()).dev) }
+        unsafe { device::Device::from_raw((*self.as_raw()).dev) }
     }
 }
 
@@ -577,7 +587,7 @@ impl<T: DeviceOps> Registration<T> {
         let ptr = vdev.cast::<Device<T>>();
         // SAFETY: The allocation is zeroed, large enough and aligned for `Device<T>`; nobody
         // else can reach it yet, and it does not move.
-        let res = unsafe { init.__pinned_init(core::ptr::addr_of_mut!((*ptr).data)) };
+        let res = unsafe { pin_init::raw_try_init(core::ptr::addr_of_mut!((*ptr).data), init) };
         if let Err(e) = res {
             // SAFETY: We own the only reference; `initialized` is false, so the release
             // callback does not drop `data`.
@@ -641,7 +651,7 @@ fn u32_at(b: &[u8], off: usize) -> u32 {
 
 impl<T: DeviceOps> Adapter<T> {
     const VTABLE: bindings::vfio_device_ops = bindings::vfio_device_ops {
-        name: T::NAME.as_char_ptr().cast_mut(),
+        name: crate::str::as_char_ptr_in_const_context(T::NAME).cast_mut(),
         init: None,
         release: Some(Self::release),
         #[cfg(CONFIG_IOMMUFD)]
@@ -660,6 +670,8 @@ impl<T: DeviceOps> Adapter<T> {
         attach_ioas: None,
         #[cfg(not(CONFIG_IOMMUFD))]
         detach_ioas: None,
+        pasid_attach_ioas: None,
+        pasid_detach_ioas: None,
         open_device: if T::HAS_OPEN {
             Some(Self::open_device)
         } else {
@@ -684,6 +696,12 @@ impl<T: DeviceOps> Adapter<T> {
             None
         },
         match_: None,
+        match_token_uuid: None,
+        get_region_info_caps: if T::HAS_REGION_INFO {
+            Some(Self::get_region_info_caps)
+        } else {
+            None
+        },
         dma_unmap: if T::HAS_DMA_UNMAP {
             Some(Self::dma_unmap)
         } else {
@@ -740,7 +758,7 @@ impl<T: DeviceOps> Adapter<T> {
         from_result(|| {
             // SAFETY: `ppos` is valid for the call.
             let pos = u64::try_from(unsafe { *ppos }).map_err(|_| EINVAL)?;
-            let mut w = UserSlice::new(buf as UserPtr, count).writer();
+            let mut w = UserSlice::new(UserPtr::from_ptr(buf.cast()), count).writer();
             let n = T::read(dev, &mut w, pos)?;
             // SAFETY: As above.
             unsafe { *ppos += n as bindings::loff_t };
@@ -762,7 +780,7 @@ impl<T: DeviceOps> Adapter<T> {
         from_result(|| {
             // SAFETY: `ppos` is valid for the call.
             let pos = u64::try_from(unsafe { *ppos }).map_err(|_| EINVAL)?;
-            let mut r = UserSlice::new(buf as UserPtr, count).reader();
+            let mut r = UserSlice::new(UserPtr::from_ptr(buf.cast_mut().cast()), count).reader();
             let n = T::write(dev, &mut r, pos)?;
             // SAFETY: As above.
             unsafe { *ppos += n as bindings::loff_t };
@@ -780,12 +798,9 @@ impl<T: DeviceOps> Adapter<T> {
     ) -> c_long {
         // SAFETY: Registered devices are initialised.
         let dev = unsafe { Device::<T>::from_raw(vdev) };
-        let arg = arg as UserPtr;
+        let arg = UserPtr::from_addr(arg as usize);
         from_result(|| match cmd {
             DEVICE_GET_INFO if T::HAS_DEVICE_INFO => Self::get_info(dev, arg).map(|()| 0),
-            DEVICE_GET_REGION_INFO if T::HAS_REGION_INFO => {
-                Self::get_region_info(dev, arg).map(|()| 0)
-            }
             DEVICE_GET_IRQ_INFO if T::HAS_IRQ_INFO => Self::get_irq_info(dev, arg).map(|()| 0),
             DEVICE_SET_IRQS if T::HAS_SET_IRQS => Self::set_irqs(dev, arg).map(|()| 0),
             DEVICE_RESET if T::HAS_RESET => T::reset(dev).map(|()| 0),
@@ -810,38 +825,45 @@ impl<T: DeviceOps> Adapter<T> {
         UserSlice::new(arg, MINSZ).writer().write_slice(&out)
     }
 
-    /// `VFIO_DEVICE_GET_REGION_INFO`: `{argsz, flags, index, cap_offset, size, offset}`.
-    #[inline]
-    fn get_region_info(dev: &Device<T>, arg: UserPtr) -> Result {
-        const MINSZ: usize = 32;
-        let b = read_head::<MINSZ>(arg)?;
-        let argsz = u32_at(&b, 0) as usize;
-        if argsz < MINSZ {
-            return Err(EINVAL);
-        }
-        let mut caps = Caps::new();
-        let info = T::region_info(dev, u32_at(&b, 8), &mut caps)?;
-        let mut out = b;
-        let mut flags = info.flags;
-        let mut cap_offset = 0u32;
-        if !caps.is_empty() {
-            flags |= bindings::VFIO_REGION_INFO_FLAG_CAPS;
-            let total = MINSZ + caps.len();
-            if argsz < total {
-                out[0..4].copy_from_slice(&(total as u32).to_ne_bytes());
-            } else {
-                let bytes = caps.finish(MINSZ);
-                UserSlice::new(arg + MINSZ, bytes.len())
-                    .writer()
-                    .write_slice(bytes)?;
-                cap_offset = MINSZ as u32;
+    /// `VFIO_DEVICE_GET_REGION_INFO`, which the VFIO core decodes (argsz, index) and answers
+    /// (capability chain placement, `VFIO_REGION_INFO_FLAG_CAPS`, copy-out).
+    ///
+    /// # Safety
+    ///
+    /// Called by the VFIO core with an open device, the region info it copied from the user
+    /// (`index` set) and an empty capability chain, both valid for the call.
+    unsafe extern "C" fn get_region_info_caps(
+        vdev: *mut bindings::vfio_device,
+        info: *mut bindings::vfio_region_info,
+        caps: *mut bindings::vfio_info_cap,
+    ) -> c_int {
+        // SAFETY: Registered devices are initialised.
+        let dev = unsafe { Device::<T>::from_raw(vdev) };
+        from_result(|| {
+            // SAFETY: `info` is valid for the call and only used by this thread.
+            let info = unsafe { &mut *info };
+            let mut chain = Caps::new();
+            let ri = T::region_info(dev, info.index, &mut chain)?;
+            info.flags = ri.flags;
+            info.size = ri.size;
+            info.offset = ri.offset;
+            for (id, version, payload) in chain.entries() {
+                let size = size_of::<bindings::vfio_info_cap_header>() + payload.len();
+                // SAFETY: `caps` is valid for the call; the core frees its buffer.
+                let hdr = unsafe { bindings::vfio_info_cap_add(caps, size, id, version) };
+                let hdr = crate::error::from_err_ptr(hdr)?;
+                // SAFETY: `vfio_info_cap_add()` returned a zeroed header followed by at least
+                // `payload.len()` bytes, which nothing else references.
+                unsafe {
+                    core::ptr::copy_nonoverlapping(
+                        payload.as_ptr(),
+                        hdr.add(1).cast::<u8>(),
+                        payload.len(),
+                    )
+                };
             }
-        }
-        out[4..8].copy_from_slice(&flags.to_ne_bytes());
-        out[12..16].copy_from_slice(&cap_offset.to_ne_bytes());
-        out[16..24].copy_from_slice(&info.size.to_ne_bytes());
-        out[24..32].copy_from_slice(&info.offset.to_ne_bytes());
-        UserSlice::new(arg, MINSZ).writer().write_slice(&out)
+            Ok(0)
+        })
     }
 
     /// `VFIO_DEVICE_GET_IRQ_INFO`: `{argsz, flags, index, count}`.
@@ -873,7 +895,7 @@ impl<T: DeviceOps> Adapter<T> {
         let (action, bytes) = hdr.validate(T::num_irqs(dev))?;
         let mut raw = KVec::new();
         if bytes > 0 {
-            UserSlice::new(arg + IRQ_SET_MINSZ, bytes).read_all(&mut raw, GFP_KERNEL)?;
+            UserSlice::new(arg.wrapping_byte_add(IRQ_SET_MINSZ), bytes).read_all(&mut raw, GFP_KERNEL)?;
         }
         let mut fds = KVec::new();
         let data = match hdr.flags & bindings::VFIO_IRQ_SET_DATA_TYPE_MASK {

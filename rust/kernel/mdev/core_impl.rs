@@ -22,7 +22,7 @@ use crate::{
     bindings, c_str, container_of, device,
     error::{code::*, from_result, to_result, Error, Result},
     ffi::{c_char, c_int, c_uint, c_void},
-    str::CStr,
+    str::{CStr, CStrExt as _},
     types::Opaque,
     uuid::{Guid, UUID_STRING_LEN},
 };
@@ -83,7 +83,7 @@ const fn attribute(name: &'static CStr, mode: u16) -> bindings::attribute {
     // SAFETY: All-zero is a valid `attribute`; the lockdep fields that exist with
     // `CONFIG_DEBUG_LOCK_ALLOC` stay zero, as for a static C attribute.
     let mut attr: bindings::attribute = unsafe { core::mem::zeroed() };
-    attr.name = name.as_char_ptr();
+    attr.name = crate::str::as_char_ptr_in_const_context(name);
     attr.mode = mode;
     attr
 }
@@ -91,7 +91,7 @@ const fn attribute(name: &'static CStr, mode: u16) -> bindings::attribute {
 // The `mdev` bus. Drivers are never matched automatically; the core binds them explicitly
 // with `device_driver_attach()`.
 static MDEV_BUS: StaticCell<bindings::bus_type> = StaticCell::new(bindings::bus_type {
-    name: c_str!("mdev").as_char_ptr(),
+    name: crate::str::as_char_ptr_in_const_context(c_str!("mdev")),
     probe: Some(bus_probe),
     remove: Some(bus_remove),
     match_: Some(bus_match),
@@ -107,7 +107,7 @@ static MDEV_BUS: StaticCell<bindings::bus_type> = StaticCell::new(bindings::bus_
 /// `struct mdev_driver`.
 unsafe fn bound_driver(dev: *mut bindings::device) -> *mut bindings::mdev_driver {
     // SAFETY: Per the function's safety requirements.
-    unsafe { container_of!((*dev).driver, bindings::mdev_driver, driver).cast_mut() }
+    unsafe { container_of!((*dev).driver, bindings::mdev_driver, driver) }
 }
 
 /// `probe` of the `mdev` bus: calls the vendor driver's `probe`.
@@ -199,13 +199,13 @@ impl ClassCompat {
     /// Creates the link `/sys/class/<name>/<dev_name(dev)>` to `dev`.
     pub fn create_link(&self, dev: &device::Device) -> Result {
         // SAFETY: `self.0` is registered and `dev` is a valid device.
-        to_result(unsafe { bindings::class_compat_create_link(self.0, dev.as_raw(), null_mut()) })
+        to_result(unsafe { bindings::class_compat_create_link(self.0, dev.as_raw()) })
     }
 
     /// Removes the link created by [`Self::create_link`].
     pub fn remove_link(&self, dev: &device::Device) {
         // SAFETY: `self.0` is registered and `dev` is a valid device.
-        unsafe { bindings::class_compat_remove_link(self.0, dev.as_raw(), null_mut()) }
+        unsafe { bindings::class_compat_remove_link(self.0, dev.as_raw()) }
     }
 }
 
@@ -239,8 +239,12 @@ static TYPE_ATTRS: StaticCell<[*mut bindings::attribute; 6]> = StaticCell::new([
 
 static TYPE_GROUP: StaticCell<bindings::attribute_group> =
     StaticCell::new(bindings::attribute_group {
-        attrs: TYPE_ATTRS.get().cast(),
-        is_visible: Some(type_attr_visible),
+        __bindgen_anon_1: bindings::attribute_group__bindgen_ty_1 {
+            is_visible: Some(type_attr_visible),
+        },
+        __bindgen_anon_2: bindings::attribute_group__bindgen_ty_2 {
+            attrs: TYPE_ATTRS.get().cast(),
+        },
         // SAFETY: All-zero is a valid `attribute_group` (no name, no binary attributes).
         ..unsafe { core::mem::zeroed() }
     });
@@ -257,7 +261,7 @@ pub static TYPE_GROUPS: StaticCell<[*const bindings::attribute_group; 2]> =
 /// `'a`.
 unsafe fn type_of_kobj<'a>(kobj: *mut bindings::kobject) -> &'a Type {
     // SAFETY: Per the function's safety requirements.
-    unsafe { Type::from_raw(container_of!(kobj, bindings::mdev_type, kobj).cast_mut()) }
+    unsafe { Type::from_raw(container_of!(kobj, bindings::mdev_type, kobj)) }
 }
 
 /// `is_visible` of type attributes: hides `description` without `show_description`.
@@ -426,15 +430,17 @@ pub mod statics {
     pub const fn remove_attr<T: Core>() -> bindings::device_attribute {
         bindings::device_attribute {
             attr: attribute(c_str!("remove"), 0o200),
-            show: None,
-            store: Some(remove_store::<T>),
+            __bindgen_anon_1: bindings::device_attribute__bindgen_ty_1 { show: None },
+            __bindgen_anon_2: bindings::device_attribute__bindgen_ty_2 {
+                store: Some(remove_store::<T>),
+            },
         }
     }
 
     /// An attribute group of `attrs`.
     pub const fn group(attrs: *mut *mut bindings::attribute) -> bindings::attribute_group {
         bindings::attribute_group {
-            attrs,
+            __bindgen_anon_2: bindings::attribute_group__bindgen_ty_2 { attrs },
             // SAFETY: All-zero is a valid `attribute_group`.
             ..unsafe { core::mem::zeroed() }
         }

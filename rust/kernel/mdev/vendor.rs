@@ -25,11 +25,12 @@ use crate::{
     bindings, device,
     error::{code::*, from_err_ptr, from_result, to_result, Error, Result},
     ffi::{c_char, c_int, c_uint},
-    init::{self, PinInit},
+    prelude::PinInit,
     prelude::*,
     str::{CStr, Formatter},
     sync::Arc,
-    types::{ARef, Opaque},
+    sync::aref::ARef,
+    types::Opaque,
     ThisModule,
 };
 use core::{
@@ -117,7 +118,7 @@ pub trait Driver: Sized + 'static {
 ///
 /// Output that does not fit fails with [`fmt::Error`] (the callback then returns `EINVAL`).
 pub struct SysfsBuf<'a> {
-    f: Formatter,
+    f: Formatter<'a>,
     _p: PhantomData<&'a mut [u8]>,
 }
 
@@ -243,8 +244,8 @@ impl<T: Driver> DriverRegistration<T> {
                 {
                     raw.attr.key = crate::static_lock_class!().as_ptr();
                 }
-                raw.show = desc.show.map(|_| Adapter::<T>::attr_show as _);
-                raw.store = desc.store.map(|_| Adapter::<T>::attr_store as _);
+                raw.__bindgen_anon_1.show = desc.show.map(|_| Adapter::<T>::attr_show as _);
+                raw.__bindgen_anon_2.store = desc.store.map(|_| Adapter::<T>::attr_store as _);
                 attrs.push(
                     AttrEntry {
                         raw: Opaque::new(raw),
@@ -266,7 +267,7 @@ impl<T: Driver> DriverRegistration<T> {
                 // SAFETY: All-zero is a valid `attribute_group`.
                 let mut group: bindings::attribute_group = core::mem::zeroed();
                 group.name = T::ATTRIBUTE_GROUP.map_or(null(), |n| n.as_char_ptr());
-                group.attrs = attr_ptrs.as_mut_ptr();
+                group.__bindgen_anon_2.attrs = attr_ptrs.as_mut_ptr();
                 ptr::write(addr_of_mut!((*slot).attrs), attrs);
                 ptr::write(addr_of_mut!((*slot).attr_ptrs), attr_ptrs);
                 ptr::write(addr_of_mut!((*slot).group), Opaque::new(group));
@@ -308,7 +309,7 @@ impl<T: Driver> DriverRegistration<T> {
         };
         // SAFETY: On success every field is initialised; on failure the written fields are
         // dropped and the rest need no drop.
-        unsafe { init::pin_init_from_closure(init) }
+        unsafe { pin_init::pin_init_from_closure(init) }
     }
 
     fn as_raw(&self) -> *mut bindings::mdev_driver {
@@ -417,7 +418,7 @@ impl<T: Driver> ParentRegistration<T> {
                 }
             };
             // SAFETY: `data` is pinned in `slot`, which does not move.
-            if let Err(e) = unsafe { data.__pinned_init(addr_of_mut!((*slot).data)) } {
+            if let Err(e) = unsafe { pin_init::raw_try_init(addr_of_mut!((*slot).data), data) } {
                 drop_fields(slot);
                 return Err(e);
             }
@@ -442,7 +443,7 @@ impl<T: Driver> ParentRegistration<T> {
         };
         // SAFETY: On success every field is initialised; on failure everything written was
         // dropped.
-        unsafe { init::pin_init_from_closure(init) }
+        unsafe { pin_init::pin_init_from_closure(init) }
     }
 
     /// The parent's data.
@@ -481,7 +482,11 @@ impl<T: Driver> Adapter<T> {
         let ty = unsafe { &*mtype.cast::<TypeEntry<T>>() };
         // SAFETY: The core set `parent` to the `parent` field of the registration.
         let parent =
-            unsafe { &*crate::container_of!((*mtype).parent, ParentRegistration<T>, parent) };
+            unsafe { &*crate::container_of!(
+                (*mtype).parent.cast::<Opaque<bindings::mdev_parent>>(),
+                ParentRegistration<T>,
+                parent
+            ) };
         (parent, ty)
     }
 
@@ -689,7 +694,7 @@ impl VirtualParent {
     /// The device.
     pub fn device(&self) -> &device::Device {
         // SAFETY: Registered until drop (type invariant).
-        unsafe { device::Device::as_ref(self.dev) }
+        unsafe { device::Device::from_raw(self.dev) }
     }
 }
 

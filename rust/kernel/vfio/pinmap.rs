@@ -40,7 +40,7 @@ use crate::{
     alloc::{flags::GFP_KERNEL, KVec},
     bindings,
     error::{Error, Result},
-    init::PinInit,
+    prelude::PinInit,
     page::{PAGE_SHIFT, PAGE_SIZE},
     prelude::*,
     rbtree::{RBTree, RBTreeNode, RBTreeNodeReservation},
@@ -183,7 +183,7 @@ impl Inner {
         let mut hit = false;
         for slot in self.tombstones.iter_mut() {
             if let Some(Tombstone(f, l, until)) = *slot {
-                let now = *now.get_or_insert_with(|| crate::time::Ktime::ktime_get().to_ns());
+                let now = *now.get_or_insert_with(|| crate::time::Instant::<crate::time::Monotonic>::now().as_nanos());
                 if until <= now {
                     *slot = None;
                 } else if f <= last && first <= l {
@@ -197,7 +197,7 @@ impl Inner {
     /// Refuses pins of `[first, last]` for [`UNMAP_GRACE_NS`] from now.
     fn add_tombstone(&mut self, first: u64, last: u64) {
         self.recently_unmapped(0, 0);
-        let until = crate::time::Ktime::ktime_get().to_ns() + UNMAP_GRACE_NS;
+        let until = crate::time::Instant::<crate::time::Monotonic>::now().as_nanos() + UNMAP_GRACE_NS;
         if let Some(slot) = self.tombstones.iter_mut().find(|s| s.is_none()) {
             *slot = Some(Tombstone(first, last, until));
         } else if let Some(t) = self.tombstones[0].as_mut() {
@@ -775,7 +775,7 @@ pub fn benchmark(n: u32) -> Result<BenchResult> {
     }
     let map = KBox::pin_init(PinnedMap::new(), GFP_KERNEL)?;
     let mut backend = NoPages;
-    let now = || crate::time::Ktime::ktime_get().to_ns() as u64;
+    let now = || crate::time::Instant::<crate::time::Monotonic>::now().as_nanos() as u64;
 
     let t0 = now();
     for i in 0..n {
@@ -785,7 +785,7 @@ pub fn benchmark(n: u32) -> Result<BenchResult> {
     let t1 = now();
     for i in 0..n {
         let pfn = bench_key(i, n);
-        let mut inner = map.inner.lock();
+        let inner = map.inner.lock();
         let page = {
             let cursor = inner.tree.cursor_lower_bound(&pfn).ok_or(EINVAL)?;
             let (_, run) = cursor.current();
