@@ -571,7 +571,10 @@ unsafe impl<T: DeviceOps> Sync for Registration<T> {}
 impl<T: DeviceOps> Registration<T> {
     /// Allocates a VFIO device for `parent` (for an mdev vendor driver: the mdev), initialises
     /// its data with `init` and registers it with `vfio_register_emulated_iommu_dev()`.
-    pub fn new(parent: &device::Device, init: impl PinInit<T, Error>) -> Result<Self> {
+    pub fn new<E>(parent: &device::Device, init: impl PinInit<T, E>) -> Result<Self>
+    where
+        Error: From<E>,
+    {
         #[allow(clippy::let_unit_value)]
         let () = Device::<T>::ALIGN_OK;
         // SAFETY: `parent` is a valid device; the size covers `Device<T>`, whose first field
@@ -592,7 +595,7 @@ impl<T: DeviceOps> Registration<T> {
             // SAFETY: We own the only reference; `initialized` is false, so the release
             // callback does not drop `data`.
             unsafe { bindings::put_device(core::ptr::addr_of_mut!((*vdev).device)) };
-            return Err(e);
+            return Err(e.into());
         }
         // SAFETY: Not shared yet. INVARIANT: `data` is initialised.
         unsafe { (*ptr).initialized = true };

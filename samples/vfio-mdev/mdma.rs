@@ -47,7 +47,7 @@ use kernel::{
 module! {
     type: MdmaModule,
     name: "mdma",
-    author: "mdev-rs developers",
+    authors: ["mdev-rs developers"],
     description: "Mediated DMA engine sample",
     license: "GPL v2",
 }

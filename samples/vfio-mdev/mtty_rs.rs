@@ -33,7 +33,7 @@ use kernel::{
 module! {
     type: MttyModule,
     name: "mtty_rs",
-    author: "mdev-rs developers",
+    authors: ["mdev-rs developers"],
     description: "Test driver that simulate serial port over PCI",
     license: "GPL v2",
 }

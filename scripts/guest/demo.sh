@@ -51,6 +51,8 @@ run sh -c "echo 1 > $dev/remove"
 run ls /sys/bus/mdev/devices/
 printf 'available_instances of %s now: %s\n' "$type" "$(cat "$types/$type/available_instances")"
 run mdevctl list
+step "Unload the sample and the core"
 mdev_unload
+mdev_all_unloaded
 echo
 echo "demo done"

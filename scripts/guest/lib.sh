@@ -140,7 +140,10 @@ mdev_unload() {
 	for s in $MDEV_SAMPLES; do
 		modprobe -r "$s" 2>/dev/null
 	done
-	[ "$MDEV_CORE" = none ] || rmmod "$MDEV_CORE" 2>/dev/null
+	# "modprobe -r <sample>" also unloads the core once nothing uses it
+	if [ "$MDEV_CORE" != none ] && [ -d "/sys/module/$MDEV_CORE" ]; then
+		rmmod "$MDEV_CORE" 2>/dev/null || true
+	fi
 	return 0
 }
 

@@ -75,7 +75,7 @@ if [ "${MDEV_E2E:-1}" = 1 ]; then
 		case " ${cores[*]} " in *" ${r%%:*} "*) e2e_runs+=("$r") ;; esac
 	done
 fi
-nfirst=2
+nfirst=3
 if [ "$e2e_only" = 1 ]; then
 	nfirst=0 progs=() dma_progs=() cell_impls=() ncmp=0
 	MDEV_MDEVCTL=0 MDEV_STRESS=0
@@ -131,6 +131,23 @@ else
 	fail=$((fail + 1))
 fi
 result $rust_ok "rust_minimal: loads, prints init/exit, unloads"
+
+# 1b. "make demo", the first thing a newcomer runs, on the default core:
+#     exit status 0, the mdev shown and removed, everything unloaded.
+demo_out=$("$(dirname "$0")/demo.sh" 2>&1)
+demo_rc=$?
+demo_ok=1
+if [ "$demo_rc" = 0 ] && printf '%s\n' "$demo_out" | grep -qx 'demo done' &&
+	printf '%s\n' "$demo_out" | grep -qE '^driver      -> [[:alnum:]_-]+$' &&
+	mdev_all_unloaded >/dev/null; then
+	demo_ok=0
+	pass=$((pass + 1))
+else
+	printf '%s\n' "$demo_out" | tail -n 30 | sed 's/^/# demo: /'
+	echo "# demo.sh exited $demo_rc"
+	fail=$((fail + 1))
+fi
+result $demo_ok "demo: make demo's script exits 0, shows the mdev and its driver, unloads everything"
 fi
 
 # 2. Per core: load it with the samples, run every kselftest program, unload.

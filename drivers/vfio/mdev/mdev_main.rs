@@ -30,7 +30,7 @@ use kernel::{
 module! {
     type: MdevCore,
     name: "mdev",
-    author: "mdev-rs developers",
+    authors: ["mdev-rs developers"],
     description: "Mediated device Core Driver",
     license: "GPL v2",
 }

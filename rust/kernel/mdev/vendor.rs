@@ -370,12 +370,15 @@ impl<T: Driver> ParentRegistration<T> {
     /// the parent data `data`.
     ///
     /// The types appear in `mdev_supported_types` in this order.
-    pub fn new(
+    pub fn new<E>(
         dev: &device::Device,
         driver: &Arc<DriverRegistration<T>>,
         types: KVec<TypeInfo<T::TypeData>>,
-        data: impl PinInit<T::ParentData, Error>,
-    ) -> impl PinInit<Self, Error> {
+        data: impl PinInit<T::ParentData, E>,
+    ) -> impl PinInit<Self, Error>
+    where
+        Error: From<E>,
+    {
         let dev: ARef<device::Device> = dev.into();
         let driver = driver.clone();
         let init = move |slot: *mut Self| -> Result {
@@ -420,7 +423,7 @@ impl<T: Driver> ParentRegistration<T> {
             // SAFETY: `data` is pinned in `slot`, which does not move.
             if let Err(e) = unsafe { pin_init::raw_try_init(addr_of_mut!((*slot).data), data) } {
                 drop_fields(slot);
-                return Err(e);
+                return Err(e.into());
             }
             // SAFETY: Every pointer passed is valid and stays in place until drop; the core
             // initialises `parent`.
