@@ -294,6 +294,13 @@ impl Device {
     }
 }
 
+/// `dev_info!(mdev, ...)` and friends print with the mdev's name (its UUID).
+impl AsRef<device::Device> for Device {
+    fn as_ref(&self) -> &device::Device {
+        self.device()
+    }
+}
+
 /// Parses an unsigned number the way `kstrtoul(s, 0, &val)` does.
 ///
 /// An optional `+`, then `0x`/`0X` and hex digits, `0` and octal digits, or decimal digits,

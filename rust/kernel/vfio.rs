@@ -31,10 +31,10 @@ use crate::{
     bindings, device,
     error::{from_result, to_result, Error, Result},
     ffi::{c_char, c_int, c_long, c_uint, c_ulong},
-    prelude::PinInit,
     ioctl::_IO,
     prelude::*,
     str::CStr,
+    transmute::{AsBytes, FromBytes},
     types::Opaque,
     uaccess::{UserPtr, UserSlice, UserSliceReader, UserSliceWriter},
 };
@@ -286,8 +286,10 @@ pub struct IrqSetHeader {
     pub count: u32,
 }
 
-/// Size of the fixed part of `struct vfio_irq_set` (up to and including `count`).
-pub const IRQ_SET_MINSZ: usize = 20;
+/// Size of the fixed part of `struct vfio_irq_set` (up to and including `count`):
+/// `offsetofend(struct vfio_irq_set, count)`, 20.
+pub const IRQ_SET_MINSZ: usize =
+    core::mem::offset_of!(bindings::vfio_irq_set, count) + size_of::<u32>();
 
 impl IrqSetHeader {
     /// Validates the header the way `vfio_set_irqs_validate_and_prepare()` does, with
@@ -637,19 +639,59 @@ impl<T: DeviceOps> Drop for Registration<T> {
 
 struct Adapter<T: DeviceOps>(PhantomData<T>);
 
-/// Copies the first `N` bytes of a user structure into a zeroed `[u8; N]`.
+/// `minsz` of `VFIO_DEVICE_GET_INFO`: `offsetofend(struct vfio_device_info, num_irqs)`.
+const DEVICE_INFO_MINSZ: usize =
+    core::mem::offset_of!(bindings::vfio_device_info, num_irqs) + size_of::<u32>();
+/// `minsz` of `VFIO_DEVICE_GET_IRQ_INFO`: `offsetofend(struct vfio_irq_info, count)`.
+const IRQ_INFO_MINSZ: usize =
+    core::mem::offset_of!(bindings::vfio_irq_info, count) + size_of::<u32>();
+
+/// The VFIO UAPI structures the ioctl trampolines exchange with userspace, as `bindgen`
+/// generates them from `include/uapi/linux/vfio.h`.
+///
+/// # Safety
+///
+/// Implementors are `repr(C)` structures of integers only (no padding, no pointers, no
+/// `bool` or enums), so every bit pattern is valid and every byte is initialised.
+unsafe trait Uapi: FromBytes + AsBytes + Sized {}
+
+// SAFETY: `struct vfio_device_info` is `{argsz, flags, num_regions, num_irqs, cap_offset,
+// pad}`, six `__u32`: integers only, no padding.
+unsafe impl FromBytes for bindings::vfio_device_info {}
+// SAFETY: As above.
+unsafe impl AsBytes for bindings::vfio_device_info {}
+// SAFETY: As above.
+unsafe impl Uapi for bindings::vfio_device_info {}
+// SAFETY: `struct vfio_irq_info` is `{argsz, flags, index, count}`, four `__u32`.
+unsafe impl FromBytes for bindings::vfio_irq_info {}
+// SAFETY: As above.
+unsafe impl AsBytes for bindings::vfio_irq_info {}
+// SAFETY: As above.
+unsafe impl Uapi for bindings::vfio_irq_info {}
+// SAFETY: `struct vfio_irq_set` is `{argsz, flags, index, start, count}`, five `__u32`,
+// followed by a zero-sized flexible array (`data[]`): integers only, no padding.
+unsafe impl FromBytes for bindings::vfio_irq_set {}
+// SAFETY: As above.
+unsafe impl AsBytes for bindings::vfio_irq_set {}
+// SAFETY: As above.
+unsafe impl Uapi for bindings::vfio_irq_set {}
+
+/// Reads the first `minsz` bytes of the user's `T` at `arg`; the rest of `T` is zero, as the
+/// C handlers' `copy_from_user(&info, arg, minsz)` into a zeroed structure.
 #[inline]
-fn read_head<const N: usize>(arg: UserPtr) -> Result<[u8; N]> {
-    let mut b = [0u8; N];
-    UserSlice::new(arg, N).reader().read_slice(&mut b)?;
-    Ok(b)
+fn read_minsz<T: Uapi>(arg: UserPtr, minsz: usize) -> Result<T> {
+    // SAFETY: `T: Uapi`, so the all-zero bit pattern is a valid `T`.
+    let mut v: T = unsafe { core::mem::zeroed() };
+    let bytes = v.as_bytes_mut().get_mut(..minsz).ok_or(EINVAL)?;
+    UserSlice::new(arg, minsz).reader().read_slice(bytes)?;
+    Ok(v)
 }
 
+/// Writes the first `minsz` bytes of `v` back to the user's `T` at `arg`.
 #[inline]
-fn u32_at(b: &[u8], off: usize) -> u32 {
-    let mut v = [0u8; 4];
-    v.copy_from_slice(&b[off..off + 4]);
-    u32::from_ne_bytes(v)
+fn write_minsz<T: Uapi>(arg: UserPtr, v: &T, minsz: usize) -> Result {
+    let bytes = v.as_bytes().get(..minsz).ok_or(EINVAL)?;
+    UserSlice::new(arg, minsz).writer().write_slice(bytes)
 }
 
 impl<T: DeviceOps> Adapter<T> {
@@ -801,7 +843,7 @@ impl<T: DeviceOps> Adapter<T> {
     ) -> c_long {
         // SAFETY: Registered devices are initialised.
         let dev = unsafe { Device::<T>::from_raw(vdev) };
-        let arg = UserPtr::from_addr(arg as usize);
+        let arg = UserPtr::from_addr(arg);
         from_result(|| match cmd {
             DEVICE_GET_INFO if T::HAS_DEVICE_INFO => Self::get_info(dev, arg).map(|()| 0),
             DEVICE_GET_IRQ_INFO if T::HAS_IRQ_INFO => Self::get_irq_info(dev, arg).map(|()| 0),
@@ -815,17 +857,15 @@ impl<T: DeviceOps> Adapter<T> {
     /// `VFIO_DEVICE_GET_INFO`: `{argsz, flags, num_regions, num_irqs}` in, the same out.
     #[inline]
     fn get_info(dev: &Device<T>, arg: UserPtr) -> Result {
-        const MINSZ: usize = 16;
-        let b = read_head::<MINSZ>(arg)?;
-        if (u32_at(&b, 0) as usize) < MINSZ {
+        let mut u: bindings::vfio_device_info = read_minsz(arg, DEVICE_INFO_MINSZ)?;
+        if (u.argsz as usize) < DEVICE_INFO_MINSZ {
             return Err(EINVAL);
         }
         let info = T::device_info(dev)?;
-        let mut out = b;
-        out[4..8].copy_from_slice(&info.flags.to_ne_bytes());
-        out[8..12].copy_from_slice(&info.num_regions.to_ne_bytes());
-        out[12..16].copy_from_slice(&info.num_irqs.to_ne_bytes());
-        UserSlice::new(arg, MINSZ).writer().write_slice(&out)
+        u.flags = info.flags;
+        u.num_regions = info.num_regions;
+        u.num_irqs = info.num_irqs;
+        write_minsz(arg, &u, DEVICE_INFO_MINSZ)
     }
 
     /// `VFIO_DEVICE_GET_REGION_INFO`, which the VFIO core decodes (argsz, index) and answers
@@ -872,33 +912,32 @@ impl<T: DeviceOps> Adapter<T> {
     /// `VFIO_DEVICE_GET_IRQ_INFO`: `{argsz, flags, index, count}`.
     #[inline]
     fn get_irq_info(dev: &Device<T>, arg: UserPtr) -> Result {
-        const MINSZ: usize = 16;
-        let b = read_head::<MINSZ>(arg)?;
-        if (u32_at(&b, 0) as usize) < MINSZ {
+        let mut u: bindings::vfio_irq_info = read_minsz(arg, IRQ_INFO_MINSZ)?;
+        if (u.argsz as usize) < IRQ_INFO_MINSZ {
             return Err(EINVAL);
         }
-        let info = T::irq_info(dev, u32_at(&b, 8))?;
-        let mut out = b;
-        out[4..8].copy_from_slice(&info.flags.to_ne_bytes());
-        out[12..16].copy_from_slice(&info.count.to_ne_bytes());
-        UserSlice::new(arg, MINSZ).writer().write_slice(&out)
+        let info = T::irq_info(dev, u.index)?;
+        u.flags = info.flags;
+        u.count = info.count;
+        write_minsz(arg, &u, IRQ_INFO_MINSZ)
     }
 
     /// `VFIO_DEVICE_SET_IRQS`: validates the header, copies the data, decodes it.
     #[inline]
     fn set_irqs(dev: &Device<T>, arg: UserPtr) -> Result {
-        let b = read_head::<IRQ_SET_MINSZ>(arg)?;
+        let u: bindings::vfio_irq_set = read_minsz(arg, IRQ_SET_MINSZ)?;
         let hdr = IrqSetHeader {
-            argsz: u32_at(&b, 0),
-            flags: u32_at(&b, 4),
-            index: u32_at(&b, 8),
-            start: u32_at(&b, 12),
-            count: u32_at(&b, 16),
+            argsz: u.argsz,
+            flags: u.flags,
+            index: u.index,
+            start: u.start,
+            count: u.count,
         };
         let (action, bytes) = hdr.validate(T::num_irqs(dev))?;
         let mut raw = KVec::new();
         if bytes > 0 {
-            UserSlice::new(arg.wrapping_byte_add(IRQ_SET_MINSZ), bytes).read_all(&mut raw, GFP_KERNEL)?;
+            UserSlice::new(arg.wrapping_byte_add(IRQ_SET_MINSZ), bytes)
+                .read_all(&mut raw, GFP_KERNEL)?;
         }
         let mut fds = KVec::new();
         let data = match hdr.flags & bindings::VFIO_IRQ_SET_DATA_TYPE_MASK {
@@ -951,5 +990,59 @@ impl<T: DeviceOps> Adapter<T> {
     unsafe extern "C" fn dma_unmap(vdev: *mut bindings::vfio_device, iova: u64, length: u64) {
         // SAFETY: Registered devices are initialised.
         T::dma_unmap(unsafe { Device::<T>::from_raw(vdev) }, iova, length)
+    }
+}
+
+#[kunit_tests(rust_kernel_vfio)]
+mod tests {
+    use super::*;
+
+    /// The `minsz` values are C's `offsetofend()` of the UAPI structures (`vfio_main.c`,
+    /// `mtty.c`): a wrong one would read or write the wrong bytes of the user's structure.
+    #[test]
+    fn uapi_minsz() {
+        assert_eq!(DEVICE_INFO_MINSZ, 16);
+        assert_eq!(IRQ_INFO_MINSZ, 16);
+        assert_eq!(IRQ_SET_MINSZ, 20);
+        assert_eq!(size_of::<bindings::vfio_device_info>(), 24);
+        assert_eq!(size_of::<bindings::vfio_irq_info>(), 16);
+        assert_eq!(size_of::<bindings::vfio_irq_set>(), 20);
+    }
+
+    /// A decoded structure is the user's bytes in field order, native endian.
+    #[test]
+    fn uapi_decode() {
+        let mut raw = [0u8; 20];
+        for (i, v) in [24u32, 0x24, 1, 2, 3].iter().enumerate() {
+            raw[i * 4..i * 4 + 4].copy_from_slice(&v.to_ne_bytes());
+        }
+        let s = bindings::vfio_irq_set::from_bytes_copy(&raw).expect("20 bytes");
+        assert_eq!(
+            (s.argsz, s.flags, s.index, s.start, s.count),
+            (24, 0x24, 1, 2, 3)
+        );
+        assert_eq!(s.as_bytes(), &raw[..]);
+    }
+
+    /// `Caps::entries` hands the VFIO core each capability with its id, version and padded
+    /// payload, in the order the driver added them.
+    #[test]
+    fn caps_entries() -> Result {
+        let mut caps = Caps::new();
+        caps.add_region_type(3, 7)?;
+        caps.add(9, 2, &[1, 2, 3])?;
+        let mut it = caps.entries();
+        let (id, ver, p) = it.next().expect("first");
+        assert_eq!(
+            (id, ver, p.len()),
+            (bindings::VFIO_REGION_INFO_CAP_TYPE as u16, 1, 8)
+        );
+        assert_eq!(&p[..4], &3u32.to_ne_bytes());
+        assert_eq!(&p[4..], &7u32.to_ne_bytes());
+        let (id, ver, p) = it.next().expect("second");
+        assert_eq!((id, ver), (9, 2));
+        assert_eq!(p, &[1, 2, 3, 0, 0, 0, 0, 0]);
+        assert!(it.next().is_none());
+        Ok(())
     }
 }

@@ -32,7 +32,9 @@
 use core::fmt::Write;
 use kernel::{
     alloc::AllocError,
-    c_str, mdev,
+    c_str,
+    device::{self, Bound},
+    faux, mdev,
     prelude::*,
     sync::{new_mutex, Arc, Mutex},
     uaccess::{UserSliceReader, UserSliceWriter},
@@ -493,18 +495,19 @@ impl mdev::Driver for MdmaDriver {
     }
 }
 
+// Fields drop in declaration order: the parent registration (which removes every mdev), then
+// the faux parent device, then the driver.
 struct MdmaModule {
     _parent: Pin<KBox<mdev::ParentRegistration<MdmaDriver>>>,
-    _dev: mdev::VirtualParent,
+    _dev: faux::Registration,
     _driver: Arc<mdev::DriverRegistration<MdmaDriver>>,
-    _class: Arc<mdev::VirtualClass>,
 }
 
 impl kernel::Module for MdmaModule {
     fn init(module: &'static ThisModule) -> Result<Self> {
         let driver = Arc::pin_init(mdev::DriverRegistration::new(module), GFP_KERNEL)?;
-        let class = mdev::VirtualClass::new(MDMA_NAME)?;
-        let dev = mdev::VirtualParent::new(&class, MDMA_NAME)?;
+        // A software-only parent: the faux bus (`/sys/devices/faux/mdma`).
+        let dev = faux::Registration::new(MDMA_NAME, None)?;
         let mut types = KVec::new();
         types.push(
             mdev::TypeInfo {
@@ -514,15 +517,16 @@ impl kernel::Module for MdmaModule {
             },
             GFP_KERNEL,
         )?;
+        let fdev: &faux::Device<Bound> = dev.as_ref();
+        let pdev: &device::Device<Bound> = fdev.as_ref();
         let parent = KBox::pin_init(
-            mdev::ParentRegistration::new(dev.device(), &driver, types, ()),
+            mdev::ParentRegistration::new(pdev, &driver, types, ()),
             GFP_KERNEL,
         )?;
         Ok(MdmaModule {
             _parent: parent,
             _dev: dev,
             _driver: driver,
-            _class: class,
         })
     }
 }

@@ -510,9 +510,9 @@ impl vfio::DeviceOps for MttyDevice {
         dev.state.lock().irq.set(set)
     }
 
-    fn reset(_dev: &vfio::Device<Self>) -> Result {
+    fn reset(dev: &vfio::Device<Self>) -> Result {
         // The C sample's reset only concerns its migration state; the UARTs keep theirs.
-        pr_info!("mtty_reset: called\n");
+        dev_info!(dev.parent(), "mtty_reset: called\n");
         Ok(())
     }
 

@@ -25,12 +25,11 @@ use crate::{
     bindings, device,
     error::{code::*, from_err_ptr, from_result, to_result, Error, Result},
     ffi::{c_char, c_int, c_uint},
-    prelude::PinInit,
     prelude::*,
     str::{CStr, Formatter},
-    sync::Arc,
     sync::aref::ARef,
-    types::Opaque,
+    sync::Arc,
+    types::{ForeignOwnable, Opaque},
     ThisModule,
 };
 use core::{
@@ -244,8 +243,12 @@ impl<T: Driver> DriverRegistration<T> {
                 {
                     raw.attr.key = crate::static_lock_class!().as_ptr();
                 }
-                raw.__bindgen_anon_1.show = desc.show.map(|_| Adapter::<T>::attr_show as _);
-                raw.__bindgen_anon_2.store = desc.store.map(|_| Adapter::<T>::attr_store as _);
+                if desc.show.is_some() {
+                    raw.__bindgen_anon_1.show = Some(Adapter::<T>::attr_show);
+                }
+                if desc.store.is_some() {
+                    raw.__bindgen_anon_2.store = Some(Adapter::<T>::attr_store);
+                }
                 attrs.push(
                     AttrEntry {
                         raw: Opaque::new(raw),
@@ -484,12 +487,13 @@ impl<T: Driver> Adapter<T> {
         // `TypeEntry<T>` (`repr(C)`).
         let ty = unsafe { &*mtype.cast::<TypeEntry<T>>() };
         // SAFETY: The core set `parent` to the `parent` field of the registration.
-        let parent =
-            unsafe { &*crate::container_of!(
+        let parent = unsafe {
+            &*crate::container_of!(
                 (*mtype).parent.cast::<Opaque<bindings::mdev_parent>>(),
                 ParentRegistration<T>,
                 parent
-            ) };
+            )
+        };
         (parent, ty)
     }
 
@@ -505,8 +509,8 @@ impl<T: Driver> Adapter<T> {
         from_result(|| {
             let data = T::probe(m, &parent.data, &ty.data)?;
             let data = KBox::new(data, GFP_KERNEL)?;
-            // SAFETY: The driver data of a bound device is ours; `remove` takes it back.
-            unsafe { (*mdev).dev.driver_data = KBox::into_raw(data).cast() };
+            // SAFETY: The driver data of a device being bound is ours; `remove` takes it back.
+            unsafe { (*mdev).dev.driver_data = data.into_foreign() };
             Ok(0)
         })
     }
@@ -517,11 +521,12 @@ impl<T: Driver> Adapter<T> {
     unsafe extern "C" fn remove(mdev: *mut bindings::mdev_device) {
         // SAFETY: The core holds a reference on the device during remove.
         let m = unsafe { Device::from_raw(mdev) };
-        // SAFETY: `probe` stored a `KBox<T::DeviceData>`; it is taken back exactly once.
-        let data = unsafe {
-            let p = (*mdev).dev.driver_data.cast::<T::DeviceData>();
+        // SAFETY: `probe` stored a `KBox<T::DeviceData>` with `into_foreign`; the core calls
+        // `remove` once per successful `probe`, so it is taken back exactly once.
+        let data: KBox<T::DeviceData> = unsafe {
+            let p = (*mdev).dev.driver_data;
             (*mdev).dev.driver_data = null_mut();
-            KBox::from_raw(p)
+            KBox::from_foreign(p)
         };
         T::remove(m, KBox::into_inner(data));
     }
@@ -566,9 +571,17 @@ impl<T: Driver> Adapter<T> {
         // SAFETY: Vendor attributes exist only on mdevs bound to this driver.
         let m = unsafe { Device::from_dev(dev) };
         // SAFETY: The driver core creates the attributes after `probe` and removes them before
-        // `remove`, so the driver data is set (or NULL, checked).
-        let data = unsafe { (*dev).driver_data.cast::<T::DeviceData>().as_ref() };
-        Ok((m, entry.desc, data.ok_or(ENODEV)?))
+        // `remove`, so the driver data is NULL or the `KBox<T::DeviceData>` `probe` stored with
+        // `into_foreign`, which `remove` takes back only after the attributes are gone.
+        let p = unsafe { (*dev).driver_data };
+        if p.is_null() {
+            return Err(ENODEV);
+        }
+        // SAFETY: `p` is not NULL, so it is the `KBox<T::DeviceData>` that `probe` stored with
+        // `into_foreign`; `remove` takes it back only after the driver core removed this
+        // attribute, which waits for running callbacks, and the borrow ends with the callback.
+        let data = unsafe { <KBox<T::DeviceData> as ForeignOwnable>::borrow(p) };
+        Ok((m, entry.desc, data))
     }
 
     /// # Safety

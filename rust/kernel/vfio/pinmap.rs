@@ -40,7 +40,6 @@ use crate::{
     alloc::{flags::GFP_KERNEL, KVec},
     bindings,
     error::{Error, Result},
-    prelude::PinInit,
     page::{PAGE_SHIFT, PAGE_SIZE},
     prelude::*,
     rbtree::{RBTree, RBTreeNode, RBTreeNodeReservation},
@@ -50,6 +49,11 @@ use core::{
     ptr::null_mut,
     sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
 };
+
+/// The monotonic clock in nanoseconds (`ktime_get()`).
+fn now_ns() -> i64 {
+    crate::time::Instant::<crate::time::Monotonic>::now().as_nanos()
+}
 
 /// The most pages one `vfio_pin_pages()` call may pin (`VFIO_PIN_PAGES_MAX_ENTRIES`).
 pub const PIN_PAGES_MAX: usize = PAGE_SIZE / core::mem::size_of::<usize>();
@@ -183,7 +187,7 @@ impl Inner {
         let mut hit = false;
         for slot in self.tombstones.iter_mut() {
             if let Some(Tombstone(f, l, until)) = *slot {
-                let now = *now.get_or_insert_with(|| crate::time::Instant::<crate::time::Monotonic>::now().as_nanos());
+                let now = *now.get_or_insert_with(now_ns);
                 if until <= now {
                     *slot = None;
                 } else if f <= last && first <= l {
@@ -197,7 +201,7 @@ impl Inner {
     /// Refuses pins of `[first, last]` for [`UNMAP_GRACE_NS`] from now.
     fn add_tombstone(&mut self, first: u64, last: u64) {
         self.recently_unmapped(0, 0);
-        let until = crate::time::Instant::<crate::time::Monotonic>::now().as_nanos() + UNMAP_GRACE_NS;
+        let until = now_ns() + UNMAP_GRACE_NS;
         if let Some(slot) = self.tombstones.iter_mut().find(|s| s.is_none()) {
             *slot = Some(Tombstone(first, last, until));
         } else if let Some(t) = self.tombstones[0].as_mut() {
@@ -763,7 +767,7 @@ impl Backend for NoPages {
 /// The `i`-th key of the benchmark: a permutation of `0..n` (`n` a power of two) by an odd
 /// multiplier, so that inserts and lookups do not go in sorted order.
 pub fn bench_key(i: u32, n: u32) -> u64 {
-    (i.wrapping_mul(0x9e37_79b1) & (n - 1)) as u64
+    u64::from(i.wrapping_mul(0x9e37_79b1) & (n - 1))
 }
 
 /// Measures the map's data structure with `n` single-page runs (`n` a power of two) and no
@@ -775,7 +779,7 @@ pub fn benchmark(n: u32) -> Result<BenchResult> {
     }
     let map = KBox::pin_init(PinnedMap::new(), GFP_KERNEL)?;
     let mut backend = NoPages;
-    let now = || crate::time::Instant::<crate::time::Monotonic>::now().as_nanos() as u64;
+    let now = || now_ns() as u64;
 
     let t0 = now();
     for i in 0..n {

@@ -1025,7 +1025,13 @@ TEST_F_TIMEOUT(mbochs_dev, edid_region, MDEV_TIMEOUT)
 	ASSERT_EQ(sizeof(ext), ext.info.argsz);
 	ASSERT_EQ(VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE |
 		  VFIO_REGION_INFO_FLAG_CAPS, ext.info.flags);
-	ASSERT_EQ(sizeof(ext.info), ext.info.cap_offset);
+	/*
+	 * Too small for the chain: since Linux 7.x the VFIO core answers
+	 * GET_REGION_INFO itself (vfio_get_region_info() around the driver's
+	 * get_region_info_caps) and reports no chain (cap_offset 0), as
+	 * vfio-pci does; mbochs used to set cap_offset regardless.
+	 */
+	ASSERT_EQ(0, ext.info.cap_offset);
 
 	memset(&ext, 0, sizeof(ext));
 	ext.info.argsz = sizeof(ext);
