@@ -22,7 +22,10 @@ use crate::{
     types::Opaque,
     uuid::Guid,
 };
-use core::sync::atomic::{AtomicI32, Ordering};
+use core::{
+    marker::PhantomData,
+    sync::atomic::{AtomicI32, Ordering},
+};
 
 pub mod core_impl;
 mod vendor;
@@ -228,13 +231,70 @@ impl DriverDesc {
 
 /// A mediated device (`struct mdev_device`).
 ///
+/// `Ctx` is the [`device::DeviceContext`] in which the reference was handed out: a vendor
+/// driver's [`Driver::probe`] and [`Driver::remove`] get a `&Device<Core<'_>>`, which
+/// dereferences to `&Device<Bound>` (the mdev is bound to the vendor driver for as long as the
+/// reference lives, which is what [`crate::vfio::Registration::new`] requires) and to
+/// `&Device` ([`device::Normal`]), the view everywhere else.
+///
 /// # Invariants
 ///
 /// `self.0` is a `struct mdev_device` allocated by the core with `device_initialize()` done and
 /// a reference held by whoever holds the `&Device`; `type_` points to a [`Type`] on which the
-/// device holds a kobject reference.
+/// device holds a kobject reference. For `Ctx` other than [`device::Normal`], the device is
+/// bound to a driver for the lifetime of the reference, as [`device::Device<Ctx>`] requires.
 #[repr(transparent)]
-pub struct Device(Opaque<bindings::mdev_device>);
+pub struct Device<Ctx: device::DeviceContext = device::Normal>(
+    Opaque<bindings::mdev_device>,
+    PhantomData<Ctx>,
+);
+
+// SAFETY: `Device` is a transparent wrapper of `struct mdev_device`, whose `dev` field is a
+// `struct device`; `AsRef<device::Device<Ctx>>` below returns it with the same context.
+kernel::impl_device_context_deref!(unsafe { Device });
+
+impl<Ctx: device::DeviceContext> AsRef<device::Device<Ctx>> for Device<Ctx> {
+    fn as_ref(&self) -> &device::Device<Ctx> {
+        // SAFETY: The embedded device is initialised and lives as long as `self` (type
+        // invariants); its context is `Ctx` by the type invariants.
+        unsafe { device::Device::from_raw(self.raw_device()) }
+    }
+}
+
+impl<Ctx: device::DeviceContext> Device<Ctx> {
+    /// Returns the raw pointer.
+    pub fn as_raw(&self) -> *mut bindings::mdev_device {
+        self.0.get()
+    }
+
+    /// Returns the raw pointer to the embedded `struct device`.
+    pub fn raw_device(&self) -> *mut bindings::device {
+        // SAFETY: Taking a field address of a valid struct.
+        unsafe { core::ptr::addr_of_mut!((*self.as_raw()).dev) }
+    }
+
+    /// Returns the embedded device, in the context of this reference.
+    pub fn device(&self) -> &device::Device<Ctx> {
+        self.as_ref()
+    }
+
+    /// Returns the device's UUID.
+    pub fn uuid(&self) -> Guid {
+        // SAFETY: `uuid` is set before the device is visible and never changes.
+        Guid::from_raw(unsafe { &(*self.as_raw()).uuid })
+    }
+
+    /// Returns the device's type.
+    pub fn mdev_type(&self) -> &Type {
+        // SAFETY: By the type invariants the device holds a reference on its type.
+        unsafe { Type::from_raw((*self.as_raw()).type_) }
+    }
+
+    /// Returns the device's parent.
+    pub fn parent(&self) -> &Parent {
+        self.mdev_type().parent()
+    }
+}
 
 impl Device {
     /// Creates a reference from a raw pointer.
@@ -258,48 +318,8 @@ impl Device {
         // SAFETY: Live for `'a`, as the caller guarantees.
         unsafe { Self::from_raw(mdev) }
     }
-
-    /// Returns the raw pointer.
-    pub fn as_raw(&self) -> *mut bindings::mdev_device {
-        self.0.get()
-    }
-
-    /// Returns the raw pointer to the embedded `struct device`.
-    pub fn raw_device(&self) -> *mut bindings::device {
-        // SAFETY: Taking a field address of a valid struct.
-        unsafe { core::ptr::addr_of_mut!((*self.as_raw()).dev) }
-    }
-
-    /// Returns the embedded device.
-    pub fn device(&self) -> &device::Device {
-        // SAFETY: The embedded device is initialised and lives as long as `self`.
-        unsafe { device::Device::from_raw(self.raw_device()) }
-    }
-
-    /// Returns the device's UUID.
-    pub fn uuid(&self) -> Guid {
-        // SAFETY: `uuid` is set before the device is visible and never changes.
-        Guid::from_raw(unsafe { &(*self.as_raw()).uuid })
-    }
-
-    /// Returns the device's type.
-    pub fn mdev_type(&self) -> &Type {
-        // SAFETY: By the type invariants the device holds a reference on its type.
-        unsafe { Type::from_raw((*self.as_raw()).type_) }
-    }
-
-    /// Returns the device's parent.
-    pub fn parent(&self) -> &Parent {
-        self.mdev_type().parent()
-    }
 }
 
-/// `dev_info!(mdev, ...)` and friends print with the mdev's name (its UUID).
-impl AsRef<device::Device> for Device {
-    fn as_ref(&self) -> &device::Device {
-        self.device()
-    }
-}
 
 /// Parses an unsigned number the way `kstrtoul(s, 0, &val)` does.
 ///

@@ -573,7 +573,10 @@ unsafe impl<T: DeviceOps> Sync for Registration<T> {}
 impl<T: DeviceOps> Registration<T> {
     /// Allocates a VFIO device for `parent` (for an mdev vendor driver: the mdev), initialises
     /// its data with `init` and registers it with `vfio_register_emulated_iommu_dev()`.
-    pub fn new<E>(parent: &device::Device, init: impl PinInit<T, E>) -> Result<Self>
+    ///
+    /// `parent` must be bound to a driver (the VFIO core takes a reference on that driver's
+    /// module at the first open): a vendor driver passes its mdev from [`crate::mdev::Driver::probe`].
+    pub fn new<E>(parent: &device::Device<device::Bound>, init: impl PinInit<T, E>) -> Result<Self>
     where
         Error: From<E>,
     {

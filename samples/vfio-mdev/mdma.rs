@@ -33,8 +33,7 @@ use core::fmt::Write;
 use kernel::{
     alloc::AllocError,
     c_str,
-    device::{self, Bound},
-    faux, mdev,
+    device, mdev,
     prelude::*,
     sync::{new_mutex, Arc, Mutex},
     uaccess::{UserSliceReader, UserSliceWriter},
@@ -483,7 +482,7 @@ impl mdev::Driver for MdmaDriver {
         mdev::DeviceAttribute::read_write(c_str!("map_bench"), show_map_bench, store_map_bench),
     ];
 
-    fn probe(mdev: &mdev::Device, _parent: &(), _ty: &()) -> Result<Reg> {
+    fn probe(mdev: &mdev::Device<device::Core<'_>>, _parent: &(), _ty: &()) -> Result<Reg> {
         let state = State::new()?;
         vfio::Registration::new(
             mdev.device(),
@@ -496,18 +495,23 @@ impl mdev::Driver for MdmaDriver {
 }
 
 // Fields drop in declaration order: the parent registration (which removes every mdev), then
-// the faux parent device, then the driver.
+// the parent device, the driver and the class.
+//
+// The parent is a class device, not a faux device: the mdev ABI names every type
+// "<driver of the parent>-<type>" (`dev_driver_string()`, the class name for a device without a
+// driver), so under a faux parent the type would be "faux_driver-dma" instead of "mdma-dma".
 struct MdmaModule {
     _parent: Pin<KBox<mdev::ParentRegistration<MdmaDriver>>>,
-    _dev: faux::Registration,
+    _dev: mdev::VirtualParent,
     _driver: Arc<mdev::DriverRegistration<MdmaDriver>>,
+    _class: Arc<mdev::VirtualClass>,
 }
 
 impl kernel::Module for MdmaModule {
     fn init(module: &'static ThisModule) -> Result<Self> {
         let driver = Arc::pin_init(mdev::DriverRegistration::new(module), GFP_KERNEL)?;
-        // A software-only parent: the faux bus (`/sys/devices/faux/mdma`).
-        let dev = faux::Registration::new(MDMA_NAME, None)?;
+        let class = mdev::VirtualClass::new(MDMA_NAME)?;
+        let dev = mdev::VirtualParent::new(&class, MDMA_NAME)?;
         let mut types = KVec::new();
         types.push(
             mdev::TypeInfo {
@@ -517,16 +521,15 @@ impl kernel::Module for MdmaModule {
             },
             GFP_KERNEL,
         )?;
-        let fdev: &faux::Device<Bound> = dev.as_ref();
-        let pdev: &device::Device<Bound> = fdev.as_ref();
         let parent = KBox::pin_init(
-            mdev::ParentRegistration::new(pdev, &driver, types, ()),
+            mdev::ParentRegistration::new(dev.device(), &driver, types, ()),
             GFP_KERNEL,
         )?;
         Ok(MdmaModule {
             _parent: parent,
             _dev: dev,
             _driver: driver,
+            _class: class,
         })
     }
 }

@@ -19,7 +19,9 @@ use core::{
     sync::atomic::{AtomicU32, Ordering},
 };
 use kernel::{
-    c_str, mdev,
+    c_str,
+    device::Core,
+    mdev,
     prelude::*,
     sync::{new_mutex, Arc, Mutex},
     uaccess::{UserPtr, UserSliceReader, UserSliceWriter},
@@ -547,7 +549,7 @@ impl mdev::Driver for Mtty {
     )];
 
     fn probe(
-        mdev: &mdev::Device,
+        mdev: &mdev::Device<Core<'_>>,
         pool: &Arc<PortPool>,
         ty: &MttyType,
     ) -> Result<vfio::Registration<MttyDevice>> {

@@ -104,7 +104,10 @@ result() { # result <ok:0|1> <description>
 if [ "$e2e_only" = 0 ]; then
 # 0. KUnit ran at boot (the Rust `kernel` crate doctests, CONFIG_KUNIT=y):
 #    count its test cases from the console.
-kunit=$(dmesg | sed -nE 's/.*# Totals: pass:([0-9]+) fail:([0-9]+) skip:([0-9]+) total:[0-9]+.*/\1 \2 \3/p' | tail -n1)
+# one "# Totals:" line per suite (rust_doctests_kernel, the #[kunit_tests]
+# suites, ...): the sum of all of them
+kunit=$(dmesg | sed -nE 's/.*# Totals: pass:([0-9]+) fail:([0-9]+) skip:([0-9]+) total:[0-9]+.*/\1 \2 \3/p' |
+	awk 'NF == 3 { p += $1; f += $2; s += $3; n++ } END { if (n) print p, f, s }')
 if [ -n "$kunit" ]; then
 	read -r kp kf ks <<<"$kunit"
 	dmesg | grep -E '^\[[ 0-9.]+\] +(not )?ok [0-9]+ ' | grep 'not ok' | sed 's/^/# kunit: /'

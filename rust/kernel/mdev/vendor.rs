@@ -46,7 +46,7 @@ use core::{
 /// see `samples/vfio-mdev/mtty_rs.rs`):
 ///
 /// ```ignore
-/// use kernel::{c_str, mdev, prelude::*, sync::Arc};
+/// use kernel::{c_str, device::Core, mdev, prelude::*, sync::Arc};
 ///
 /// struct Counter;
 ///
@@ -59,7 +59,7 @@ use core::{
 ///     const DEVICE_API: &'static CStr = c_str!("vfio-pci");
 ///     const MAX_INSTANCES: u32 = 4;
 ///
-///     fn probe(_mdev: &mdev::Device, _parent: &(), ty: &u32) -> Result<u32> {
+///     fn probe(_mdev: &mdev::Device<Core<'_>>, _parent: &(), ty: &u32) -> Result<u32> {
 ///         Ok(*ty)
 ///     }
 /// }
@@ -87,14 +87,18 @@ pub trait Driver: Sized + 'static {
     const ATTRIBUTES: &'static [DeviceAttribute<Self>] = &[];
 
     /// Userspace created `mdev` of type `ty` on a parent with data `parent`.
+    ///
+    /// The mdev is bound to this driver for as long as `mdev` lives: its
+    /// [`device::Device<Bound>`](device::Bound) is what [`crate::vfio::Registration::new`]
+    /// needs.
     fn probe(
-        mdev: &Device,
+        mdev: &Device<device::Core<'_>>,
         parent: &Self::ParentData,
         ty: &Self::TypeData,
     ) -> Result<Self::DeviceData>;
 
     /// `mdev` is being removed; `data` is what [`Driver::probe`] returned.
-    fn remove(_mdev: &Device, data: Self::DeviceData) {
+    fn remove(_mdev: &Device<device::Core<'_>>, data: Self::DeviceData) {
         drop(data);
     }
 
@@ -502,8 +506,9 @@ impl<T: Driver> Adapter<T> {
     /// Called by the core with a new mdev of a type of a [`ParentRegistration<T>`] (only those
     /// parents use this driver), while the parent is registered.
     unsafe extern "C" fn probe(mdev: *mut bindings::mdev_device) -> c_int {
-        // SAFETY: The core holds a reference on the device during probe.
-        let m = unsafe { Device::from_raw(mdev) };
+        // SAFETY: The core holds a reference on the device during probe, and the driver core
+        // calls `probe` in the bus callback that binds it to this driver: `Core` context.
+        let m = unsafe { &*mdev.cast::<Device<device::Core<'_>>>() };
         // SAFETY: The device's type belongs to a `ParentRegistration<T>` (see above).
         let (parent, ty) = unsafe { Self::context(m.mdev_type().as_raw()) };
         from_result(|| {
@@ -519,8 +524,9 @@ impl<T: Driver> Adapter<T> {
     ///
     /// Called by the core with an mdev that [`Self::probe`] bound.
     unsafe extern "C" fn remove(mdev: *mut bindings::mdev_device) {
-        // SAFETY: The core holds a reference on the device during remove.
-        let m = unsafe { Device::from_raw(mdev) };
+        // SAFETY: The core holds a reference on the device during remove, and the driver core
+        // calls `remove` in the bus callback that unbinds it: `Core` context.
+        let m = unsafe { &*mdev.cast::<Device<device::Core<'_>>>() };
         // SAFETY: `probe` stored a `KBox<T::DeviceData>` with `into_foreign`; the core calls
         // `remove` once per successful `probe`, so it is taken back exactly once.
         let data: KBox<T::DeviceData> = unsafe {
@@ -669,6 +675,10 @@ impl Drop for VirtualClass {
 
 /// A parent device in a [`VirtualClass`], for vendor drivers that have no hardware device to
 /// attach mdevs to (samples, software devices): `/sys/devices/virtual/<class>/<name>`.
+///
+/// Not a `faux` device: the mdev core names types `<driver of the parent>-<type>`
+/// (`dev_driver_string()`), which for a faux parent is `faux_driver-<type>` whatever the vendor;
+/// for a class device without a driver it is the class name, as in the upstream samples.
 ///
 /// Upstream samples unregister their parent device, then their mdev driver, then destroy
 /// their class; keeping the class in its own [`Arc`] lets a driver do the same.

@@ -3,7 +3,8 @@
  * Shared helpers and the per-sample expectation table for the VFIO mediated
  * device (mdev) selftests.
  *
- * Every expectation in mdev_samples[] was read from the Linux 6.12 sources:
+ * Every expectation in mdev_samples[] was read from the Linux sources (6.12,
+ * re-checked on 7.3.4, the target):
  * samples/vfio-mdev/{mtty,mdpy,mbochs}.c (types, pools, PCI config space,
  * VFIO regions and interrupts) and drivers/vfio/mdev/ (sysfs layout, errno).
  * mtty_rs, the Rust port of mtty, must match mtty exactly and shares its

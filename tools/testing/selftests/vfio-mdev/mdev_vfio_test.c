@@ -10,7 +10,9 @@
  *  mdpy_dev:   mdpy display plane, BAR sizing, reset
  *  mbochs_dev: mbochs dispi registers, EDID region, BAR sizing, reset
  *
- * Expected values come from samples/vfio-mdev/{mtty,mdpy,mbochs}.c (6.12).
+ * Expected values come from samples/vfio-mdev/{mtty,mdpy,mbochs}.c (read in
+ * 6.12, re-checked on 7.3.4; since 7.x the VFIO core answers
+ * GET_REGION_INFO around the samples' get_region_info_caps).
  */
 #define _GNU_SOURCE
 #include <errno.h>

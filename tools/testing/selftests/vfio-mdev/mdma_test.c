@@ -11,7 +11,7 @@
  * fixed IOVA).  All data is checked byte for byte, the whole buffer around
  * the touched range included; a failed operation must not change memory.
  *
- * Pinned-page accounting of the process (6.12 sources):
+ * Pinned-page accounting of the process (read in 6.12, holds on 7.3.4):
  *  - type1 (drivers/vfio/vfio_iommu_type1.c): vfio_pin_pages on a container
  *    without an IOMMU domain accounts each newly pinned page with
  *    vfio_lock_acct() -> __account_locked_vm(): mm->locked_vm, /proc VmLck,
@@ -112,8 +112,8 @@ static const struct mdev_sample_desc mdma_desc = {
 	.sample = MDMA_SAMPLE,
 	.module = "mdma",
 	.parent = "mdma",
-	.parent_devpath = "/devices/faux/mdma",	/* a faux device */
-	.parent_subsystem = "faux",
+	.parent_devpath = "/devices/virtual/mdma/mdma",
+	.parent_subsystem = "mdma",
 	.driver = "mdma",
 	.device_api = "vfio-pci\n",
 	.pool = MDMA_INSTANCES,
