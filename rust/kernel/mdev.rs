@@ -320,7 +320,6 @@ impl Device {
     }
 }
 
-
 /// Parses an unsigned number the way `kstrtoul(s, 0, &val)` does.
 ///
 /// An optional `+`, then `0x`/`0X` and hex digits, `0` and octal digits, or decimal digits,

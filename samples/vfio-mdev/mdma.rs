@@ -32,8 +32,7 @@
 use core::fmt::Write;
 use kernel::{
     alloc::AllocError,
-    c_str,
-    device, mdev,
+    c_str, device, mdev,
     prelude::*,
     sync::{new_mutex, Arc, Mutex},
     uaccess::{UserSliceReader, UserSliceWriter},
