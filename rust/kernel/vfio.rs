@@ -522,15 +522,15 @@ pub struct Device<T: DeviceOps> {
 }
 
 impl<T: DeviceOps> Device<T> {
-    const ALIGN_OK: () = assert!(core::mem::align_of::<Self>() <= bindings::ARCH_SLAB_MINALIGN);
 
     /// # Safety
     ///
     /// `vdev` must be the `vfio_device` of a `Device<T>` whose data is initialised, for `'a`.
     #[inline]
     unsafe fn from_raw<'a>(vdev: *mut bindings::vfio_device) -> &'a Self {
-        // SAFETY: `vdev` is at offset 0 of the `repr(C)` `Device<T>` (see `ALIGN_OK` and the
-        // allocation in `Registration::new`); the caller guarantees it is initialised.
+        // SAFETY: `vdev` is at offset 0 of the `repr(C)` `Device<T>`, which
+        // `Registration::new` asserts at compile time when it allocates it; the caller
+        // guarantees the data is initialised.
         unsafe { &*vdev.cast::<Self>() }
     }
 
@@ -580,8 +580,16 @@ impl<T: DeviceOps> Registration<T> {
     where
         Error: From<E>,
     {
-        #[allow(clippy::let_unit_value)]
-        let () = Device::<T>::ALIGN_OK;
+        // `_vfio_alloc_device()` returns `kvzalloc(size)` and treats its start as the
+        // `struct vfio_device`, as `fwctl` does with `_fwctl_alloc_device()`.
+        const_assert!(
+            core::mem::offset_of!(Device<T>, vdev) == 0,
+            "struct vfio_device must be at offset 0"
+        );
+        const_assert!(
+            core::mem::align_of::<Device<T>>() <= bindings::ARCH_SLAB_MINALIGN,
+            "kvzalloc() does not align Device<T> enough"
+        );
         // SAFETY: `parent` is a valid device; the size covers `Device<T>`, whose first field
         // is the `vfio_device`; the ops table is static.
         let vdev = unsafe {

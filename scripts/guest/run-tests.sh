@@ -102,12 +102,16 @@ result() { # result <ok:0|1> <description>
 }
 
 if [ "$e2e_only" = 0 ]; then
-# 0. KUnit ran at boot (the Rust `kernel` crate doctests, CONFIG_KUNIT=y):
-#    count its test cases from the console.
-# one "# Totals:" line per suite (rust_doctests_kernel, the #[kunit_tests]
-# suites, ...): the sum of all of them
-kunit=$(dmesg | sed -nE 's/.*# Totals: pass:([0-9]+) fail:([0-9]+) skip:([0-9]+) total:[0-9]+.*/\1 \2 \3/p' |
-	awk 'NF == 3 { p += $1; f += $2; s += $3; n++ } END { if (n) print p, f, s }')
+# 0. KUnit ran at boot (CONFIG_KUNIT=y): the Rust `kernel` crate doctests
+#    (suite rust_doctests_kernel) and every #[kunit_tests] suite.  Count the
+#    test cases from the console: the KTAP result lines one level down (four
+#    spaces), one per case of every suite ("# Totals:" lines are not enough:
+#    KUnit prints none for a suite of one case).
+kunit=$(dmesg | sed -E 's/^\[[ 0-9.]+\] //' | awk '
+	/^    (not )?ok [0-9]+ / {
+		if ($0 ~ /# SKIP/) s++; else if ($1 == "not") f++; else p++; n++
+	}
+	END { if (n) print p + 0, f + 0, s + 0 }')
 if [ -n "$kunit" ]; then
 	read -r kp kf ks <<<"$kunit"
 	dmesg | grep -E '^\[[ 0-9.]+\] +(not )?ok [0-9]+ ' | grep 'not ok' | sed 's/^/# kunit: /'
