@@ -522,7 +522,6 @@ pub struct Device<T: DeviceOps> {
 }
 
 impl<T: DeviceOps> Device<T> {
-
     /// # Safety
     ///
     /// `vdev` must be the `vfio_device` of a `Device<T>` whose data is initialised, for `'a`.
