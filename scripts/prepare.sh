@@ -23,13 +23,15 @@ say() { printf '==> prepare: %s\n' "$*"; }
 
 # shellcheck source=../config/kernel.env
 . "$repo/config/kernel.env"
-tarball=${KSRC_DIR:-/opt/mdev-rs/src}/linux-source-$KERNEL_SERIES.tar.xz
+tarball=${KSRC_DIR:-/opt/mdev-rs/src}/linux-source-${KERNEL_SERIES}_$KERNEL_DEB_VERSION.tar.xz
 [ -f "$tarball" ] || { echo "prepare: no $tarball; run scripts/setup.sh" >&2; exit 1; }
 topdir=linux-source-$KERNEL_SERIES
 
-# What the tree was made from: tarball identity + every patch's content.
+# What the tree was made from: the pinned Debian version and the tarball's
+# size (setup.sh checked the package against Debian's signed index) + every
+# patch's content.
 stamp_want=$( {
-	stat -c '%n %s %Y' "$tarball"
+	echo "$KERNEL_SERIES $KERNEL_DEB_VERSION $(stat -c %s "$tarball")"
 	for p in "$repo"/patches/*.patch; do
 		if [ -e "$p" ]; then sha256sum "$p"; fi
 	done

@@ -7,8 +7,8 @@
 #
 # Environment:
 #   VNG_VENV    where virtme-ng is installed (default /opt/mdev-rs/virtme-ng-<ver>)
-#   KERNEL_DEB  a local copy of the linux-source-<series> .deb, used only when
-#               Debian no longer publishes the series (said loudly)
+#   KERNEL_DEB  a local copy of the pinned linux-source-<series> .deb, used
+#               only when Debian does not give it (said loudly)
 #   KSRC_DIR    where the kernel tarball is kept (default /opt/mdev-rs/src)
 set -euo pipefail
 
@@ -64,55 +64,75 @@ fi
 [ -e "$LIBCLANG_DIR/libclang.so" ] || [ -e "$LIBCLANG_DIR/libclang.so.1" ] ||
 	die "$LIBCLANG_DIR/libclang.so missing (package libclang-$LLVM_VERSION-dev)"
 
-# 2. The kernel source: Debian's linux-source-$KERNEL_SERIES from
-#    $KERNEL_SUITES, fetched with a private sources list so that the machine's
-#    own apt configuration (bookworm) is never touched.
+# 2. The kernel source: Debian's linux-source-$KERNEL_SERIES, version
+#    $KERNEL_DEB_VERSION, from $KERNEL_SUITE, fetched with a private sources
+#    list and state directory so that the machine's own apt configuration
+#    (bookworm) is never touched.  apt-get download checks the package against
+#    the suite's signed index.
 pkg=linux-source-$KERNEL_SERIES
-tarball=$KSRC_DIR/$pkg.tar.xz
-if [ ! -f "$tarball" ]; then
-	as_root mkdir -p "$KSRC_DIR"
+tarball=$KSRC_DIR/${pkg}_$KERNEL_DEB_VERSION.tar.xz
+fetch_kernel_source() {
+	local work apt_priv ver deb= src_tar why=
 	work=$(mktemp -d)
-	trap 'rm -rf "$work"' EXIT
-	mkdir -p "$work/lists/partial" "$work/cache/archives/partial"
-	for s in $KERNEL_SUITES; do
-		echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $s main"
-	done > "$work/sources.list"
+	# shellcheck disable=SC2064
+	trap "rm -rf '$work'" RETURN
+	mkdir -p "$work/lists/partial" "$work/cache/archives/partial" "$work/x"
+	echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $KERNEL_SUITE main" \
+		> "$work/sources.list"
 	apt_priv=(-o "Dir::Etc::SourceList=$work/sources.list" -o Dir::Etc::SourceParts=-
 		-o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work/cache"
 		-o APT::Get::List-Cleanup=0 -o Debug::NoLocking=1)
-	deb=
-	say "fetching $pkg from Debian ($KERNEL_SUITES)"
-	if apt-get "${apt_priv[@]}" update -q >"$work/update.log" 2>&1 &&
-		ver=$(apt-cache "${apt_priv[@]}" policy "$pkg" | awk '/Candidate:/ {print $2}') &&
-		[ -n "$ver" ] && [ "$ver" != "(none)" ]; then
-		(cd "$work" && apt-get "${apt_priv[@]}" download -q "$pkg=$ver") ||
-			die "apt-get download $pkg=$ver from $KERNEL_SUITES failed"
-		deb=$(ls "$work"/"$pkg"_*.deb)
-		say "downloaded $(basename "$deb") (checked against the suite's signed index)"
-	elif [ -n "${KERNEL_DEB:-}" ]; then
-		[ -f "$KERNEL_DEB" ] || die "KERNEL_DEB=$KERNEL_DEB: no such file"
-		say "WARNING: Debian does not publish $pkg in $KERNEL_SUITES (any more)."
-		say "WARNING: using the local copy KERNEL_DEB=$KERNEL_DEB instead."
-		say "WARNING: the project must move to the series Debian publishes now."
-		deb=$KERNEL_DEB
+	say "fetching $pkg $KERNEL_DEB_VERSION from Debian ($KERNEL_SUITE)"
+	if ! apt-get "${apt_priv[@]}" update -q >"$work/update.log" 2>&1; then
+		sed 's/^/  /' "$work/update.log" >&2
+		why="apt-get update of $KERNEL_SUITE failed (network? see above)"
 	else
-		cat "$work/update.log" >&2 || true
-		die "Debian does not publish $pkg in $KERNEL_SUITES (deb.debian.org).
-  The project targets Linux $KERNEL_SERIES (config/kernel.env).  Either move to the
-  series Debian publishes now, or set KERNEL_DEB=<path to ${pkg}_*.deb> to use a
-  local copy of the package."
+		ver=$(apt-cache "${apt_priv[@]}" policy "$pkg" 2>/dev/null |
+			awk '/Candidate:/ {print $2}')
+		if [ -z "$ver" ] || [ "$ver" = "(none)" ]; then
+			why="Debian does not publish $pkg in $KERNEL_SUITE any more"
+		elif ! apt-cache "${apt_priv[@]}" madison "$pkg" | awk '{print $3}' |
+			grep -qxF "$KERNEL_DEB_VERSION"; then
+			why="Debian publishes $pkg $ver in $KERNEL_SUITE, not the pinned $KERNEL_DEB_VERSION"
+		elif ! (cd "$work" && apt-get "${apt_priv[@]}" download -q "$pkg=$KERNEL_DEB_VERSION" \
+			>"$work/download.log" 2>&1); then
+			sed 's/^/  /' "$work/download.log" >&2
+			why="apt-get download $pkg=$KERNEL_DEB_VERSION failed (see above)"
+		else
+			deb=$(find "$work" -maxdepth 1 -name "${pkg}_*.deb" | head -n1)
+			say "downloaded $(basename "$deb")"
+		fi
 	fi
-	dpkg-deb --info "$deb" >/dev/null || die "$deb is not a Debian package"
-	dpkg-deb --field "$deb" Package | grep -qx "$pkg" || die "$deb is not $pkg"
+	if [ -z "$deb" ]; then
+		if [ -n "${KERNEL_DEB:-}" ]; then
+			[ -f "$KERNEL_DEB" ] || die "KERNEL_DEB=$KERNEL_DEB: no such file"
+			say "WARNING: $why."
+			say "WARNING: using the local copy KERNEL_DEB=$KERNEL_DEB instead."
+			say "WARNING: if Debian moved on, update config/kernel.env to what it publishes."
+			deb=$KERNEL_DEB
+		else
+			die "$why.
+  The project pins $pkg $KERNEL_DEB_VERSION from $KERNEL_SUITE (config/kernel.env).
+  Either update config/kernel.env to the version Debian publishes now, or set
+  KERNEL_DEB=<path to ${pkg}_${KERNEL_DEB_VERSION}_all.deb> to use a local copy."
+		fi
+	fi
+	dpkg-deb --field "$deb" Package 2>/dev/null | grep -qxF "$pkg" ||
+		die "$deb is not a $pkg package"
+	dpkg-deb --field "$deb" Version | grep -qxF "$KERNEL_DEB_VERSION" ||
+		die "$deb is version $(dpkg-deb --field "$deb" Version), config/kernel.env pins $KERNEL_DEB_VERSION"
 	dpkg-deb -x "$deb" "$work/x"
-	src_tar=$(ls "$work"/x/usr/src/"$pkg".tar.* | head -n1)
+	src_tar=$(find "$work/x/usr/src" -maxdepth 1 -name "$pkg.tar.*" | head -n1)
 	[ -n "$src_tar" ] || die "$deb has no /usr/src/$pkg.tar.*"
-	dpkg-deb --field "$deb" Version | as_root tee "$KSRC_DIR/$pkg.version" >/dev/null
-	as_root mv "$src_tar" "$tarball.tmp"
+	as_root mkdir -p "$KSRC_DIR"
+	as_root cp "$src_tar" "$tarball.tmp"
 	as_root mv "$tarball.tmp" "$tarball"
-	say "kernel source: $tarball ($(cat "$KSRC_DIR/$pkg.version"))"
+	say "kernel source: $tarball"
+}
+if [ ! -f "$tarball" ]; then
+	fetch_kernel_source
 else
-	say "kernel source present: $tarball ($(cat "$KSRC_DIR/$pkg.version" 2>/dev/null))"
+	say "kernel source present: $tarball"
 fi
 
 # 3. bindgen from crates.io (the kernel runs it to generate `bindings`).  It

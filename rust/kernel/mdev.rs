@@ -249,8 +249,10 @@ pub struct Device<Ctx: device::DeviceContext = device::Normal>(
     PhantomData<Ctx>,
 );
 
-// SAFETY: `Device` is a transparent wrapper of `struct mdev_device`, whose `dev` field is a
-// `struct device`; `AsRef<device::Device<Ctx>>` below returns it with the same context.
+// SAFETY: `Device<Ctx>` is `repr(transparent)` over `Opaque<bindings::mdev_device>` (the
+// `PhantomData<Ctx>` is zero-sized), so its layout does not depend on `Ctx` and a reference in
+// one context may be reinterpreted as a reference in a weaker one; `AsRef` below hands out the
+// embedded `struct device` in the same context.
 kernel::impl_device_context_deref!(unsafe { Device });
 
 impl<Ctx: device::DeviceContext> AsRef<device::Device<Ctx>> for Device<Ctx> {

@@ -12,10 +12,14 @@
 //! `vfio_register_emulated_iommu_dev()` (which creates the singleton IOMMU group, `/dev/vfio/N`
 //! and, with `CONFIG_VFIO_DEVICE_CDEV`, `/dev/vfio/devices/vfioM`), and unregisters it on drop.
 //!
-//! The ioctl trampoline decodes `VFIO_DEVICE_GET_INFO`, `VFIO_DEVICE_GET_REGION_INFO` (with a
-//! capability chain, [`Caps`]), `VFIO_DEVICE_GET_IRQ_INFO`, `VFIO_DEVICE_SET_IRQS` ([`IrqSet`],
-//! validated as `vfio_set_irqs_validate_and_prepare()` does) and `VFIO_DEVICE_RESET`, checks the
-//! user's `argsz`, and copies the answers back, so drivers never touch user memory for them.
+//! The ioctl trampoline decodes `VFIO_DEVICE_GET_INFO`, `VFIO_DEVICE_GET_IRQ_INFO`,
+//! `VFIO_DEVICE_SET_IRQS` ([`IrqSet`], validated as `vfio_set_irqs_validate_and_prepare()` does)
+//! and `VFIO_DEVICE_RESET` into the `bindings` UAPI structures, checks the user's `argsz`, and
+//! copies the answers back, so drivers never touch user memory for them.
+//! `VFIO_DEVICE_GET_REGION_INFO` never reaches a driver's ioctl since Linux 7.x: the VFIO core
+//! decodes it, calls `get_region_info_caps` (wired to [`DeviceOps::region_info`], whose
+//! capabilities, [`Caps`], are handed to `vfio_info_cap_add()`), places the chain and copies it
+//! out; without `region_info` the core answers `EINVAL`.
 //! [`pci`] has helpers for emulated PCI devices: region offsets, the split of region accesses
 //! into naturally aligned pieces, and an emulated configuration space.
 //!
@@ -29,6 +33,7 @@
 use crate::{
     alloc::{flags::GFP_KERNEL, KVec},
     bindings, device,
+    devres::Devres,
     error::{from_result, to_result, Error, Result},
     ffi::{c_char, c_int, c_long, c_uint, c_ulong},
     ioctl::_IO,
@@ -119,11 +124,12 @@ pub struct IrqInfo {
     pub count: u32,
 }
 
-/// The capability chain of a `VFIO_DEVICE_GET_REGION_INFO` answer.
+/// The capabilities of a `VFIO_DEVICE_GET_REGION_INFO` answer.
 ///
 /// Each capability is a `struct vfio_info_cap_header` (id, version, offset of the next one)
-/// followed by its payload; offsets are relative to the start of the user's buffer, as
-/// `vfio_info_cap_shift()` makes them.
+/// followed by its payload, padded to 8 bytes as `vfio_info_cap_add()` aligns them. The VFIO
+/// core links the headers, places the chain after the user's `struct vfio_region_info` and
+/// copies it out (or reports the `argsz` it needs).
 ///
 /// # Examples
 ///
@@ -131,15 +137,11 @@ pub struct IrqInfo {
 /// use kernel::vfio::Caps;
 ///
 /// let mut caps = Caps::new();
+/// assert!(caps.is_empty());
 /// caps.add(2, 1, &[7, 0, 0, 0])?;
-/// caps.add(3, 1, &[1, 2, 3, 4, 5, 6, 7, 8])?;
-/// let bytes = caps.finish(32);
-/// // each capability is padded to 8 bytes: (8 + 4 + 4) + (8 + 8)
-/// assert_eq!(bytes.len(), 32);
-/// // first header: id 2, version 1, next at 32 + 16
-/// assert_eq!(&bytes[0..12], &[2, 0, 1, 0, 48, 0, 0, 0, 7, 0, 0, 0]);
-/// // second header: id 3, version 1, last (next = 0)
-/// assert_eq!(&bytes[16..24], &[3, 0, 1, 0, 0, 0, 0, 0]);
+/// caps.add_region_type(3, 1)?;
+/// // each capability is an 8-byte header and its payload padded to 8 bytes: (8 + 8) + (8 + 8)
+/// assert_eq!(caps.len(), 32);
 /// # Ok::<(), Error>(())
 /// ```
 pub struct Caps {
@@ -203,19 +205,6 @@ impl Caps {
             p.extend_from_slice(&size.to_ne_bytes(), GFP_KERNEL)?;
         }
         self.add(bindings::VFIO_REGION_INFO_CAP_SPARSE_MMAP as u16, 1, &p)
-    }
-
-    /// Links the headers for a chain that starts at byte `base` of the user's buffer and
-    /// returns its bytes.
-    pub fn finish(&mut self, base: usize) -> &[u8] {
-        for (i, &h) in self.heads.iter().enumerate() {
-            let next = match self.heads.get(i + 1) {
-                Some(&n) => (base + n) as u32,
-                None => 0,
-            };
-            self.buf[h + 4..h + 8].copy_from_slice(&next.to_ne_bytes());
-        }
-        &self.buf
     }
 
     /// Length of the chain in bytes.
@@ -422,8 +411,8 @@ impl Drop for EventFd {
 /// The operations of a VFIO device; the data of the device is `Self`.
 ///
 /// Every method gets the [`Device`], which dereferences to `Self`. Methods that are not
-/// implemented behave as for a C driver that leaves the operation `NULL` (for the ioctls:
-/// `ENOTTY`).
+/// implemented behave as for a C driver that leaves the operation `NULL`: the ioctls decoded
+/// here answer `ENOTTY`, `VFIO_DEVICE_GET_REGION_INFO` (decoded by the VFIO core) `EINVAL`.
 #[vtable]
 pub trait DeviceOps: Sized + Send + Sync + 'static {
     /// Name of the operations, as `vfio_device_ops.name`.
@@ -481,7 +470,8 @@ pub trait DeviceOps: Sized + Send + Sync + 'static {
         crate::build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
-    /// Any other ioctl: `cmd` and the user pointer `arg`.
+    /// Any other ioctl: `cmd` and the user pointer `arg`. The VFIO core handles
+    /// `VFIO_DEVICE_GET_REGION_INFO` and `VFIO_DEVICE_FEATURE` itself; they never get here.
     fn ioctl(_dev: &Device<Self>, _cmd: u32, _arg: UserPtr) -> Result<isize> {
         crate::build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
@@ -554,27 +544,82 @@ impl<T: DeviceOps> Deref for Device<T> {
     }
 }
 
-/// A registered VFIO device with an emulated IOMMU; unregisters it on drop.
+/// A registered VFIO device with an emulated IOMMU; unregisters it on drop, and at the latest
+/// when its parent is unbound.
 ///
 /// Dropping waits, as `vfio_unregister_group_dev()` does, until userspace closed the device
 /// (calling [`DeviceOps::request`] meanwhile).
 ///
+/// The VFIO core uses the parent's driver for as long as the device is registered (it takes a
+/// reference on the driver's module at the first open), so the registration must not outlive
+/// the binding. A vendor driver keeps it in its per-device data, which the mdev core drops in
+/// `remove`; if it keeps it anywhere else (or forgets it), the [`Devres`] inside unregisters the
+/// VFIO device when the parent is unbound. Afterwards [`Registration::device`] still works (the
+/// registration holds a reference), but userspace can no longer reach the device.
+///
 /// # Invariants
 ///
-/// `self.0` points to a registered [`Device<T>`] on which this object holds a reference.
-pub struct Registration<T: DeviceOps>(NonNull<Device<T>>);
+/// `dev` holds a reference on a [`Device<T>`] whose data is initialised; `unreg` owns its
+/// registration.
+pub struct Registration<T: DeviceOps> {
+    // Dropped first: unregisters (if the parent's unbind did not already), then `dev` puts the
+    // reference.
+    unreg: Devres<Unregister<T>>,
+    dev: DeviceRef<T>,
+}
 
-// SAFETY: The registration only gives out `&Device<T>`, whose data is `Send + Sync`.
-unsafe impl<T: DeviceOps> Send for Registration<T> {}
-// SAFETY: As above.
-unsafe impl<T: DeviceOps> Sync for Registration<T> {}
+/// A reference on a [`Device<T>`] whose data is initialised; put on drop.
+///
+/// # Invariants
+///
+/// `self.0` points to a [`Device<T>`] with initialised data, on which this object holds a
+/// reference (`get_device()` or the allocation's).
+struct DeviceRef<T: DeviceOps>(NonNull<Device<T>>);
+
+// SAFETY: The reference only gives out `&Device<T>`, which is `Sync` because `T: Sync` and the
+// C part is only used through the VFIO core's own locking; putting it may happen on any thread.
+unsafe impl<T: DeviceOps> Send for DeviceRef<T> {}
+// SAFETY: `&DeviceRef<T>` only gives out `&Device<T>`; see the `Send` argument.
+unsafe impl<T: DeviceOps> Sync for DeviceRef<T> {}
+
+impl<T: DeviceOps> Drop for DeviceRef<T> {
+    fn drop(&mut self) {
+        // `vdev` is at offset 0 of `Device<T>` (asserted in `Registration::new`).
+        let vdev = self.0.as_ptr().cast::<bindings::vfio_device>();
+        // SAFETY: We hold a reference (type invariant); the last one releases the device,
+        // whose release callback drops the data.
+        unsafe { bindings::put_device(core::ptr::addr_of_mut!((*vdev).device)) };
+    }
+}
+
+/// The registration of a [`Device<T>`] with the VFIO core; unregisters it on drop.
+///
+/// # Invariants
+///
+/// `self.0` points to a registered [`Device<T>`]; whoever owns this object keeps a reference
+/// on the device for as long as it exists (the [`Registration`]'s `dev`, which is dropped after
+/// its `unreg`, or leaked with it).
+struct Unregister<T: DeviceOps>(NonNull<Device<T>>);
+
+// SAFETY: `vfio_unregister_group_dev()` may be called from any thread.
+unsafe impl<T: DeviceOps> Send for Unregister<T> {}
+
+impl<T: DeviceOps> Drop for Unregister<T> {
+    fn drop(&mut self) {
+        // `vdev` is at offset 0 of `Device<T>` (asserted in `Registration::new`).
+        let vdev = self.0.as_ptr().cast::<bindings::vfio_device>();
+        // SAFETY: The device is registered and its memory is alive (type invariants); this
+        // waits for userspace to close it.
+        unsafe { bindings::vfio_unregister_group_dev(vdev) };
+    }
+}
 
 impl<T: DeviceOps> Registration<T> {
     /// Allocates a VFIO device for `parent` (for an mdev vendor driver: the mdev), initialises
     /// its data with `init` and registers it with `vfio_register_emulated_iommu_dev()`.
     ///
-    /// `parent` must be bound to a driver (the VFIO core takes a reference on that driver's
-    /// module at the first open): a vendor driver passes its mdev from [`crate::mdev::Driver::probe`].
+    /// `parent` must be bound to a driver, which a `&Device<Bound>` proves: a vendor driver
+    /// passes its mdev from [`crate::mdev::Driver::probe`].
     pub fn new<E>(parent: &device::Device<device::Bound>, init: impl PinInit<T, E>) -> Result<Self>
     where
         Error: From<E>,
@@ -600,32 +645,37 @@ impl<T: DeviceOps> Registration<T> {
         };
         let vdev = crate::error::from_err_ptr(vdev)?;
         let ptr = vdev.cast::<Device<T>>();
-        // SAFETY: The allocation is zeroed, large enough and aligned for `Device<T>`; nobody
-        // else can reach it yet, and it does not move.
+        // SAFETY: The allocation is zeroed, large enough and aligned for `Device<T>` (asserted
+        // above); nobody else can reach it yet, and it does not move. On error `raw_try_init`
+        // leaves `data` uninitialised and we only free the allocation.
         let res = unsafe { pin_init::raw_try_init(core::ptr::addr_of_mut!((*ptr).data), init) };
         if let Err(e) = res {
-            // SAFETY: We own the only reference; `initialized` is false, so the release
-            // callback does not drop `data`.
+            // SAFETY: We own the only reference; `initialized` is false (zeroed allocation), so
+            // the release callback does not drop `data`.
             unsafe { bindings::put_device(core::ptr::addr_of_mut!((*vdev).device)) };
             return Err(e.into());
         }
-        // SAFETY: Not shared yet. INVARIANT: `data` is initialised.
+        // SAFETY: Not shared yet.
         unsafe { (*ptr).initialized = true };
-        // SAFETY: `vdev` is an allocated, not yet registered VFIO device.
-        if let Err(e) = to_result(unsafe { bindings::vfio_register_emulated_iommu_dev(vdev) }) {
-            // SAFETY: We own the only reference; release drops `data`.
-            unsafe { bindings::put_device(core::ptr::addr_of_mut!((*vdev).device)) };
-            return Err(e);
-        }
-        // INVARIANT: Registered, and the allocation reference is ours.
-        // SAFETY: `ptr` is non-null (not an error pointer).
-        Ok(Self(unsafe { NonNull::new_unchecked(ptr) }))
+        // INVARIANT: `data` is initialised and the allocation's reference is `dev`'s.
+        // SAFETY: `ptr` is not NULL (`from_err_ptr` checked it is no error pointer and
+        // `_vfio_alloc_device()` never returns NULL).
+        let dev = DeviceRef(unsafe { NonNull::new_unchecked(ptr) });
+        // SAFETY: `vdev` is an allocated, initialised, not yet registered VFIO device. On
+        // failure, dropping `dev` puts the only reference and release drops `data`.
+        to_result(unsafe { bindings::vfio_register_emulated_iommu_dev(vdev) })?;
+        // INVARIANT: Registered; `dev` outlives `unreg` in `Self` (field order), or is leaked
+        // with it.
+        let unreg = Unregister(dev.0);
+        // On failure `Devres::new` drops `unreg`, which unregisters; then `dev` is put.
+        let unreg = Devres::new(parent, unreg)?;
+        Ok(Self { unreg, dev })
     }
 
     /// Returns the device.
     pub fn device(&self) -> &Device<T> {
-        // SAFETY: We hold a reference (type invariant) and the data is initialised.
-        unsafe { self.0.as_ref() }
+        // SAFETY: `dev` holds a reference and the data is initialised (type invariants).
+        unsafe { self.dev.0.as_ref() }
     }
 }
 
@@ -634,16 +684,6 @@ impl<T: DeviceOps> Deref for Registration<T> {
 
     fn deref(&self) -> &Device<T> {
         self.device()
-    }
-}
-
-impl<T: DeviceOps> Drop for Registration<T> {
-    fn drop(&mut self) {
-        let vdev = self.device().as_raw();
-        // SAFETY: The device is registered (type invariant); this waits for userspace.
-        unsafe { bindings::vfio_unregister_group_dev(vdev) };
-        // SAFETY: We drop our reference (type invariant); the last one frees the device.
-        unsafe { bindings::put_device(core::ptr::addr_of_mut!((*vdev).device)) };
     }
 }
 
@@ -656,41 +696,35 @@ const DEVICE_INFO_MINSZ: usize =
 const IRQ_INFO_MINSZ: usize =
     core::mem::offset_of!(bindings::vfio_irq_info, count) + size_of::<u32>();
 
-/// The VFIO UAPI structures the ioctl trampolines exchange with userspace, as `bindgen`
-/// generates them from `include/uapi/linux/vfio.h`.
-///
-/// # Safety
-///
-/// Implementors are `repr(C)` structures of integers only (no padding, no pointers, no
-/// `bool` or enums), so every bit pattern is valid and every byte is initialised.
-unsafe trait Uapi: FromBytes + AsBytes + Sized {}
+// The VFIO UAPI structures the ioctl trampolines exchange with userspace, as `bindgen`
+// generates them from `include/uapi/linux/vfio.h`. Their sizes are checked at compile time, so
+// a layout change in the header (a field that is not a `__u32`, padding) fails the build
+// instead of breaking the arguments below.
+const _: () = assert!(size_of::<bindings::vfio_device_info>() == 6 * 4);
+const _: () = assert!(size_of::<bindings::vfio_irq_info>() == 4 * 4);
+const _: () = assert!(size_of::<bindings::vfio_irq_set>() == 5 * 4);
 
 // SAFETY: `struct vfio_device_info` is `{argsz, flags, num_regions, num_irqs, cap_offset,
-// pad}`, six `__u32`: integers only, no padding.
+// pad}`, six `__u32` (24 bytes, asserted above): any bit pattern is a valid value.
 unsafe impl FromBytes for bindings::vfio_device_info {}
-// SAFETY: As above.
+// SAFETY: The six `__u32` of `struct vfio_device_info` fill its 24 bytes: no padding.
 unsafe impl AsBytes for bindings::vfio_device_info {}
-// SAFETY: As above.
-unsafe impl Uapi for bindings::vfio_device_info {}
-// SAFETY: `struct vfio_irq_info` is `{argsz, flags, index, count}`, four `__u32`.
+// SAFETY: `struct vfio_irq_info` is `{argsz, flags, index, count}`, four `__u32` (16 bytes,
+// asserted above): any bit pattern is a valid value.
 unsafe impl FromBytes for bindings::vfio_irq_info {}
-// SAFETY: As above.
+// SAFETY: The four `__u32` of `struct vfio_irq_info` fill its 16 bytes: no padding.
 unsafe impl AsBytes for bindings::vfio_irq_info {}
-// SAFETY: As above.
-unsafe impl Uapi for bindings::vfio_irq_info {}
-// SAFETY: `struct vfio_irq_set` is `{argsz, flags, index, start, count}`, five `__u32`,
-// followed by a zero-sized flexible array (`data[]`): integers only, no padding.
+// SAFETY: `struct vfio_irq_set` is `{argsz, flags, index, start, count}`, five `__u32`, and a
+// zero-sized flexible array `data[]` (20 bytes, asserted above): any bit pattern is valid.
 unsafe impl FromBytes for bindings::vfio_irq_set {}
-// SAFETY: As above.
+// SAFETY: The five `__u32` of `struct vfio_irq_set` fill its 20 bytes: no padding.
 unsafe impl AsBytes for bindings::vfio_irq_set {}
-// SAFETY: As above.
-unsafe impl Uapi for bindings::vfio_irq_set {}
 
 /// Reads the first `minsz` bytes of the user's `T` at `arg`; the rest of `T` is zero, as the
 /// C handlers' `copy_from_user(&info, arg, minsz)` into a zeroed structure.
 #[inline]
-fn read_minsz<T: Uapi>(arg: UserPtr, minsz: usize) -> Result<T> {
-    // SAFETY: `T: Uapi`, so the all-zero bit pattern is a valid `T`.
+fn read_minsz<T: FromBytes + AsBytes>(arg: UserPtr, minsz: usize) -> Result<T> {
+    // SAFETY: `T: FromBytes`: every bit pattern, all-zero among them, is a valid `T`.
     let mut v: T = unsafe { core::mem::zeroed() };
     let bytes = v.as_bytes_mut().get_mut(..minsz).ok_or(EINVAL)?;
     UserSlice::new(arg, minsz).reader().read_slice(bytes)?;
@@ -699,7 +733,7 @@ fn read_minsz<T: Uapi>(arg: UserPtr, minsz: usize) -> Result<T> {
 
 /// Writes the first `minsz` bytes of `v` back to the user's `T` at `arg`.
 #[inline]
-fn write_minsz<T: Uapi>(arg: UserPtr, v: &T, minsz: usize) -> Result {
+fn write_minsz<T: AsBytes>(arg: UserPtr, v: &T, minsz: usize) -> Result {
     let bytes = v.as_bytes().get(..minsz).ok_or(EINVAL)?;
     UserSlice::new(arg, minsz).writer().write_slice(bytes)
 }

@@ -237,17 +237,15 @@ static TYPE_ATTRS: StaticCell<[*mut bindings::attribute; 6]> = StaticCell::new([
     null_mut(),
 ]);
 
-static TYPE_GROUP: StaticCell<bindings::attribute_group> =
-    StaticCell::new(bindings::attribute_group {
-        __bindgen_anon_1: bindings::attribute_group__bindgen_ty_1 {
-            is_visible: Some(type_attr_visible),
-        },
-        __bindgen_anon_2: bindings::attribute_group__bindgen_ty_2 {
-            attrs: TYPE_ATTRS.get().cast(),
-        },
-        // SAFETY: All-zero is a valid `attribute_group` (no name, no binary attributes).
-        ..unsafe { core::mem::zeroed() }
-    });
+// `is_visible`, `attrs`, `show` and `store` are members of `__SYSFS_FUNCTION_ALTERNATIVE`
+// unions (structs with `CONFIG_CFI`), so they are assigned, never written as literals.
+static TYPE_GROUP: StaticCell<bindings::attribute_group> = StaticCell::new({
+    // SAFETY: All-zero is a valid `attribute_group` (no name, no callbacks, no attributes).
+    let mut g: bindings::attribute_group = unsafe { core::mem::zeroed() };
+    g.__bindgen_anon_1.is_visible = Some(type_attr_visible);
+    g.__bindgen_anon_2.attrs = TYPE_ATTRS.get().cast();
+    g
+});
 
 /// The `default_groups` of type kobjects.
 pub static TYPE_GROUPS: StaticCell<[*const bindings::attribute_group; 2]> =
@@ -428,22 +426,19 @@ pub mod statics {
 
     /// The `remove` attribute of mdevs (mode 0200).
     pub const fn remove_attr<T: Core>() -> bindings::device_attribute {
-        bindings::device_attribute {
-            attr: attribute(c_str!("remove"), 0o200),
-            __bindgen_anon_1: bindings::device_attribute__bindgen_ty_1 { show: None },
-            __bindgen_anon_2: bindings::device_attribute__bindgen_ty_2 {
-                store: Some(remove_store::<T>),
-            },
-        }
+        // SAFETY: All-zero is a valid `device_attribute` (no name, no callbacks).
+        let mut a: bindings::device_attribute = unsafe { core::mem::zeroed() };
+        a.attr = attribute(c_str!("remove"), 0o200);
+        a.__bindgen_anon_2.store = Some(remove_store::<T>);
+        a
     }
 
     /// An attribute group of `attrs`.
     pub const fn group(attrs: *mut *mut bindings::attribute) -> bindings::attribute_group {
-        bindings::attribute_group {
-            __bindgen_anon_2: bindings::attribute_group__bindgen_ty_2 { attrs },
-            // SAFETY: All-zero is a valid `attribute_group`.
-            ..unsafe { core::mem::zeroed() }
-        }
+        // SAFETY: All-zero is a valid `attribute_group` (no name, no callbacks).
+        let mut g: bindings::attribute_group = unsafe { core::mem::zeroed() };
+        g.__bindgen_anon_2.attrs = attrs;
+        g
     }
 }
 

@@ -506,8 +506,11 @@ impl<T: Driver> Adapter<T> {
     /// Called by the core with a new mdev of a type of a [`ParentRegistration<T>`] (only those
     /// parents use this driver), while the parent is registered.
     unsafe extern "C" fn probe(mdev: *mut bindings::mdev_device) -> c_int {
-        // SAFETY: The core holds a reference on the device during probe, and the driver core
-        // calls `probe` in the bus callback that binds it to this driver: `Core` context.
+        // SAFETY: `Device<Ctx>` is `repr(transparent)` over the C struct for every `Ctx` (a
+        // zero-sized marker), so the cast is a plain reborrow. The core holds a reference on
+        // the device during probe, and the driver core calls `probe` from the bus callback that
+        // binds it to this driver, with the device lock held: the `Core` context, for the
+        // duration of this call only (the lifetime is local).
         let m = unsafe { &*mdev.cast::<Device<device::Core<'_>>>() };
         // SAFETY: The device's type belongs to a `ParentRegistration<T>` (see above).
         let (parent, ty) = unsafe { Self::context(m.mdev_type().as_raw()) };
@@ -524,8 +527,11 @@ impl<T: Driver> Adapter<T> {
     ///
     /// Called by the core with an mdev that [`Self::probe`] bound.
     unsafe extern "C" fn remove(mdev: *mut bindings::mdev_device) {
-        // SAFETY: The core holds a reference on the device during remove, and the driver core
-        // calls `remove` in the bus callback that unbinds it: `Core` context.
+        // SAFETY: `Device<Ctx>` is `repr(transparent)` over the C struct for every `Ctx`, so
+        // the cast is a reborrow. The
+        // core holds a reference on the device during remove, which the driver core calls from
+        // the bus callback that unbinds it, with the device lock held and the driver still
+        // bound: the `Core` context, for this call only.
         let m = unsafe { &*mdev.cast::<Device<device::Core<'_>>>() };
         // SAFETY: `probe` stored a `KBox<T::DeviceData>` with `into_foreign`; the core calls
         // `remove` once per successful `probe`, so it is taken back exactly once.

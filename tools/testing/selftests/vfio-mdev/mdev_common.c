@@ -786,11 +786,12 @@ int mdev_cleanup(struct mdev_tracker *t)
 }
 
 /*
- * Remove every mdev on the bus.  kselftest_harness.h of 6.12 does not run
+ * Remove every mdev on the bus.  kselftest_harness.h of 6.12 did not run
  * FIXTURE_TEARDOWN after a failed ASSERT in the test body (the longjmp back
- * into the wrapper loses track of the forked child), so mdevs of a failed
- * test would stay and make later tests fail too; fixture setups call this
- * so that one failure stays one failure.  Returns how many were removed.
+ * into the wrapper lost track of the forked child; 7.3's harness does run
+ * it), so mdevs of a failed test stayed and made later tests fail too;
+ * fixture setups still call this so that one failure stays one failure
+ * whatever the harness does.  Returns how many were removed.
  */
 int mdev_reap_all(void)
 {
