@@ -559,12 +559,12 @@ impl<T: DeviceOps> Deref for Device<T> {
 ///
 /// # Invariants
 ///
-/// `dev` holds a reference on a [`Device<T>`] whose data is initialised; `unreg` owns its
+/// `dev` holds a reference on a [`Device<T>`] whose data is initialised; `_unreg` owns its
 /// registration.
 pub struct Registration<T: DeviceOps> {
     // Dropped first: unregisters (if the parent's unbind did not already), then `dev` puts the
     // reference.
-    unreg: Devres<Unregister<T>>,
+    _unreg: Devres<Unregister<T>>,
     dev: DeviceRef<T>,
 }
 
@@ -598,11 +598,14 @@ impl<T: DeviceOps> Drop for DeviceRef<T> {
 ///
 /// `self.0` points to a registered [`Device<T>`]; whoever owns this object keeps a reference
 /// on the device for as long as it exists (the [`Registration`]'s `dev`, which is dropped after
-/// its `unreg`, or leaked with it).
+/// its `_unreg`, or leaked with it).
 struct Unregister<T: DeviceOps>(NonNull<Device<T>>);
 
 // SAFETY: `vfio_unregister_group_dev()` may be called from any thread.
 unsafe impl<T: DeviceOps> Send for Unregister<T> {}
+// SAFETY: `&Unregister<T>` gives access to nothing (the pointer is private and only used by
+// `drop`, which takes `&mut self`).
+unsafe impl<T: DeviceOps> Sync for Unregister<T> {}
 
 impl<T: DeviceOps> Drop for Unregister<T> {
     fn drop(&mut self) {
@@ -664,12 +667,12 @@ impl<T: DeviceOps> Registration<T> {
         // SAFETY: `vdev` is an allocated, initialised, not yet registered VFIO device. On
         // failure, dropping `dev` puts the only reference and release drops `data`.
         to_result(unsafe { bindings::vfio_register_emulated_iommu_dev(vdev) })?;
-        // INVARIANT: Registered; `dev` outlives `unreg` in `Self` (field order), or is leaked
+        // INVARIANT: Registered; `dev` outlives `_unreg` in `Self` (field order), or is leaked
         // with it.
         let unreg = Unregister(dev.0);
         // On failure `Devres::new` drops `unreg`, which unregisters; then `dev` is put.
-        let unreg = Devres::new(parent, unreg)?;
-        Ok(Self { unreg, dev })
+        let unreg = Devres::new::<Error>(parent, Ok::<_, Error>(unreg))?;
+        Ok(Self { _unreg: unreg, dev })
     }
 
     /// Returns the device.
