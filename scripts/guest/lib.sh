@@ -148,7 +148,7 @@ mdev_unload() {
 }
 
 # Every sample a script may have loaded.
-MDEV_ALL_SAMPLES="mtty mtty_rs mdpy mbochs mdma"
+MDEV_ALL_SAMPLES="mtty mtty_rs mdpy mbochs mdma mdev_misuse"
 
 # Returns 0 when no core and no sample is loaded; names what still is.
 mdev_all_unloaded() {

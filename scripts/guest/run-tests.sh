@@ -78,13 +78,14 @@ fi
 nfirst=3
 if [ "$e2e_only" = 1 ]; then
 	nfirst=0 progs=() dma_progs=() cell_impls=() ncmp=0
-	MDEV_MDEVCTL=0 MDEV_STRESS=0
+	MDEV_MDEVCTL=0 MDEV_STRESS=0 MDEV_MISUSE=0
 fi
 
 pass=0 fail=0 skip=0 n=0
 echo "TAP version 13"
 nextra=$(( ncmp + ${#e2e_runs[@]} ))
 [ "${MDEV_MDEVCTL:-1}" = 1 ] && nextra=$((nextra + 1))
+[ "${MDEV_MISUSE:-1}" = 1 ] && nextra=$((nextra + 1))
 [ "${MDEV_STRESS:-1}" = 1 ] && nextra=$((nextra + 1))
 ndma=0
 [ ${#dma_progs[@]} -gt 0 ] && ndma=$(( ${#cores[@]} * (${#dma_progs[@]} + 1) ))
@@ -337,6 +338,11 @@ run_checks() { # run_checks <name> <script>
 	[ "$rc" != 0 ] && [ "${sf:-0}" = 0 ] && fail=$((fail + 1))
 	result "$rc" "${summary:-$name: no summary} (cores: ${cores[*]}${impls_arg:+; mtty: $impls_arg})"
 }
+
+# 3b. Unless MDEV_MISUSE=0: a safe Rust driver that keeps its VFIO
+#     registrations past remove (samples/vfio-mdev/mdev_misuse.rs) cannot
+#     leave a VFIO device registered on an unbound mdev (misuse.sh).
+[ "${MDEV_MISUSE:-1}" = 1 ] && run_checks misuse misuse.sh
 
 # 4. mdevctl end to end on every core and mtty implementation: types, start,
 #    list, stop, define --auto and autostart by udev when the parent

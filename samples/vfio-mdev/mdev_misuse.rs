@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A vendor driver that misuses the safe mdev/VFIO API on purpose, for the tests.
+//!
+//! Safe Rust only: whatever it does must not crash or corrupt the kernel. What it does:
+//!
+//! - it keeps every [`vfio::Registration`] it creates in its parent data (a list of "my
+//!   devices", which looks reasonable) instead of returning it from `probe` as its device data,
+//!   so the registrations outlive `remove` and live until the module is unloaded.
+//!
+//! The VFIO core uses the driver of a VFIO device's parent for as long as the device is
+//! registered, so such a registration must not stay registered after its mdev is unbound: the
+//! abstraction unregisters it at unbind (through `Devres`). The test
+//! (`scripts/guest/misuse.sh`) checks that the VFIO device is gone after `remove`, that
+//! creating and removing again works, and that unloading with registrations kept and mdevs
+//! present leaves no kernel report.
+
+use kernel::{
+    c_str,
+    device::Core,
+    mdev,
+    prelude::*,
+    sync::{new_mutex, Arc, Mutex},
+    vfio,
+};
+
+module! {
+    type: MisuseModule,
+    name: "mdev_misuse",
+    authors: ["mdev-rs developers"],
+    description: "Misuse of the safe mdev/VFIO Rust API, for tests",
+    license: "GPL v2",
+}
+
+const NAME: &CStr = c_str!("mdev_misuse");
+
+/// A VFIO device that implements nothing beyond its name.
+struct Nothing;
+
+#[vtable]
+impl vfio::DeviceOps for Nothing {
+    const NAME: &'static CStr = c_str!("vfio-mdev-misuse");
+}
+
+/// The parent's data: every registration ever made, kept until unload.
+#[pin_data]
+struct Kept {
+    #[pin]
+    regs: Mutex<KVec<vfio::Registration<Nothing>>>,
+}
+
+struct MisuseDriver;
+
+#[vtable]
+impl mdev::Driver for MisuseDriver {
+    type TypeData = ();
+    type ParentData = Kept;
+    type DeviceData = ();
+
+    const NAME: &'static CStr = NAME;
+    const DEVICE_API: &'static CStr = vfio::pci::DEVICE_API;
+    const MAX_INSTANCES: u32 = 4;
+
+    fn probe(mdev: &mdev::Device<Core<'_>>, kept: &Kept, _ty: &()) -> Result {
+        let reg = vfio::Registration::new(mdev.device(), Nothing)?;
+        kept.regs.lock().push(reg, GFP_KERNEL)?;
+        Ok(())
+    }
+}
+
+// Fields drop in declaration order: the parent registration (which removes every mdev, and
+// then drops the kept registrations with the parent data), its device, the driver, the class.
+struct MisuseModule {
+    _parent: Pin<KBox<mdev::ParentRegistration<MisuseDriver>>>,
+    _dev: mdev::VirtualParent,
+    _driver: Arc<mdev::DriverRegistration<MisuseDriver>>,
+    _class: Arc<mdev::VirtualClass>,
+}
+
+impl kernel::Module for MisuseModule {
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        let driver = Arc::pin_init(mdev::DriverRegistration::new(module), GFP_KERNEL)?;
+        let class = mdev::VirtualClass::new(NAME)?;
+        let dev = mdev::VirtualParent::new(&class, NAME)?;
+        let mut types = KVec::new();
+        types.push(
+            mdev::TypeInfo {
+                sysfs_name: c_str!("keep"),
+                pretty_name: Some(c_str!("Keeps its VFIO registrations")),
+                data: (),
+            },
+            GFP_KERNEL,
+        )?;
+        let parent = KBox::pin_init(
+            mdev::ParentRegistration::new(
+                dev.device(),
+                &driver,
+                types,
+                pin_init!(Kept {
+                    regs <- new_mutex!(KVec::new()),
+                }),
+            ),
+            GFP_KERNEL,
+        )?;
+        Ok(MisuseModule {
+            _parent: parent,
+            _dev: dev,
+            _driver: driver,
+            _class: class,
+        })
+    }
+}

@@ -1,0 +1,87 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Guest side of the misuse test: samples/vfio-mdev/mdev_misuse.rs is a vendor
+# driver in safe Rust that keeps every vfio::Registration it creates in its
+# parent data, past the mdev's remove.  The VFIO core uses the parent's
+# driver while a VFIO device is registered (the first open takes a reference
+# on device->dev->driver->owner), so a registration left behind on an unbound
+# mdev would oops at the next open.  The abstraction must unregister it at
+# unbind.  For every core in MDEV_TEST_CORES (default "mdev_c mdev"):
+#
+#   - create an mdev: its VFIO group (/dev/vfio/<group>) and cdev appear;
+#   - remove it: the mdev is gone, and so is its VFIO group, although the
+#     driver still holds the registration;
+#   - create two more, remove one, unload the driver with the other present
+#     and both registrations kept: the module and the core unload.
+#
+# Prints "ok|not ok N - ..." per check and "misuse: N passed, M failed";
+# exits 0 only if all passed.  Kernel reports fail the run (vm-run.sh).
+
+. "$(dirname "$0")/lib.sh"
+
+read -ra cores <<<"${MDEV_TEST_CORES:-mdev_c mdev}"
+pass=0 fail=0 n=0
+check() { # check <description> <command...>
+	local d=$1
+	shift
+	n=$((n + 1))
+	if "$@"; then
+		pass=$((pass + 1))
+		echo "ok $n - $d"
+	else
+		fail=$((fail + 1))
+		echo "not ok $n - $d"
+	fi
+}
+
+type_dir=/sys/class/mdev_bus/mdev_misuse/mdev_supported_types/mdev_misuse-keep
+create() { echo "$1" > "$type_dir/create"; }
+remove() { echo 1 > "/sys/bus/mdev/devices/$1/remove"; }
+group_of() { basename "$(readlink "/sys/bus/mdev/devices/$1/iommu_group")"; }
+has_vfio() { # has_vfio <uuid> <group>: the VFIO group node and the cdev exist
+	[ -c "/dev/vfio/$2" ] && compgen -G "/sys/bus/mdev/devices/$1/vfio-dev/vfio*" >/dev/null
+}
+gone() { # gone <uuid> <group>: neither the mdev nor its VFIO group is left
+	[ ! -e "/sys/bus/mdev/devices/$1" ] && [ ! -e "/dev/vfio/$2" ] &&
+		[ ! -e "/sys/kernel/iommu_groups/$2" ]
+}
+open_fails() { # the group node cannot be opened any more
+	! (exec 3<"/dev/vfio/$1") 2>/dev/null
+}
+
+for core in "${cores[@]}"; do
+	MDEV_CORE=$core
+	MDEV_SAMPLES=mdev_misuse
+	if ! out=$(mdev_load 2>&1); then
+		sed 's/^/# /' <<<"$out"
+		check "[$core] load the core and mdev_misuse" false
+		mdev_unload_all >/dev/null
+		continue
+	fi
+	check "[$core] load the core and mdev_misuse" true
+	a=$(cat /proc/sys/kernel/random/uuid)
+	b=$(cat /proc/sys/kernel/random/uuid)
+	c=$(cat /proc/sys/kernel/random/uuid)
+	check "[$core] create an mdev" create "$a"
+	ga=$(group_of "$a")
+	check "[$core] its VFIO group $ga and cdev exist" has_vfio "$a" "$ga"
+	check "[$core] remove it" remove "$a"
+	udevadm settle 2>/dev/null
+	check "[$core] the mdev and its VFIO group are gone although the driver keeps the registration" \
+		gone "$a" "$ga"
+	check "[$core] the old group node cannot be opened" open_fails "$ga"
+	check "[$core] create two more" eval 'create "$b" && create "$c"'
+	gb=$(group_of "$b")
+	check "[$core] remove one of them" remove "$b"
+	udevadm settle 2>/dev/null
+	check "[$core] its VFIO group is gone" gone "$b" "$gb"
+	check "[$core] unload mdev_misuse with an mdev present and 3 registrations kept" \
+		modprobe -r mdev_misuse
+	check "[$core] the mdev went with the parent" test ! -e "/sys/bus/mdev/devices/$c"
+	mdev_unload
+	check "[$core] everything unloads" mdev_all_unloaded
+	mdev_unload_all >/dev/null
+done
+echo "misuse: $pass passed, $fail failed"
+[ "$fail" = 0 ]
