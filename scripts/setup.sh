@@ -71,11 +71,12 @@ fi
 #    the suite's signed index.
 pkg=linux-source-$KERNEL_SERIES
 tarball=$KSRC_DIR/${pkg}_$KERNEL_DEB_VERSION.tar.xz
-fetch_kernel_source() {
-	local work apt_priv ver deb= src_tar why=
+# A subshell, so that its EXIT trap removes the work folder on every path
+# (die included) and nothing leaks into the rest of the script.
+fetch_kernel_source() (
 	work=$(mktemp -d)
-	# shellcheck disable=SC2064
-	trap "rm -rf '$work'" RETURN
+	trap 'rm -rf "$work"' EXIT
+	deb= why=
 	mkdir -p "$work/lists/partial" "$work/cache/archives/partial" "$work/x"
 	echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $KERNEL_SUITE main" \
 		> "$work/sources.list"
@@ -87,20 +88,25 @@ fetch_kernel_source() {
 		sed 's/^/  /' "$work/update.log" >&2
 		why="apt-get update of $KERNEL_SUITE failed (network? see above)"
 	else
-		ver=$(apt-cache "${apt_priv[@]}" policy "$pkg" 2>/dev/null |
-			awk '/Candidate:/ {print $2}')
-		if [ -z "$ver" ] || [ "$ver" = "(none)" ]; then
+		# every version the suite lists (madison ignores the host's apt pins)
+		vers=$(apt-cache "${apt_priv[@]}" madison "$pkg" 2>/dev/null |
+			awk '{print $3}' | tr '\n' ' ') || vers=
+		if [ -z "${vers// /}" ]; then
 			why="Debian does not publish $pkg in $KERNEL_SUITE any more"
-		elif ! apt-cache "${apt_priv[@]}" madison "$pkg" | awk '{print $3}' |
-			grep -qxF "$KERNEL_DEB_VERSION"; then
-			why="Debian publishes $pkg $ver in $KERNEL_SUITE, not the pinned $KERNEL_DEB_VERSION"
+		elif ! awk -v want="$KERNEL_DEB_VERSION" '$0 == want {f = 1} END {exit !f}' \
+			<<<"$(tr ' ' '\n' <<<"$vers")"; then
+			why="Debian publishes $pkg ${vers% } in $KERNEL_SUITE, not the pinned $KERNEL_DEB_VERSION"
 		elif ! (cd "$work" && apt-get "${apt_priv[@]}" download -q "$pkg=$KERNEL_DEB_VERSION" \
 			>"$work/download.log" 2>&1); then
 			sed 's/^/  /' "$work/download.log" >&2
 			why="apt-get download $pkg=$KERNEL_DEB_VERSION failed (see above)"
 		else
-			deb=$(find "$work" -maxdepth 1 -name "${pkg}_*.deb" | head -n1)
-			say "downloaded $(basename "$deb")"
+			deb=$(find "$work" -maxdepth 1 -name "${pkg}_*.deb")
+			if [ -n "$deb" ]; then
+				say "downloaded $(basename "$deb")"
+			else
+				why="apt-get download $pkg=$KERNEL_DEB_VERSION wrote no .deb"
+			fi
 		fi
 	fi
 	if [ -z "$deb" ]; then
@@ -122,13 +128,13 @@ fetch_kernel_source() {
 	dpkg-deb --field "$deb" Version | grep -qxF "$KERNEL_DEB_VERSION" ||
 		die "$deb is version $(dpkg-deb --field "$deb" Version), config/kernel.env pins $KERNEL_DEB_VERSION"
 	dpkg-deb -x "$deb" "$work/x"
-	src_tar=$(find "$work/x/usr/src" -maxdepth 1 -name "$pkg.tar.*" | head -n1)
-	[ -n "$src_tar" ] || die "$deb has no /usr/src/$pkg.tar.*"
+	src_tar=$(find "$work/x/usr/src" -maxdepth 1 -name "$pkg.tar.xz")
+	[ -n "$src_tar" ] || die "$deb has no /usr/src/$pkg.tar.xz"
 	as_root mkdir -p "$KSRC_DIR"
 	as_root cp "$src_tar" "$tarball.tmp"
 	as_root mv "$tarball.tmp" "$tarball"
 	say "kernel source: $tarball"
-}
+)
 if [ ! -f "$tarball" ]; then
 	fetch_kernel_source
 else

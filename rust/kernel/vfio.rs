@@ -530,8 +530,10 @@ impl<T: DeviceOps> Device<T> {
 
     /// Returns the device the VFIO device was registered for (for mdevs: the mdev).
     pub fn parent(&self) -> &device::Device {
-        // SAFETY: `dev` is set by `_vfio_alloc_device()` and the VFIO device holds a
-        // reference on it as its parent.
+        // SAFETY: `dev` is set by `_vfio_alloc_device()`. While the VFIO device is registered
+        // (the only time the VFIO core calls `DeviceOps`), `device_add()` holds a reference on
+        // it as the parent; afterwards a `&Device<T>` can only come from a `Registration`, whose
+        // `Devres` holds a reference on the same device until the registration is dropped.
         unsafe { device::Device::from_raw((*self.as_raw()).dev) }
     }
 }
@@ -556,6 +558,17 @@ impl<T: DeviceOps> Deref for Device<T> {
 /// `remove`; if it keeps it anywhere else (or forgets it), the [`Devres`] inside unregisters the
 /// VFIO device when the parent is unbound. Afterwards [`Registration::device`] still works (the
 /// registration holds a reference), but userspace can no longer reach the device.
+///
+/// What a registration kept past `remove` still holds: its [`Devres`] keeps a reference on the
+/// parent (the mdev), so the mdev's memory, its UUID and its instance slot stay taken until the
+/// registration is dropped (a `create` of the same UUID answers `EEXIST` meanwhile), and the
+/// mdev's release runs then; dropping it before its parent registration is gone (as
+/// `mdev_misuse` does, in its parent data) is what keeps that release within the lifetime of
+/// the mdev's type (issue S2 of the review for the general case).
+///
+/// Do not drop a registration from one of its own device's callbacks ([`DeviceOps`]): the
+/// unregistration waits for the device's users, the calling file among them, and for
+/// [`DeviceOps::request`], so it would wait for itself.
 ///
 /// # Invariants
 ///

@@ -39,12 +39,18 @@ type_dir=/sys/class/mdev_bus/mdev_misuse/mdev_supported_types/mdev_misuse-keep
 create() { echo "$1" > "$type_dir/create"; }
 remove() { echo 1 > "/sys/bus/mdev/devices/$1/remove"; }
 group_of() { basename "$(readlink "/sys/bus/mdev/devices/$1/iommu_group")"; }
-has_vfio() { # has_vfio <uuid> <group>: the VFIO group node and the cdev exist
-	[ -c "/dev/vfio/$2" ] && compgen -G "/sys/bus/mdev/devices/$1/vfio-dev/vfio*" >/dev/null
+cdev_of() { # the VFIO device cdev of an mdev (vfioN)
+	local d
+	for d in "/sys/bus/mdev/devices/$1"/vfio-dev/vfio*; do
+		[ -e "$d" ] && basename "$d"
+	done
 }
-gone() { # gone <uuid> <group>: neither the mdev nor its VFIO group is left
+has_vfio() { # has_vfio <group> <cdev>: the VFIO group node and the device cdev exist
+	[ -c "/dev/vfio/$1" ] && [ -n "$2" ] && [ -c "/dev/vfio/devices/$2" ]
+}
+gone() { # gone <uuid> <group> <cdev>: neither the mdev nor its VFIO group or cdev is left
 	[ ! -e "/sys/bus/mdev/devices/$1" ] && [ ! -e "/dev/vfio/$2" ] &&
-		[ ! -e "/sys/kernel/iommu_groups/$2" ]
+		[ ! -e "/sys/kernel/iommu_groups/$2" ] && [ ! -e "/dev/vfio/devices/$3" ]
 }
 open_fails() { # the group node cannot be opened any more
 	! (exec 3<"/dev/vfio/$1") 2>/dev/null
@@ -65,17 +71,21 @@ for core in "${cores[@]}"; do
 	c=$(cat /proc/sys/kernel/random/uuid)
 	check "[$core] create an mdev" create "$a"
 	ga=$(group_of "$a")
-	check "[$core] its VFIO group $ga and cdev exist" has_vfio "$a" "$ga"
+	ca=$(cdev_of "$a")
+	check "[$core] its VFIO group $ga and cdev $ca exist" has_vfio "$ga" "$ca"
 	check "[$core] remove it" remove "$a"
 	udevadm settle 2>/dev/null
 	check "[$core] the mdev and its VFIO group are gone although the driver keeps the registration" \
-		gone "$a" "$ga"
+		gone "$a" "$ga" "$ca"
 	check "[$core] the old group node cannot be opened" open_fails "$ga"
 	check "[$core] create two more" eval 'create "$b" && create "$c"'
 	gb=$(group_of "$b")
+	cb=$(cdev_of "$b")
 	check "[$core] remove one of them" remove "$b"
 	udevadm settle 2>/dev/null
-	check "[$core] its VFIO group is gone" gone "$b" "$gb"
+	check "[$core] its VFIO group and cdev are gone" gone "$b" "$gb" "$cb"
+	check "[$core] a kept registration keeps its mdev's UUID taken (documented): EEXIST" \
+		eval '! create "$a" 2>/dev/null'
 	check "[$core] unload mdev_misuse with an mdev present and 3 registrations kept" \
 		modprobe -r mdev_misuse
 	check "[$core] the mdev went with the parent" test ! -e "/sys/bus/mdev/devices/$c"

@@ -108,10 +108,13 @@ if [ "$e2e_only" = 0 ]; then
 #    test cases from the console: the KTAP result lines one level down (four
 #    spaces), one per case of every suite ("# Totals:" lines are not enough:
 #    KUnit prints none for a suite of one case).
+#    A suite that fails as a whole (its init) prints only a "not ok" at
+#    column 0: that counts as a failure too.
 kunit=$(dmesg | sed -E 's/^\[[ 0-9.]+\] //' | awk '
 	/^    (not )?ok [0-9]+ / {
 		if ($0 ~ /# SKIP/) s++; else if ($1 == "not") f++; else p++; n++
 	}
+	/^not ok [0-9]+ / { f++; n++ }
 	END { if (n) print p + 0, f + 0, s + 0 }')
 if [ -n "$kunit" ]; then
 	read -r kp kf ks <<<"$kunit"

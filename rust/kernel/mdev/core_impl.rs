@@ -237,8 +237,9 @@ static TYPE_ATTRS: StaticCell<[*mut bindings::attribute; 6]> = StaticCell::new([
     null_mut(),
 ]);
 
-// `is_visible`, `attrs`, `show` and `store` are members of `__SYSFS_FUNCTION_ALTERNATIVE`
-// unions (structs with `CONFIG_CFI`), so they are assigned, never written as literals.
+// `is_visible`, `show` and `store` are members of `__SYSFS_FUNCTION_ALTERNATIVE` (a union, or
+// a struct with `CONFIG_CFI`), and `attrs` of an anonymous union: all are assigned, never
+// written as literals, so the code builds with either layout.
 static TYPE_GROUP: StaticCell<bindings::attribute_group> = StaticCell::new({
     // SAFETY: All-zero is a valid `attribute_group` (no name, no callbacks, no attributes).
     let mut g: bindings::attribute_group = unsafe { core::mem::zeroed() };

@@ -357,10 +357,14 @@ struct TypeEntry<T: Driver> {
 /// `types` (through `type_ptrs`); none of them moves or changes while registered. `data` is
 /// initialised.
 pub struct ParentRegistration<T: Driver> {
+    // Fields drop in declaration order, after `mdev_unregister_parent()`. The parent data goes
+    // first: it may hold the last references on removed mdevs (a driver that keeps its
+    // `vfio::Registration`s there, see `samples/vfio-mdev/mdev_misuse.rs`), whose release
+    // reads their type and puts its kobject, so `types` and `parent` must still be there.
+    data: T::ParentData,
     parent: Opaque<bindings::mdev_parent>,
     types: KVec<TypeEntry<T>>,
     type_ptrs: KVec<*mut bindings::mdev_type>,
-    data: T::ParentData,
     dev: ARef<device::Device>,
     driver: Arc<DriverRegistration<T>>,
     _pin: PhantomPinned,
