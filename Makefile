@@ -136,8 +136,8 @@ qemu-e2e: build nested
 	@MDEV_E2E_DIR=$(NESTED) $(VM_RUN) --timeout $(TIMEOUT) --summary -- \
 		$(REPO)/scripts/guest/run-tests.sh --e2e-only $(SELFTEST_OUT)
 
-# The debug kernel (config/debug.config: lockdep, DEBUG_KOBJECT_RELEASE,
-# kmemleak): the whole suite plus the stress test, then a kmemleak scan.
+# The debug kernel (config/debug.config: lockdep, DEBUG_OBJECTS, kmemleak):
+# the whole suite plus the stress test, then a kmemleak scan.
 test-debug:
 	@$(MAKE) -s -f $(REPO)/Makefile test VARIANT=debug
 
