@@ -595,10 +595,18 @@ unsafe impl<T: DeviceOps> Send for DeviceRef<T> {}
 // SAFETY: `&DeviceRef<T>` only gives out `&Device<T>`; see the `Send` argument.
 unsafe impl<T: DeviceOps> Sync for DeviceRef<T> {}
 
+impl<T: DeviceOps> Device<T> {
+    /// The `struct vfio_device` of `this`, without creating a reference (the data may be
+    /// uninitialised or the device unregistered).
+    fn raw_of(this: NonNull<Self>) -> *mut bindings::vfio_device {
+        // `vdev` is at offset 0 of `Device<T>` (asserted in `Registration::new`).
+        this.as_ptr().cast()
+    }
+}
+
 impl<T: DeviceOps> Drop for DeviceRef<T> {
     fn drop(&mut self) {
-        // `vdev` is at offset 0 of `Device<T>` (asserted in `Registration::new`).
-        let vdev = self.0.as_ptr().cast::<bindings::vfio_device>();
+        let vdev = Device::raw_of(self.0);
         // SAFETY: We hold a reference (type invariant); the last one releases the device,
         // whose release callback drops the data.
         unsafe { bindings::put_device(core::ptr::addr_of_mut!((*vdev).device)) };
@@ -622,8 +630,7 @@ unsafe impl<T: DeviceOps> Sync for Unregister<T> {}
 
 impl<T: DeviceOps> Drop for Unregister<T> {
     fn drop(&mut self) {
-        // `vdev` is at offset 0 of `Device<T>` (asserted in `Registration::new`).
-        let vdev = self.0.as_ptr().cast::<bindings::vfio_device>();
+        let vdev = Device::raw_of(self.0);
         // SAFETY: The device is registered and its memory is alive (type invariants); this
         // waits for userspace to close it.
         unsafe { bindings::vfio_unregister_group_dev(vdev) };
@@ -835,7 +842,9 @@ impl<T: DeviceOps> Adapter<T> {
     ///
     /// Called by the VFIO core with a registered device.
     unsafe extern "C" fn open_device(vdev: *mut bindings::vfio_device) -> c_int {
-        // SAFETY: Registered devices are initialised.
+        // SAFETY: The VFIO core calls the ops of `Adapter::<T>::VTABLE` only for devices that
+        // `Registration::new` allocated with that table as a `Device<T>` and registered after
+        // initialising `data`; the core keeps the device alive for the call.
         let dev = unsafe { Device::<T>::from_raw(vdev) };
         from_result(|| T::open(dev).map(|()| 0))
     }
@@ -844,7 +853,9 @@ impl<T: DeviceOps> Adapter<T> {
     ///
     /// Called by the VFIO core with a registered, open device.
     unsafe extern "C" fn close_device(vdev: *mut bindings::vfio_device) {
-        // SAFETY: Registered devices are initialised.
+        // SAFETY: The VFIO core calls the ops of `Adapter::<T>::VTABLE` only for devices that
+        // `Registration::new` allocated with that table as a `Device<T>` and registered after
+        // initialising `data`; the core keeps the device alive for the call.
         T::close(unsafe { Device::<T>::from_raw(vdev) })
     }
 
@@ -858,7 +869,9 @@ impl<T: DeviceOps> Adapter<T> {
         count: usize,
         ppos: *mut bindings::loff_t,
     ) -> isize {
-        // SAFETY: Registered devices are initialised.
+        // SAFETY: The VFIO core calls the ops of `Adapter::<T>::VTABLE` only for devices that
+        // `Registration::new` allocated with that table as a `Device<T>` and registered after
+        // initialising `data`; the core keeps the device alive for the call.
         let dev = unsafe { Device::<T>::from_raw(vdev) };
         from_result(|| {
             // SAFETY: `ppos` is valid for the call.
@@ -880,7 +893,9 @@ impl<T: DeviceOps> Adapter<T> {
         count: usize,
         ppos: *mut bindings::loff_t,
     ) -> isize {
-        // SAFETY: Registered devices are initialised.
+        // SAFETY: The VFIO core calls the ops of `Adapter::<T>::VTABLE` only for devices that
+        // `Registration::new` allocated with that table as a `Device<T>` and registered after
+        // initialising `data`; the core keeps the device alive for the call.
         let dev = unsafe { Device::<T>::from_raw(vdev) };
         from_result(|| {
             // SAFETY: `ppos` is valid for the call.
@@ -901,7 +916,9 @@ impl<T: DeviceOps> Adapter<T> {
         cmd: c_uint,
         arg: c_ulong,
     ) -> c_long {
-        // SAFETY: Registered devices are initialised.
+        // SAFETY: The VFIO core calls the ops of `Adapter::<T>::VTABLE` only for devices that
+        // `Registration::new` allocated with that table as a `Device<T>` and registered after
+        // initialising `data`; the core keeps the device alive for the call.
         let dev = unsafe { Device::<T>::from_raw(vdev) };
         let arg = UserPtr::from_addr(arg);
         from_result(|| match cmd {
@@ -940,7 +957,9 @@ impl<T: DeviceOps> Adapter<T> {
         info: *mut bindings::vfio_region_info,
         caps: *mut bindings::vfio_info_cap,
     ) -> c_int {
-        // SAFETY: Registered devices are initialised.
+        // SAFETY: The VFIO core calls the ops of `Adapter::<T>::VTABLE` only for devices that
+        // `Registration::new` allocated with that table as a `Device<T>` and registered after
+        // initialising `data`; the core keeps the device alive for the call.
         let dev = unsafe { Device::<T>::from_raw(vdev) };
         from_result(|| {
             // SAFETY: `info` is valid for the call and only used by this thread.
@@ -1029,7 +1048,9 @@ impl<T: DeviceOps> Adapter<T> {
         vdev: *mut bindings::vfio_device,
         vma: *mut bindings::vm_area_struct,
     ) -> c_int {
-        // SAFETY: Registered devices are initialised.
+        // SAFETY: The VFIO core calls the ops of `Adapter::<T>::VTABLE` only for devices that
+        // `Registration::new` allocated with that table as a `Device<T>` and registered after
+        // initialising `data`; the core keeps the device alive for the call.
         let dev = unsafe { Device::<T>::from_raw(vdev) };
         // SAFETY: `VmArea` is a transparent view; `vma` is valid for the call.
         let vma = unsafe { &*vma.cast::<VmArea>() };
@@ -1040,7 +1061,9 @@ impl<T: DeviceOps> Adapter<T> {
     ///
     /// Called by the VFIO core with a registered device being unregistered.
     unsafe extern "C" fn request(vdev: *mut bindings::vfio_device, count: c_uint) {
-        // SAFETY: Registered devices are initialised.
+        // SAFETY: The VFIO core calls the ops of `Adapter::<T>::VTABLE` only for devices that
+        // `Registration::new` allocated with that table as a `Device<T>` and registered after
+        // initialising `data`; the core keeps the device alive for the call.
         T::request(unsafe { Device::<T>::from_raw(vdev) }, count)
     }
 
@@ -1048,7 +1071,9 @@ impl<T: DeviceOps> Adapter<T> {
     ///
     /// Called by the VFIO core with a registered device.
     unsafe extern "C" fn dma_unmap(vdev: *mut bindings::vfio_device, iova: u64, length: u64) {
-        // SAFETY: Registered devices are initialised.
+        // SAFETY: The VFIO core calls the ops of `Adapter::<T>::VTABLE` only for devices that
+        // `Registration::new` allocated with that table as a `Device<T>` and registered after
+        // initialising `data`; the core keeps the device alive for the call.
         T::dma_unmap(unsafe { Device::<T>::from_raw(vdev) }, iova, length)
     }
 }
