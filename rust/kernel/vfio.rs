@@ -31,7 +31,10 @@
 //! Only [`EventFd`] (`fs/eventfd.c`, always built in) has ordinary functions.
 
 use crate::{
-    alloc::{flags::GFP_KERNEL, KVec},
+    alloc::{
+        flags::{GFP_KERNEL, __GFP_NOWARN},
+        KVec,
+    },
     bindings, device,
     devres::Devres,
     error::{from_result, to_result, Error, Result},
@@ -743,6 +746,29 @@ unsafe impl FromBytes for bindings::vfio_irq_set {}
 // SAFETY: The five `__u32` of `struct vfio_irq_set` fill its 20 bytes: no padding.
 unsafe impl AsBytes for bindings::vfio_irq_set {}
 
+/// Advances the file position of a `read` or `write` by the `n` bytes the driver says it
+/// transferred, out of the `count` userspace asked for, and returns the syscall's result.
+///
+/// A driver cannot report more than `count` bytes (`EIO`), and the position never overflows
+/// `loff_t` (`EOVERFLOW`): either would make the syscall lie to userspace, or panic.
+///
+/// # Safety
+///
+/// `ppos` must be the position pointer the VFIO core passed to the running `read`/`write`
+/// callback.
+unsafe fn commit_pos(ppos: *mut bindings::loff_t, n: usize, count: usize) -> Result<isize> {
+    if n > count {
+        return Err(EIO);
+    }
+    let delta = bindings::loff_t::try_from(n).map_err(|_| EIO)?;
+    // SAFETY: The caller passes the callback's position pointer, valid for reads and writes
+    // for the duration of the callback and not accessed concurrently (the VFS hands the VFIO
+    // core a pointer to its own copy of the position, e.g. in `ksys_read()`).
+    let pos = unsafe { &mut *ppos };
+    *pos = pos.checked_add(delta).ok_or(EOVERFLOW)?;
+    isize::try_from(n).map_err(|_| EIO)
+}
+
 /// Reads the first `minsz` bytes of the user's `T` at `arg`; the rest of `T` is zero, as the
 /// C handlers' `copy_from_user(&info, arg, minsz)` into a zeroed structure.
 #[inline]
@@ -878,9 +904,8 @@ impl<T: DeviceOps> Adapter<T> {
             let pos = u64::try_from(unsafe { *ppos }).map_err(|_| EINVAL)?;
             let mut w = UserSlice::new(UserPtr::from_ptr(buf.cast()), count).writer();
             let n = T::read(dev, &mut w, pos)?;
-            // SAFETY: As above.
-            unsafe { *ppos += n as bindings::loff_t };
-            Ok(n as isize)
+            // SAFETY: `ppos` is this callback's position pointer.
+            unsafe { commit_pos(ppos, n, count) }
         })
     }
 
@@ -902,9 +927,8 @@ impl<T: DeviceOps> Adapter<T> {
             let pos = u64::try_from(unsafe { *ppos }).map_err(|_| EINVAL)?;
             let mut r = UserSlice::new(UserPtr::from_ptr(buf.cast_mut().cast()), count).reader();
             let n = T::write(dev, &mut r, pos)?;
-            // SAFETY: As above.
-            unsafe { *ppos += n as bindings::loff_t };
-            Ok(n as isize)
+            // SAFETY: `ppos` is this callback's position pointer.
+            unsafe { commit_pos(ppos, n, count) }
         })
     }
 
@@ -1016,14 +1040,17 @@ impl<T: DeviceOps> Adapter<T> {
         let mut raw = KVec::new();
         if bytes > 0 {
             UserSlice::new(arg.wrapping_byte_add(IRQ_SET_MINSZ), bytes)
-                .read_all(&mut raw, GFP_KERNEL)?;
+                .read_all(&mut raw, GFP_KERNEL | __GFP_NOWARN)?;
         }
         let mut fds = KVec::new();
         let data = match hdr.flags & bindings::VFIO_IRQ_SET_DATA_TYPE_MASK {
             bindings::VFIO_IRQ_SET_DATA_BOOL => IrqData::Bool(&raw),
             bindings::VFIO_IRQ_SET_DATA_EVENTFD => {
                 for c in raw.chunks_exact(4) {
-                    fds.push(i32::from_ne_bytes([c[0], c[1], c[2], c[3]]), GFP_KERNEL)?;
+                    fds.push(
+                        i32::from_ne_bytes([c[0], c[1], c[2], c[3]]),
+                        GFP_KERNEL | __GFP_NOWARN,
+                    )?;
                 }
                 IrqData::Eventfd(&fds)
             }

@@ -64,6 +64,7 @@ struct RunPtr(*const Run);
 
 /// A pinned page.
 #[derive(Clone, Copy)]
+#[repr(transparent)]
 struct PagePtr(*mut bindings::page);
 
 // SAFETY: A pinned `struct page` may be used from any thread.
@@ -261,7 +262,8 @@ impl<T: DeviceOps> Backend for Vfio<'_, T> {
     fn pin(&mut self, first: u64, pages: &mut [PagePtr], write: bool) -> Result {
         let prot = bindings::IOMMU_READ | if write { bindings::IOMMU_WRITE } else { 0 };
         // SAFETY: The device is open (callers only DMA while it is), `pages` has room for
-        // `pages.len()` (at most `PIN_PAGES_MAX`) pointers, and `PagePtr` is transparent.
+        // `pages.len()` (at most `PIN_PAGES_MAX`) pointers, and `PagePtr` is
+        // `#[repr(transparent)]` over `*mut page`, so `*mut PagePtr` is a `struct page **`.
         let ret = unsafe {
             bindings::vfio_pin_pages(
                 self.0.as_raw(),
@@ -385,6 +387,8 @@ impl PinnedMap {
             len: usize::try_from(len).map_err(|_| EINVAL)?,
             pages: Small::new(),
             held: Small::new(),
+            // INVARIANT: A request for writing pins every page writable, or fails (below).
+            writable: write,
         };
         let mut inner = self.inner.lock();
         if inner.recently_unmapped(first, last) {
@@ -624,7 +628,9 @@ impl PinnedMap {
 ///
 /// Every entry of `held` points to a run of `map` on which this mapping counts as a user, and
 /// every page of `pages` belongs to one of them, so the runs stay in the tree and the pages
-/// pinned as long as the mapping lives.
+/// pinned as long as the mapping lives. If `writable`, every page was pinned for writing
+/// (`IOMMU_WRITE`: `FOLL_WRITE`, so a private page of its own, never the shared zero page or a
+/// read-only page cache page).
 pub struct Mapping<'a> {
     map: &'a PinnedMap,
     /// Offset of the first byte in the first page.
@@ -632,9 +638,17 @@ pub struct Mapping<'a> {
     len: usize,
     pages: Small<PagePtr>,
     held: Small<RunPtr>,
+    /// Acquired for writing: [`Mapping::write`] and [`Mapping::fill`] are allowed.
+    writable: bool,
 }
 
 impl Mapping<'_> {
+    /// Whether the request was acquired for writing (`write == true` in
+    /// [`PinnedMap::acquire`]); only then can it be written.
+    pub fn is_writable(&self) -> bool {
+        self.writable
+    }
+
     /// Length of the request in bytes.
     pub fn len(&self) -> usize {
         self.len
@@ -686,11 +700,17 @@ impl Mapping<'_> {
         })
     }
 
-    /// Copies `data` into guest memory at `pos`. The request must have been acquired for
-    /// writing.
+    /// Copies `data` into guest memory at `pos`.
+    ///
+    /// Fails with `EPERM` unless the request was acquired for writing: a read-only request may
+    /// have pinned the shared zero page or a page of a file the user cannot write.
     pub fn write(&self, pos: usize, data: &[u8]) -> Result {
+        if !self.writable {
+            return Err(EPERM);
+        }
         self.pieces(pos, data.len(), |p, off, r| {
-            // SAFETY: As in `read`; the page was pinned for writing.
+            // SAFETY: `p` is pinned for writing (type invariant, `writable` checked above); the
+            // mapping is local to this scope and `off + r.len() <= PAGE_SIZE`.
             unsafe {
                 let va = bindings::kmap_local_page(p).cast::<u8>();
                 core::ptr::copy_nonoverlapping(data[r.clone()].as_ptr(), va.add(off), r.len());
@@ -699,10 +719,14 @@ impl Mapping<'_> {
         })
     }
 
-    /// Fills `n` bytes of guest memory at `pos` with `byte`.
+    /// Fills `n` bytes of guest memory at `pos` with `byte`; `EPERM` as for [`Mapping::write`].
     pub fn fill(&self, pos: usize, n: usize, byte: u8) -> Result {
+        if !self.writable {
+            return Err(EPERM);
+        }
         self.pieces(pos, n, |p, off, r| {
-            // SAFETY: As in `write`.
+            // SAFETY: `p` is pinned for writing (type invariant, `writable` checked above); the
+            // mapping is local to this scope and `off + r.len() <= PAGE_SIZE`.
             unsafe {
                 let va = bindings::kmap_local_page(p).cast::<u8>();
                 core::ptr::write_bytes(va.add(off), byte, r.len());
@@ -817,4 +841,60 @@ pub fn benchmark(n: u32) -> Result<BenchResult> {
         lookup_ns: per(t2 - t1),
         remove_ns: per(t3 - t2),
     })
+}
+
+#[kunit_tests(rust_kernel_vfio_pinmap)]
+mod tests {
+    use super::*;
+
+    /// Pins like `NoPages`, but refuses write pins with `EPERM` (pages userspace mapped
+    /// read-only).
+    struct ReadOnly;
+
+    impl Backend for ReadOnly {
+        fn pin(&mut self, first: u64, pages: &mut [PagePtr], write: bool) -> Result {
+            if write {
+                return Err(EPERM);
+            }
+            NoPages.pin(first, pages, false)
+        }
+
+        fn unpin(&mut self, _first: u64, _npages: usize) {}
+    }
+
+    /// A request acquired for reading cannot be written through: `write` and `fill` fail with
+    /// `EPERM` before touching a page (the fake pages here would fault).
+    #[test]
+    fn read_request_is_not_writable() -> Result {
+        let map = KBox::pin_init(PinnedMap::new(), GFP_KERNEL)?;
+        let m = map.acquire_with(&mut NoPages, 0x1000, 100, false)?;
+        assert!(!m.is_writable());
+        assert_eq!(m.write(0, &[1, 2, 3]), Err(EPERM));
+        assert_eq!(m.fill(0, 3, 0xff), Err(EPERM));
+        drop(m);
+        // The same pages, now hits, requested for writing: a writable mapping.
+        let m = map.acquire_with(&mut NoPages, 0x1000, 100, true)?;
+        assert!(m.is_writable());
+        Ok(())
+    }
+
+    /// Pages that could only be pinned read-only serve reads but refuse write requests.
+    #[test]
+    fn read_only_pins_refuse_writes() -> Result {
+        let map = KBox::pin_init(PinnedMap::new(), GFP_KERNEL)?;
+        assert_eq!(
+            map.acquire_with(&mut ReadOnly, 0x4000, 8192, true).err(),
+            Some(EPERM)
+        );
+        let m = map.acquire_with(&mut ReadOnly, 0x4000, 8192, false)?;
+        assert!(!m.is_writable());
+        assert_eq!(m.write(4096, &[0]), Err(EPERM));
+        drop(m);
+        // A hit on the read-only run, for writing.
+        assert_eq!(
+            map.acquire_with(&mut ReadOnly, 0x5000, 1, true).err(),
+            Some(EPERM)
+        );
+        Ok(())
+    }
 }
