@@ -21,6 +21,7 @@ JOBS      ?= $(shell nproc)
 FRAGMENTS_default := config/vm.config config/rust.config config/kunit.config \
                      tools/testing/selftests/vfio-mdev/config config/mdev-rust.config
 FRAGMENTS_debug   := $(FRAGMENTS_default) config/debug.config
+FRAGMENTS_kasan   := $(FRAGMENTS_default) config/kasan.config
 FRAGMENTS          = $(addprefix $(REPO)/,$(FRAGMENTS_$(VARIANT)))
 
 # The toolchain: Debian's rustc-web (an exact rustc / rust-src pair),
@@ -41,7 +42,7 @@ export VNG_VENV ?= /opt/mdev-rs/virtme-ng-1.42
 VM_RUN = $(REPO)/scripts/vm-run.sh --kernel $(OBJ) --logdir $(BUILD)/logs
 
 .PHONY: nested qemu-e2e all help setup prepare config rustavailable kernel selftests ext-modules build \
-	test test-debug differential bench demo vm-run shell lint clean distclean
+	test test-debug test-kasan differential bench demo vm-run shell lint clean distclean
 
 all: build
 
@@ -136,10 +137,19 @@ qemu-e2e: build nested
 	@MDEV_E2E_DIR=$(NESTED) $(VM_RUN) --timeout $(TIMEOUT) --summary -- \
 		$(REPO)/scripts/guest/run-tests.sh --e2e-only $(SELFTEST_OUT)
 
-# The debug kernel (config/debug.config: lockdep, DEBUG_OBJECTS, kmemleak):
-# the whole suite plus the stress test, then a kmemleak scan.
+# The debug kernels: config/debug.config (lockdep, DEBUG_OBJECTS, kmemleak),
+# the whole suite plus a kmemleak scan; then test-kasan.
 test-debug:
 	@$(MAKE) -s -f $(REPO)/Makefile test VARIANT=debug
+	@$(MAKE) -s -f $(REPO)/Makefile test-kasan
+
+# config/kasan.config (KASAN + DEBUG_KOBJECT_RELEASE): the suite with the Rust
+# samples only (mtty_rs, mdma, mdev_misuse) on both cores; the upstream C
+# samples free kobjects with their module (see config/debug.config), and the
+# nested QEMU check is left to the other variants (TCG in TCG under KASAN).
+test-kasan:
+	@MDEV_SAMPLES=mtty_rs MDEV_MTTY_IMPLS=mtty_rs MDEV_DEMO_SAMPLE=mtty_rs MDEV_E2E=0 \
+		$(MAKE) -s -f $(REPO)/Makefile test VARIANT=kasan
 
 # Benchmarks (BENCHMARKS.md): create/remove cycles and 10,000 mdevs on one
 # parent, the C core and the Rust core alternating in one boot.

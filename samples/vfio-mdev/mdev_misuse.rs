@@ -6,7 +6,14 @@
 //!
 //! - it keeps every [`vfio::Registration`] it creates in its parent data (a list of "my
 //!   devices", which looks reasonable) instead of returning it from `probe` as its device data,
-//!   so the registrations outlive `remove` and live until the module is unloaded.
+//!   so the registrations outlive `remove` and live until the module is unloaded;
+//! - it also keeps a reference on the `struct device` of every mdev it probed (an
+//!   `ARef<device::Device>`, never dropped in `remove`), so removed mdevs are released only when
+//!   the parent registration drops its data, after the core unregistered the parent.
+//!
+//! The mdev core's release of an mdev reads its type and parent, which live in the parent
+//! registration, and a type's own release (deferred with `CONFIG_DEBUG_KOBJECT_RELEASE`) puts
+//! the parent device: the parent registration must not free them before those releases ran.
 //!
 //! The VFIO core uses the driver of a VFIO device's parent for as long as the device is
 //! registered, so such a registration must not stay registered after its mdev is unbound: the
@@ -17,10 +24,10 @@
 
 use kernel::{
     c_str,
-    device::Core,
+    device::{self, Core},
     mdev,
     prelude::*,
-    sync::{new_mutex, Arc, Mutex},
+    sync::{aref::ARef, new_mutex, Arc, Mutex},
     vfio,
 };
 
@@ -42,11 +49,13 @@ impl vfio::DeviceOps for Nothing {
     const NAME: &'static CStr = c_str!("vfio-mdev-misuse");
 }
 
-/// The parent's data: every registration ever made, kept until unload.
+/// The parent's data: every registration ever made and every mdev probed, kept until unload.
 #[pin_data]
 struct Kept {
     #[pin]
     regs: Mutex<KVec<vfio::Registration<Nothing>>>,
+    #[pin]
+    mdevs: Mutex<KVec<ARef<device::Device>>>,
 }
 
 struct MisuseDriver;
@@ -64,6 +73,8 @@ impl mdev::Driver for MisuseDriver {
     fn probe(mdev: &mdev::Device<Core<'_>>, kept: &Kept, _ty: &()) -> Result {
         let reg = vfio::Registration::new(mdev.device(), Nothing)?;
         kept.regs.lock().push(reg, GFP_KERNEL)?;
+        let dev: &device::Device = mdev.as_ref();
+        kept.mdevs.lock().push(dev.into(), GFP_KERNEL)?;
         Ok(())
     }
 }
@@ -98,6 +109,7 @@ impl kernel::Module for MisuseModule {
                 types,
                 pin_init!(Kept {
                     regs <- new_mutex!(KVec::new()),
+                    mdevs <- new_mutex!(KVec::new()),
                 }),
             ),
             GFP_KERNEL,
