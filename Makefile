@@ -21,7 +21,9 @@ JOBS      ?= $(shell nproc)
 FRAGMENTS_default := config/vm.config config/rust.config config/kunit.config \
                      tools/testing/selftests/vfio-mdev/config config/mdev-rust.config
 FRAGMENTS_debug   := $(FRAGMENTS_default) config/debug.config
-FRAGMENTS_kasan   := $(FRAGMENTS_default) config/kasan.config
+FRAGMENTS_kasan   := config/vm.config config/rust.config \
+                     tools/testing/selftests/vfio-mdev/config config/mdev-rust.config \
+                     config/kasan.config
 FRAGMENTS          = $(addprefix $(REPO)/,$(FRAGMENTS_$(VARIANT)))
 
 # The toolchain: Debian's rustc-web (an exact rustc / rust-src pair),
