@@ -44,7 +44,7 @@ export VNG_VENV ?= /opt/mdev-rs/virtme-ng-1.42
 VM_RUN = $(REPO)/scripts/vm-run.sh --kernel $(OBJ) --logdir $(BUILD)/logs
 
 .PHONY: nested qemu-e2e all help setup prepare config rustavailable kernel selftests ext-modules build \
-	test test-debug test-kasan differential bench demo vm-run shell lint clean distclean
+	test test-debug test-kasan compile-fail differential bench demo vm-run shell lint clean distclean
 
 all: build
 
@@ -130,8 +130,19 @@ NESTED := $(BUILD)/nested
 nested: prepare
 	@SRC=$(SRC) $(REPO)/scripts/nested-build.sh $(NESTED)
 
+# Compile-fail tests of the safe API, built on the host against $(OBJ)
+# (scripts/compile-fail.sh); make test counts their TAP in the guest.
+CF_TAP := $(BUILD)/logs/compile-fail-$(VARIANT).tap
+compile-fail: kernel
+	@echo "==> compile-fail: $(SELFTEST_DIR)/compile_fail"
+	@mkdir -p $(BUILD)/logs
+	@$(REPO)/scripts/compile-fail.sh $(SRC)/$(SELFTEST_DIR)/compile_fail \
+		$(OBJ)/compile_fail $(CF_TAP) $(KMAKE) -s
+
 test: build nested
-	@MDEV_E2E_DIR=$(NESTED) $(VM_RUN) --timeout $(TIMEOUT) --summary -- \
+	@rm -f $(CF_TAP)
+	@$(MAKE) -s -f $(REPO)/Makefile compile-fail || true
+	@MDEV_COMPILE_FAIL_TAP=$(CF_TAP) MDEV_E2E_DIR=$(NESTED) $(VM_RUN) --timeout $(TIMEOUT) --summary -- \
 		$(REPO)/scripts/guest/run-tests.sh $(SELFTEST_OUT)
 
 # Only the QEMU end-to-end check: C mtty on the C core, Rust mtty on the Rust core.

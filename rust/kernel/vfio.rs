@@ -42,11 +42,18 @@ use crate::{
     ioctl::_IO,
     prelude::*,
     str::CStr,
+    sync::Completion,
     transmute::{AsBytes, FromBytes},
     types::Opaque,
     uaccess::{UserPtr, UserSlice, UserSliceReader, UserSliceWriter},
 };
-use core::{marker::PhantomData, mem::size_of, ops::Deref, ptr::NonNull};
+use core::{
+    marker::PhantomData,
+    mem::size_of,
+    ops::Deref,
+    ptr::NonNull,
+    sync::atomic::{AtomicPtr, Ordering},
+};
 
 pub mod pci;
 pub mod pinmap;
@@ -255,7 +262,9 @@ pub struct IrqSet<'a> {
     pub index: u32,
     /// First vector.
     pub start: u32,
-    /// Number of vectors (the length of the data, if any).
+    /// Number of vectors (the length of the data, if any). `start + count` is at most the
+    /// index's vector count (see [`DeviceOps::num_irqs`]), so a driver can index an array
+    /// of that many vectors with `start..start + count`.
     pub count: u32,
     /// The action.
     pub action: IrqAction,
@@ -284,9 +293,10 @@ pub const IRQ_SET_MINSZ: usize =
     core::mem::offset_of!(bindings::vfio_irq_set, count) + size_of::<u32>();
 
 impl IrqSetHeader {
-    /// Validates the header the way `vfio_set_irqs_validate_and_prepare()` does, with
-    /// `num_irqs` interrupt indexes of `num_irqs` vectors at most; returns the action and the
-    /// number of data bytes that follow the header.
+    /// Validates the header the way `vfio_set_irqs_validate_and_prepare()` does, for a device
+    /// with `indexes` interrupt indexes, of which index `i` has `vectors(i)` vectors; returns
+    /// the action and the number of data bytes that follow the header. `vectors` is called
+    /// once, with an index below `indexes`.
     ///
     /// Unlike the C helper it also requires exactly one action bit (the C samples ignore a
     /// request without one and return success).
@@ -299,30 +309,40 @@ impl IrqSetHeader {
     /// const EVENTFD: u32 = 1 << 2;
     /// const TRIGGER: u32 = 1 << 5;
     /// let h = IrqSetHeader { argsz: 24, flags: EVENTFD | TRIGGER, index: 1, start: 0, count: 1 };
-    /// assert_eq!(h.validate(5), Ok((IrqAction::Trigger, 4)));
+    /// let one = |_| Ok(1); // every index has one vector
+    /// assert_eq!(h.validate(5, one), Ok((IrqAction::Trigger, 4)));
     /// // data shorter than count * 4
-    /// assert!(IrqSetHeader { argsz: 23, ..h }.validate(5).is_err());
+    /// assert!(IrqSetHeader { argsz: 23, ..h }.validate(5, one).is_err());
     /// // index beyond the device's interrupts
-    /// assert!(IrqSetHeader { index: 5, ..h }.validate(5).is_err());
+    /// assert!(IrqSetHeader { index: 5, ..h }.validate(5, one).is_err());
+    /// // vectors beyond the index's: checked against the index, not the number of indexes
+    /// assert!(IrqSetHeader { start: 1, ..h }.validate(5, one).is_err());
+    /// assert!(IrqSetHeader { argsz: 28, count: 2, ..h }.validate(5, one).is_err());
+    /// assert_eq!(IrqSetHeader { argsz: 28, count: 2, ..h }.validate(5, |_| Ok(2)), Ok((IrqAction::Trigger, 8)));
     /// // start + count overflowing
-    /// assert!(IrqSetHeader { start: 1, count: u32::MAX - 1, ..h }.validate(5).is_err());
+    /// assert!(IrqSetHeader { start: 1, count: u32::MAX - 1, ..h }.validate(5, one).is_err());
     /// // two data types
-    /// assert!(IrqSetHeader { flags: EVENTFD | 1 | TRIGGER, ..h }.validate(5).is_err());
+    /// assert!(IrqSetHeader { flags: EVENTFD | 1 | TRIGGER, ..h }.validate(5, one).is_err());
     /// // no action
-    /// assert!(IrqSetHeader { flags: EVENTFD, ..h }.validate(5).is_err());
+    /// assert!(IrqSetHeader { flags: EVENTFD, ..h }.validate(5, one).is_err());
     /// // a device that reports no interrupts
-    /// assert!(h.validate(0).is_err());
+    /// assert!(h.validate(0, one).is_err());
     /// ```
-    pub fn validate(&self, num_irqs: u32) -> Result<(IrqAction, usize)> {
+    pub fn validate(
+        &self,
+        indexes: u32,
+        vectors: impl FnOnce(u32) -> Result<u32>,
+    ) -> Result<(IrqAction, usize)> {
         let data_mask = bindings::VFIO_IRQ_SET_DATA_TYPE_MASK;
         let action_mask = bindings::VFIO_IRQ_SET_ACTION_TYPE_MASK;
         if (self.argsz as usize) < IRQ_SET_MINSZ
-            || self.index >= num_irqs
+            || self.index >= indexes
             || self.count >= u32::MAX - self.start
             || self.flags & !(data_mask | action_mask) != 0
         {
             return Err(EINVAL);
         }
+        let num_irqs = vectors(self.index)?;
         if self.start >= num_irqs || self.start + self.count > num_irqs {
             return Err(EINVAL);
         }
@@ -458,7 +478,10 @@ pub trait DeviceOps: Sized + Send + Sync + 'static {
     }
 
     /// The number of interrupt indexes `VFIO_DEVICE_SET_IRQS` requests are validated
-    /// against (indexes and vectors beyond it get `EINVAL`).
+    /// against (indexes beyond it get `EINVAL`). Vectors are validated against the `count`
+    /// of [`DeviceOps::irq_info`] for the index, so [`IrqSet`]'s `start + count` never
+    /// exceeds it; for an index `irq_info` refuses (or without `irq_info`), against this
+    /// number.
     fn num_irqs(_dev: &Device<Self>) -> u32 {
         crate::build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
@@ -491,8 +514,20 @@ pub trait DeviceOps: Sized + Send + Sync + 'static {
     }
 
     /// Userspace unmapped `[iova, iova + length)`: drop every pin in the range. May be
-    /// called while the device is not open.
+    /// called while the device is not open. Pins of the device's [`DeviceOps::pinned_map`]
+    /// are dropped by the abstraction before this is called.
     fn dma_unmap(_dev: &Device<Self>, _iova: u64, _length: u64) {
+        crate::build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// The device's [`PinnedMap`], if it DMAs to guest memory through one.
+    ///
+    /// The abstraction then wires the map to the device: it binds and opens it before
+    /// [`DeviceOps::open`] (`EBUSY` if another device has the same map open), drops the pins
+    /// of an unmapped range before [`DeviceOps::dma_unmap`], and closes it (no pin from then
+    /// on, every pin dropped) after [`DeviceOps::close`]. [`PinnedMap::acquire`] only pins
+    /// through the open device it is bound to.
+    fn pinned_map(&self) -> &PinnedMap {
         crate::build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
 }
@@ -506,11 +541,14 @@ pub trait DeviceOps: Sized + Send + Sync + 'static {
 ///
 /// `vdev` is a `struct vfio_device` allocated by `_vfio_alloc_device()` with
 /// `Adapter::<T>::VTABLE`; `data` is initialised once `initialized` is set, which happens
-/// before the device is registered, and is dropped by the release callback.
+/// before the device is registered, and is dropped by the release callback. `released` is
+/// NULL or points to a [`Completion`] that the release callback completes as its last access
+/// to anything of the vendor module.
 #[repr(C)]
 pub struct Device<T: DeviceOps> {
     vdev: Opaque<bindings::vfio_device>,
     initialized: bool,
+    released: AtomicPtr<Completion>,
     data: T,
 }
 
@@ -607,12 +645,40 @@ impl<T: DeviceOps> Device<T> {
     }
 }
 
+impl<T: DeviceOps> Device<T> {
+    /// Drops the last reference on `this` and waits until its release callback ran.
+    ///
+    /// The release callback and the ops table are code and data of the vendor module, and the
+    /// release may be deferred (`CONFIG_DEBUG_KOBJECT_RELEASE` delays it by seconds): without
+    /// the wait, a module unloaded right after dropping its registration could have its
+    /// callback run from freed memory. Waits for any other reference too (none is left once
+    /// the device is unregistered).
+    ///
+    /// # Safety
+    ///
+    /// `this` was allocated by [`Registration::new`] and the caller owns a reference on it,
+    /// which this drops; nobody sets `released` concurrently.
+    unsafe fn put_and_wait(this: NonNull<Self>) {
+        pin_init::stack_pin_init!(let done = Completion::new());
+        let vdev = Self::raw_of(this);
+        // SAFETY: The caller's reference keeps the memory alive; `released` is an atomic (a
+        // zeroed allocation starts it at NULL), written only here. `done` lives until the
+        // release callback completed it: we wait for that below.
+        unsafe {
+            (*this.as_ptr()).released.store(
+                core::ptr::from_ref::<Completion>(&*done).cast_mut(),
+                Ordering::Release,
+            );
+            bindings::put_device(core::ptr::addr_of_mut!((*vdev).device));
+        }
+        done.wait_for_completion();
+    }
+}
+
 impl<T: DeviceOps> Drop for DeviceRef<T> {
     fn drop(&mut self) {
-        let vdev = Device::raw_of(self.0);
-        // SAFETY: We hold a reference (type invariant); the last one releases the device,
-        // whose release callback drops the data.
-        unsafe { bindings::put_device(core::ptr::addr_of_mut!((*vdev).device)) };
+        // SAFETY: We own a reference on a device of `Registration::new` (type invariant).
+        unsafe { Device::put_and_wait(self.0) };
     }
 }
 
@@ -676,9 +742,9 @@ impl<T: DeviceOps> Registration<T> {
         // leaves `data` uninitialised and we only free the allocation.
         let res = unsafe { pin_init::raw_try_init(core::ptr::addr_of_mut!((*ptr).data), init) };
         if let Err(e) = res {
-            // SAFETY: We own the only reference; `initialized` is false (zeroed allocation), so
-            // the release callback does not drop `data`.
-            unsafe { bindings::put_device(core::ptr::addr_of_mut!((*vdev).device)) };
+            // SAFETY: We own the only reference on a device allocated above; `initialized` is
+            // false (zeroed allocation), so the release callback does not drop `data`.
+            unsafe { Device::put_and_wait(NonNull::new_unchecked(ptr)) };
             return Err(e.into());
         }
         // SAFETY: Not shared yet.
@@ -810,12 +876,12 @@ impl<T: DeviceOps> Adapter<T> {
         detach_ioas: None,
         pasid_attach_ioas: None,
         pasid_detach_ioas: None,
-        open_device: if T::HAS_OPEN {
+        open_device: if T::HAS_OPEN || T::HAS_PINNED_MAP {
             Some(Self::open_device)
         } else {
             None
         },
-        close_device: if T::HAS_CLOSE {
+        close_device: if T::HAS_CLOSE || T::HAS_PINNED_MAP {
             Some(Self::close_device)
         } else {
             None
@@ -840,7 +906,7 @@ impl<T: DeviceOps> Adapter<T> {
         } else {
             None
         },
-        dma_unmap: if T::HAS_DMA_UNMAP {
+        dma_unmap: if T::HAS_DMA_UNMAP || T::HAS_PINNED_MAP {
             Some(Self::dma_unmap)
         } else {
             None
@@ -857,10 +923,17 @@ impl<T: DeviceOps> Adapter<T> {
         let ptr = vdev.cast::<Device<T>>();
         // SAFETY: Nobody else uses the device any more; `data` is initialised if
         // `initialized` is set (type invariant). The VFIO core frees the memory afterwards.
-        unsafe {
+        let done = unsafe {
             if (*ptr).initialized {
                 core::ptr::drop_in_place(core::ptr::addr_of_mut!((*ptr).data));
             }
+            (*ptr).released.load(Ordering::Acquire)
+        };
+        if !done.is_null() {
+            // SAFETY: A non-NULL `released` is the completion `Device::put_and_wait` waits on,
+            // alive until completed. This is the last thing the callback does: once the waiter
+            // returns, the vendor module may go.
+            unsafe { (*done).complete_all() };
         }
     }
 
@@ -872,7 +945,20 @@ impl<T: DeviceOps> Adapter<T> {
         // `Registration::new` allocated with that table as a `Device<T>` and registered after
         // initialising `data`; the core keeps the device alive for the call.
         let dev = unsafe { Device::<T>::from_raw(vdev) };
-        from_result(|| T::open(dev).map(|()| 0))
+        from_result(|| {
+            if T::HAS_PINNED_MAP {
+                dev.pinned_map().open(vdev)?;
+            }
+            if T::HAS_OPEN {
+                if let Err(e) = T::open(dev) {
+                    if T::HAS_PINNED_MAP {
+                        dev.pinned_map().close(dev);
+                    }
+                    return Err(e);
+                }
+            }
+            Ok(0)
+        })
     }
 
     /// # Safety
@@ -882,7 +968,13 @@ impl<T: DeviceOps> Adapter<T> {
         // SAFETY: The VFIO core calls the ops of `Adapter::<T>::VTABLE` only for devices that
         // `Registration::new` allocated with that table as a `Device<T>` and registered after
         // initialising `data`; the core keeps the device alive for the call.
-        T::close(unsafe { Device::<T>::from_raw(vdev) })
+        let dev = unsafe { Device::<T>::from_raw(vdev) };
+        if T::HAS_CLOSE {
+            T::close(dev);
+        }
+        if T::HAS_PINNED_MAP {
+            dev.pinned_map().close(dev);
+        }
     }
 
     /// # Safety
@@ -1036,7 +1128,14 @@ impl<T: DeviceOps> Adapter<T> {
             start: u.start,
             count: u.count,
         };
-        let (action, bytes) = hdr.validate(T::num_irqs(dev))?;
+        let indexes = T::num_irqs(dev);
+        let (action, bytes) = hdr.validate(indexes, |index| {
+            Ok(if T::HAS_IRQ_INFO {
+                T::irq_info(dev, index).map_or(indexes, |info| info.count)
+            } else {
+                indexes
+            })
+        })?;
         let mut raw = KVec::new();
         if bytes > 0 {
             UserSlice::new(arg.wrapping_byte_add(IRQ_SET_MINSZ), bytes)
@@ -1101,7 +1200,13 @@ impl<T: DeviceOps> Adapter<T> {
         // SAFETY: The VFIO core calls the ops of `Adapter::<T>::VTABLE` only for devices that
         // `Registration::new` allocated with that table as a `Device<T>` and registered after
         // initialising `data`; the core keeps the device alive for the call.
-        T::dma_unmap(unsafe { Device::<T>::from_raw(vdev) }, iova, length)
+        let dev = unsafe { Device::<T>::from_raw(vdev) };
+        if T::HAS_PINNED_MAP {
+            dev.pinned_map().unmap(dev, iova, length);
+        }
+        if T::HAS_DMA_UNMAP {
+            T::dma_unmap(dev, iova, length);
+        }
     }
 }
 

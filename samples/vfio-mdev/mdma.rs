@@ -356,14 +356,12 @@ fn bounce_size(len: usize) -> usize {
 impl vfio::DeviceOps for Mdma {
     const NAME: &'static CStr = c_str!("vfio-mdma");
 
-    fn open(dev: &vfio::Device<Self>) -> Result {
-        dev.map.opened();
-        Ok(())
-    }
-
     fn close(dev: &vfio::Device<Self>) {
         dev.state.lock().irq.disable();
-        dev.map.release_all(dev);
+    }
+
+    fn pinned_map(&self) -> &PinnedMap {
+        &self.map
     }
 
     fn read(dev: &vfio::Device<Self>, buf: &mut UserSliceWriter, pos: u64) -> Result<usize> {
@@ -424,10 +422,6 @@ impl vfio::DeviceOps for Mdma {
         let mut st = dev.state.lock();
         st.regs = Regs::default();
         Ok(())
-    }
-
-    fn dma_unmap(dev: &vfio::Device<Self>, iova: u64, length: u64) {
-        dev.map.unmap(dev, iova, length);
     }
 }
 

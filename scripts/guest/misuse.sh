@@ -49,8 +49,15 @@ has_vfio() { # has_vfio <group> <cdev>: the VFIO group node and the device cdev 
 	[ -c "/dev/vfio/$1" ] && [ -n "$2" ] && [ -c "/dev/vfio/devices/$2" ]
 }
 gone() { # gone <uuid> <group> <cdev>: neither the mdev nor its VFIO group or cdev is left
-	[ ! -e "/sys/bus/mdev/devices/$1" ] && [ ! -e "/dev/vfio/$2" ] &&
-		[ ! -e "/sys/kernel/iommu_groups/$2" ] && [ ! -e "/dev/vfio/devices/$3" ]
+	# (within 10 s: with DEBUG_KOBJECT_RELEASE the group's release comes 1-3 s late)
+	local i
+	for i in $(seq 100); do
+		[ ! -e "/sys/bus/mdev/devices/$1" ] && [ ! -e "/dev/vfio/$2" ] &&
+			[ ! -e "/sys/kernel/iommu_groups/$2" ] && [ ! -e "/dev/vfio/devices/$3" ] &&
+			return 0
+		sleep 0.1
+	done
+	return 1
 }
 open_fails() { # the group node cannot be opened any more
 	! (exec 3<"/dev/vfio/$1") 2>/dev/null

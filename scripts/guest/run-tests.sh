@@ -75,7 +75,7 @@ if [ "${MDEV_E2E:-1}" = 1 ]; then
 		case " ${cores[*]} " in *" ${r%%:*} "*) e2e_runs+=("$r") ;; esac
 	done
 fi
-nfirst=3
+nfirst=4
 if [ "$e2e_only" = 1 ]; then
 	nfirst=0 progs=() dma_progs=() cell_impls=() ncmp=0
 	MDEV_MDEVCTL=0 MDEV_STRESS=0 MDEV_MISUSE=0
@@ -127,6 +127,24 @@ else
 	dmesg | grep -iE 'kunit|ktap' | tail -n 5 | sed 's/^/# /'
 	fail=$((fail + 1))
 	result 1 "kunit at boot: no KUnit results in the kernel log"
+fi
+
+# 0b. The compile-fail cases the host built before the boot
+#     (scripts/compile-fail.sh: misuses of the safe API that the compiler
+#     must refuse, and a control case that must build): their TAP file.
+if [ "$e2e_only" = 0 ]; then
+	cf=${MDEV_COMPILE_FAIL_TAP:-}
+	if [ -n "$cf" ] && [ -s "$cf" ]; then
+		cp_=$(grep -c '^ok ' "$cf")
+		cf_=$(grep -c '^not ok ' "$cf")
+		grep -E '^(not ok|#)' "$cf" | sed 's/^/# /'
+		pass=$((pass + cp_))
+		fail=$((fail + cf_))
+		result "$cf_" "compile-fail: $cp_ cases as expected, $cf_ not"
+	else
+		fail=$((fail + 1))
+		result 1 "compile-fail: no results (MDEV_COMPILE_FAIL_TAP=${cf:-unset})"
+	fi
 fi
 
 # 1. The Rust module toolchain works end to end.

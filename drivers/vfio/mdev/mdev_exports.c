@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * Exports of the Rust mdev core (mdev_main.rs): the API of <linux/mdev.h>,
- * defined in Rust by kernel::mdev_core_exports!, for C and Rust vendor
- * drivers.  Plain EXPORT_SYMBOL, as the C core.
+ * Exports of the Rust mdev core: the API of <linux/mdev.h>, defined in
+ * mdev_main.rs and bus.rs, for C and Rust vendor drivers.  Plain
+ * EXPORT_SYMBOL, as the C core.
  */
 
 #include <linux/export.h>

@@ -35,6 +35,8 @@ use crate::{
 use core::{
     fmt,
     marker::{PhantomData, PhantomPinned},
+    mem::ManuallyDrop,
+    sync::atomic::{AtomicI32, Ordering},
     ptr::{self, addr_of_mut, null, null_mut},
 };
 
@@ -355,13 +357,15 @@ struct TypeEntry<T: Driver> {
 ///
 /// `parent` is registered with the core for `dev`, the driver of `driver` and the types of
 /// `types` (through `type_ptrs`); none of them moves or changes while registered. `data` is
-/// initialised.
+/// initialised until `drop`. This object holds a reference on the kobject of every type in
+/// `types`, so their release waits for it.
 pub struct ParentRegistration<T: Driver> {
-    // Fields drop in declaration order, after `mdev_unregister_parent()`. The parent data goes
-    // first: it may hold the last references on removed mdevs (a driver that keeps its
-    // `vfio::Registration`s there, see `samples/vfio-mdev/mdev_misuse.rs`), whose release
-    // reads their type and puts its kobject, so `types` and `parent` must still be there.
-    data: T::ParentData,
+    // Dropped by `drop` right after `mdev_unregister_parent()`: it may hold the last
+    // references on removed mdevs (a driver that keeps its `vfio::Registration`s there, see
+    // `samples/vfio-mdev/mdev_misuse.rs`), whose release reads their type and parent.
+    data: ManuallyDrop<T::ParentData>,
+    // The other fields drop in declaration order after `drop` waited until every type's
+    // kobject was released.
     parent: Opaque<bindings::mdev_parent>,
     types: KVec<TypeEntry<T>>,
     type_ptrs: KVec<*mut bindings::mdev_type>,
@@ -431,8 +435,11 @@ impl<T: Driver> ParentRegistration<T> {
                     ptr::drop_in_place(addr_of_mut!((*slot).driver));
                 }
             };
-            // SAFETY: `data` is pinned in `slot`, which does not move.
-            if let Err(e) = unsafe { pin_init::raw_try_init(addr_of_mut!((*slot).data), data) } {
+            // SAFETY: `data` is pinned in `slot`, which does not move; `ManuallyDrop` is
+            // `repr(transparent)`.
+            let data_slot = unsafe { addr_of_mut!((*slot).data) }.cast::<T::ParentData>();
+            // SAFETY: As above.
+            if let Err(e) = unsafe { pin_init::raw_try_init(data_slot, data) } {
                 drop_fields(slot);
                 return Err(e.into());
             }
@@ -449,9 +456,16 @@ impl<T: Driver> ParentRegistration<T> {
             });
             if let Err(e) = ret {
                 // SAFETY: `data` was initialised above; nothing refers to it.
-                unsafe { ptr::drop_in_place(addr_of_mut!((*slot).data)) };
+                unsafe { ptr::drop_in_place(data_slot) };
                 drop_fields(slot);
                 return Err(e);
+            }
+            // INVARIANT: A reference on each type's kobject, which the core initialised in
+            // `mdev_register_parent()`; `drop` puts them.
+            // SAFETY: Registered: the kobjects are initialised and alive.
+            for e in unsafe { (*slot).types.iter() } {
+                // SAFETY: As above.
+                unsafe { bindings::kobject_get(addr_of_mut!((*e.raw.get()).kobj)) };
             }
             Ok(())
         };
@@ -474,8 +488,60 @@ impl<T: Driver> ParentRegistration<T> {
 impl<T: Driver> Drop for ParentRegistration<T> {
     fn drop(&mut self) {
         // SAFETY: Registered (type invariant). This removes every mdev of the parent (calling
-        // `Driver::remove`) and the types' sysfs files before the fields are dropped.
+        // `Driver::remove`) and the types' sysfs files; after it no callback reaches `data`.
         unsafe { bindings::mdev_unregister_parent(self.parent.get()) };
+        // SAFETY: Initialised (type invariant), dropped once, here; not used afterwards.
+        unsafe { ManuallyDrop::drop(&mut self.data) };
+        for e in self.types.iter() {
+            // SAFETY: We hold a reference on the type's kobject (type invariant), which this
+            // drops; nothing else puts it on our behalf.
+            unsafe { wait_released(addr_of_mut!((*e.raw.get()).kobj)) };
+        }
+    }
+}
+
+/// Drops our reference on the kobject of an unregistered type and returns once it is released.
+///
+/// Removing an mdev does not release it: whoever holds a reference on its `struct device`
+/// (any driver can take one) keeps it, and its release, which reads its type and parent and
+/// then puts the type's kobject, runs when the last one goes. The type's own release (which
+/// puts the parent device) may be deferred as well (`CONFIG_DEBUG_KOBJECT_RELEASE`). So wait
+/// until only our reference is left (every mdev of the type released, the `devices`
+/// directory gone), then drop it and, if the release is deferred, wait for the deferred work.
+/// A reference kept forever (an `ARef` of an mdev stored somewhere that outlives the parent
+/// registration) makes this wait forever, with a warning every minute, rather than free
+/// memory in use.
+///
+/// # Safety
+///
+/// `kobj` is the kobject of a type that was registered and is unregistered now, and the caller
+/// owns a reference on it, which this drops.
+unsafe fn wait_released(kobj: *mut bindings::kobject) {
+    // SAFETY: `refs` is the `atomic_t` counter of the kobject's `kref`, alive while we hold our
+    // reference; C only accesses it atomically, and `AtomicI32` has the layout of `int`.
+    let refs = unsafe { AtomicI32::from_ptr(addr_of_mut!((*kobj).kref.refcount.refs.counter)) };
+    let mut waited = 0u32;
+    // Acquire: pairs with the release ordering of `kobject_put()` (`refcount_dec_and_test()`),
+    // the last access of a released mdev to its type.
+    while refs.load(Ordering::Acquire) > 1 {
+        crate::time::delay::fsleep(crate::time::Delta::from_millis(10));
+        waited += 1;
+        if waited % 6000 == 0 {
+            // SAFETY: The name is set while the kobject lives.
+            let name = unsafe { CStr::from_char_ptr((*kobj).name) };
+            crate::pr_warn!(
+                "mdev: parent unregistration waits for the last reference on type {}: an mdev of it is still referenced\n",
+                name.to_str().unwrap_or("?")
+            );
+        }
+    }
+    // SAFETY: Our reference (function safety requirements); the last one, so this releases.
+    unsafe { bindings::kobject_put(kobj) };
+    #[cfg(CONFIG_DEBUG_KOBJECT_RELEASE)]
+    // SAFETY: The deferred release is queued in the kobject's own `release` work item by the put
+    // above; the memory stays ours until this returns, and the work does not free it.
+    unsafe {
+        bindings::flush_delayed_work(addr_of_mut!((*kobj).release));
     }
 }
 
@@ -551,7 +617,10 @@ impl<T: Driver> Adapter<T> {
     ///
     /// Called by the core with a registered type of a [`ParentRegistration<T>`].
     unsafe extern "C" fn get_available(mtype: *mut bindings::mdev_type) -> c_uint {
-        // SAFETY: See the function's safety section.
+        // SAFETY: The core calls `get_available` of this driver only for types of parents
+        // registered with it, i.e. of `ParentRegistration<T>`s, from the type's
+        // `available_instances` attribute, which is removed (draining callers) before the
+        // registration's `drop` returns.
         let (parent, ty) = unsafe { Self::context(mtype) };
         T::available(&parent.data, &ty.data)
     }
@@ -563,7 +632,8 @@ impl<T: Driver> Adapter<T> {
         mtype: *mut bindings::mdev_type,
         buf: *mut c_char,
     ) -> isize {
-        // SAFETY: See the function's safety section.
+        // SAFETY: As in `get_available`: a type of a `ParentRegistration<T>`, from its
+        // `description` attribute, which unregistration removes before the type goes.
         let (parent, ty) = unsafe { Self::context(mtype) };
         // SAFETY: sysfs buffers have `PAGE_SIZE` bytes.
         let mut b = unsafe { SysfsBuf::new(buf) };
@@ -610,7 +680,9 @@ impl<T: Driver> Adapter<T> {
         buf: *mut c_char,
     ) -> isize {
         from_result(|| {
-            // SAFETY: See the function's safety section.
+            // SAFETY: sysfs calls `show` of an attribute of `T::ATTRIBUTES` (only this driver's
+            // `dev_groups` point to `attr_show`), which the driver core creates on mdevs bound
+            // to this driver: `dev` is such an mdev and `attr` such an attribute.
             let (m, desc, data) = unsafe { Self::attr_context(dev, attr) }?;
             let show = desc.show.ok_or(EIO)?;
             // SAFETY: sysfs buffers have `PAGE_SIZE` bytes.
@@ -631,7 +703,8 @@ impl<T: Driver> Adapter<T> {
         count: usize,
     ) -> isize {
         from_result(|| {
-            // SAFETY: See the function's safety section.
+            // SAFETY: As in `attr_show`: `dev` is a bound mdev of this driver and `attr` one of
+            // its `T::ATTRIBUTES`.
             let (m, desc, data) = unsafe { Self::attr_context(dev, attr) }?;
             let store = desc.store.ok_or(EIO)?;
             // SAFETY: sysfs passes `count` readable bytes.

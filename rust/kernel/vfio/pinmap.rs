@@ -17,13 +17,15 @@
 //!   last page, so later DMAs to the same pages only look them up.
 //! - Every run is unpinned with exactly the `(iova, npages)` it was pinned with, as iommufd
 //!   requires (type1 would accept any split).
-//! - [`PinnedMap::unmap`] (call it from `dma_unmap`) drops the runs that intersect the range.
-//!   A run in use by a [`Mapping`] is marked so that no new DMA can use it and is unpinned when
-//!   the last mapping of it is dropped; `unmap` waits for that and for pins of the range in
-//!   progress, so it returns only when the range holds no pin. For [`UNMAP_GRACE_NS`] after it,
-//!   new pins of the range are refused, so that DMAs racing the unmap cannot feed VFIO's retry
-//!   loop (type1 `BUG()`s after 10 rounds). [`PinnedMap::release_all`] drops everything (call it
-//!   from `close`), [`PinnedMap::opened`] forgets old unmaps (call it from `open`).
+//! - The VFIO abstraction owns the wiring (see [`super::DeviceOps::pinned_map`]): it binds the
+//!   map to the device when the device is opened, and only then does `acquire` pin, through
+//!   that device only. When userspace unmaps a range (`dma_unmap`), it drops the runs that
+//!   intersect it: a run in use by a [`Mapping`] is marked so that no new DMA can use it and is
+//!   unpinned when the last mapping of it is dropped; the unmap waits for that and for pins of
+//!   the range in progress, so it returns only when the range holds no pin. For
+//!   [`UNMAP_GRACE_NS`] after it, new pins of the range are refused, so that DMAs racing the
+//!   unmap cannot feed VFIO's retry loop (type1 `BUG()`s after 10 rounds). When the device is
+//!   closed, it unbinds the map (no pin can start any more) and drops every pin.
 //!
 //! # Locking
 //!
@@ -170,6 +172,8 @@ struct Inner {
     tombstones: [Option<Tombstone>; TOMBSTONES],
     /// Pins in progress (without the lock): `(first page, last page)`.
     pinning: [Option<(u64, u64)>; PINNING],
+    /// The `struct vfio_device` the map is bound to while that device is open.
+    open_for: Option<usize>,
 }
 
 impl Inner {
@@ -230,8 +234,12 @@ pub struct Stats {
 
 /// The pinned pages of one VFIO device.
 ///
-/// Embed it in the device's data (it is pinned) and call [`PinnedMap::unmap`] from
-/// [`DeviceOps::dma_unmap`] and [`PinnedMap::release_all`] from [`DeviceOps::close`].
+/// Embed it in the device's data (it is pinned) and return it from
+/// [`DeviceOps::pinned_map`]: the abstraction then binds it to the device when the device is
+/// opened, drops the pins of ranges userspace unmaps and every pin when the device is closed.
+/// [`PinnedMap::acquire`] pins only through the open device the map is bound to (`ENODEV`
+/// otherwise), so no pin outlives the device's open state or is dropped through another
+/// device.
 #[pin_data]
 pub struct PinnedMap {
     #[pin]
@@ -261,7 +269,9 @@ impl<T: DeviceOps> Backend for Vfio<'_, T> {
     #[inline]
     fn pin(&mut self, first: u64, pages: &mut [PagePtr], write: bool) -> Result {
         let prot = bindings::IOMMU_READ | if write { bindings::IOMMU_WRITE } else { 0 };
-        // SAFETY: The device is open (callers only DMA while it is), `pages` has room for
+        // SAFETY: The device is open: `acquire_with` checked under the map's lock that the map
+        // is open for it, and the VFIO core closes the map (in `close_device`, which waits for
+        // this pin) before the device stops being open. `pages` has room for
         // `pages.len()` (at most `PIN_PAGES_MAX`) pointers, and `PagePtr` is
         // `#[repr(transparent)]` over `*mut page`, so `*mut PagePtr` is a `struct page **`.
         let ret = unsafe {
@@ -302,6 +312,7 @@ impl PinnedMap {
                 runs: 0,
                 tombstones: [None; TOMBSTONES],
                 pinning: [None; PINNING],
+                open_for: None,
             }),
             idle <- new_condvar!(),
             hits: AtomicU64::new(0),
@@ -328,9 +339,10 @@ impl PinnedMap {
     /// Translates `[iova, iova + len)` for a DMA that reads (`write == false`) or writes guest
     /// memory, pinning the pages that are not pinned yet.
     ///
-    /// Errors: `EINVAL` for `len == 0` or an overflowing range, `EPERM` for a write to pages
-    /// userspace mapped read-only, `EFAULT` (or the backend's error) for IOVAs that are not
-    /// mapped or are being unmapped. On error nothing stays acquired.
+    /// Errors: `ENODEV` unless `dev` is the open device the map is bound to (see
+    /// [`DeviceOps::pinned_map`]), `EINVAL` for `len == 0` or an overflowing range, `EPERM` for
+    /// a write to pages userspace mapped read-only, `EFAULT` (or the backend's error) for IOVAs
+    /// that are not mapped or are being unmapped. On error nothing stays acquired.
     #[inline]
     pub fn acquire<T: DeviceOps>(
         &self,
@@ -339,14 +351,45 @@ impl PinnedMap {
         len: u64,
         write: bool,
     ) -> Result<Mapping<'_>> {
-        self.acquire_with(&mut Vfio(dev), iova, len, write)
+        self.acquire_with(&mut Vfio(dev), dev.as_raw() as usize, iova, len, write)
     }
 
-    /// Drops every pin in `[iova, iova + length)`, waiting for DMAs in flight there. Call it
-    /// from [`DeviceOps::dma_unmap`].
+    /// Binds the map to `owner` as it is opened; forgets the ranges unmapped before (a new user
+    /// of the device comes with new IOMMU mappings). `EBUSY` if it is open for a device.
+    pub(super) fn open(&self, owner: *mut bindings::vfio_device) -> Result {
+        self.open_for(owner as usize)
+    }
+
+    fn open_for(&self, owner: usize) -> Result {
+        let mut inner = self.inner.lock();
+        if inner.open_for.is_some() {
+            return Err(EBUSY);
+        }
+        inner.open_for = Some(owner as usize);
+        inner.tombstones = [None; TOMBSTONES];
+        Ok(())
+    }
+
+    /// Unbinds the map from `dev`, which is being closed, and drops every pin: from the
+    /// unbinding on, no pin can start, and those in progress are undone.
     #[inline]
-    pub fn unmap<T: DeviceOps>(&self, dev: &Device<T>, iova: u64, length: u64) {
-        if length == 0 {
+    pub(super) fn close<T: DeviceOps>(&self, dev: &Device<T>) {
+        {
+            let mut inner = self.inner.lock();
+            if inner.open_for != Some(dev.as_raw() as usize) {
+                return;
+            }
+            inner.open_for = None;
+        }
+        self.unmap_with(&mut Vfio(dev), 0, u64::MAX, false)
+    }
+
+    /// Drops every pin in `[iova, iova + length)` of `dev`'s map, waiting for DMAs in flight
+    /// there (the device's `dma_unmap`). Nothing if the map is not open for `dev`: then it
+    /// holds no pin of `dev`.
+    #[inline]
+    pub(super) fn unmap<T: DeviceOps>(&self, dev: &Device<T>, iova: u64, length: u64) {
+        if length == 0 || self.inner.lock().open_for != Some(dev.as_raw() as usize) {
             return;
         }
         let first = iova >> PAGE_SHIFT;
@@ -354,23 +397,10 @@ impl PinnedMap {
         self.unmap_with(&mut Vfio(dev), first, last, true)
     }
 
-    /// Forgets the ranges unmapped before. Call it from [`DeviceOps::open`]: a new user of the
-    /// device comes with new IOMMU mappings (the IOMMU back end of the previous one may still
-    /// have unmapped its IOVAs after `close`).
-    pub fn opened(&self) {
-        self.inner.lock().tombstones = [None; TOMBSTONES];
-    }
-
-    /// Drops every pin. Call it from [`DeviceOps::close`] (the device must not DMA afterwards
-    /// until it is opened again).
-    #[inline]
-    pub fn release_all<T: DeviceOps>(&self, dev: &Device<T>) {
-        self.unmap_with(&mut Vfio(dev), 0, u64::MAX, false)
-    }
-
     fn acquire_with(
         &self,
         backend: &mut impl Backend,
+        owner: usize,
         iova: u64,
         len: u64,
         write: bool,
@@ -391,6 +421,9 @@ impl PinnedMap {
             writable: write,
         };
         let mut inner = self.inner.lock();
+        if inner.open_for != Some(owner) {
+            return Err(ENODEV);
+        }
         if inner.recently_unmapped(first, last) {
             return Err(EFAULT);
         }
@@ -468,8 +501,9 @@ impl PinnedMap {
             }
             inner = self.inner.lock();
             // Another DMA may have pinned some of these pages meanwhile (keep its run), or an
-            // unmap of them may have started.
-            let unmapped = ret.is_ok() && inner.recently_unmapped(pfn, end);
+            // unmap of them, or the device's close, may have started.
+            let closed = ret.is_ok() && inner.open_for != Some(owner);
+            let unmapped = ret.is_ok() && (closed || inner.recently_unmapped(pfn, end));
             let raced = ret.is_ok()
                 && inner
                     .tree
@@ -487,7 +521,7 @@ impl PinnedMap {
             }
             if unmapped {
                 self.pin_done(&mut inner, slot);
-                return Err(EFAULT);
+                return Err(if closed { ENODEV } else { EFAULT });
             }
             if raced {
                 self.pin_done(&mut inner, slot);
@@ -776,6 +810,9 @@ pub struct BenchResult {
 
 struct NoPages;
 
+/// The owner the benchmark and the tests open maps for (not a device: `NoPages` never uses it).
+const BENCH_OWNER: usize = 1;
+
 impl Backend for NoPages {
     fn pin(&mut self, first: u64, pages: &mut [PagePtr], _write: bool) -> Result {
         for (i, p) in pages.iter_mut().enumerate() {
@@ -802,13 +839,14 @@ pub fn benchmark(n: u32) -> Result<BenchResult> {
         return Err(EINVAL);
     }
     let map = KBox::pin_init(PinnedMap::new(), GFP_KERNEL)?;
+    map.open_for(BENCH_OWNER)?;
     let mut backend = NoPages;
     let now = || now_ns() as u64;
 
     let t0 = now();
     for i in 0..n {
         let pfn = bench_key(i, n);
-        drop(map.acquire_with(&mut backend, pfn << PAGE_SHIFT, 1, false)?);
+        drop(map.acquire_with(&mut backend, BENCH_OWNER, pfn << PAGE_SHIFT, 1, false)?);
     }
     let t1 = now();
     for i in 0..n {
@@ -867,13 +905,14 @@ mod tests {
     #[test]
     fn read_request_is_not_writable() -> Result {
         let map = KBox::pin_init(PinnedMap::new(), GFP_KERNEL)?;
-        let m = map.acquire_with(&mut NoPages, 0x1000, 100, false)?;
+        map.open_for(BENCH_OWNER)?;
+        let m = map.acquire_with(&mut NoPages, BENCH_OWNER, 0x1000, 100, false)?;
         assert!(!m.is_writable());
         assert_eq!(m.write(0, &[1, 2, 3]), Err(EPERM));
         assert_eq!(m.fill(0, 3, 0xff), Err(EPERM));
         drop(m);
         // The same pages, now hits, requested for writing: a writable mapping.
-        let m = map.acquire_with(&mut NoPages, 0x1000, 100, true)?;
+        let m = map.acquire_with(&mut NoPages, BENCH_OWNER, 0x1000, 100, true)?;
         assert!(m.is_writable());
         Ok(())
     }
@@ -882,19 +921,51 @@ mod tests {
     #[test]
     fn read_only_pins_refuse_writes() -> Result {
         let map = KBox::pin_init(PinnedMap::new(), GFP_KERNEL)?;
+        map.open_for(BENCH_OWNER)?;
         assert_eq!(
-            map.acquire_with(&mut ReadOnly, 0x4000, 8192, true).err(),
+            map.acquire_with(&mut ReadOnly, BENCH_OWNER, 0x4000, 8192, true).err(),
             Some(EPERM)
         );
-        let m = map.acquire_with(&mut ReadOnly, 0x4000, 8192, false)?;
+        let m = map.acquire_with(&mut ReadOnly, BENCH_OWNER, 0x4000, 8192, false)?;
         assert!(!m.is_writable());
         assert_eq!(m.write(4096, &[0]), Err(EPERM));
         drop(m);
         // A hit on the read-only run, for writing.
         assert_eq!(
-            map.acquire_with(&mut ReadOnly, 0x5000, 1, true).err(),
+            map.acquire_with(&mut ReadOnly, BENCH_OWNER, 0x5000, 1, true).err(),
             Some(EPERM)
         );
+        Ok(())
+    }
+
+    /// A map pins only for the device it is open for: not before it is opened, not for another
+    /// device, not after it is closed; a second device cannot open it.
+    #[test]
+    fn pins_only_for_the_open_device() -> Result {
+        let map = KBox::pin_init(PinnedMap::new(), GFP_KERNEL)?;
+        let other = BENCH_OWNER + 1;
+        assert_eq!(
+            map.acquire_with(&mut NoPages, BENCH_OWNER, 0x1000, 1, false).err(),
+            Some(ENODEV)
+        );
+        map.open_for(BENCH_OWNER)?;
+        assert_eq!(map.open_for(other), Err(EBUSY));
+        assert_eq!(
+            map.acquire_with(&mut NoPages, other, 0x1000, 1, false).err(),
+            Some(ENODEV)
+        );
+        drop(map.acquire_with(&mut NoPages, BENCH_OWNER, 0x1000, 1, false)?);
+        assert_eq!(map.stats().pinned_pages, 1);
+        // What `close` does once the map is unbound.
+        map.inner.lock().open_for = None;
+        map.unmap_with(&mut NoPages, 0, u64::MAX, false);
+        assert_eq!(map.stats().pinned_pages, 0);
+        assert_eq!(
+            map.acquire_with(&mut NoPages, BENCH_OWNER, 0x1000, 1, false).err(),
+            Some(ENODEV)
+        );
+        // Another device can open it now.
+        map.open_for(other)?;
         Ok(())
     }
 }

@@ -1,0 +1,376 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! sysfs of the mdev core (`mdev_sysfs.c`): a parent's `mdev_supported_types` kset with a
+//! kobject per type (`create`, `name`, `device_api`, `available_instances`, `description` and
+//! a `devices` directory), the links between an mdev and its type, and the `remove` attribute.
+
+use super::{counter, create, parent_dev, remove, Table};
+use core::ptr::{addr_of_mut, null, null_mut};
+use kernel::{
+    bindings, c_str, container_of,
+    error::{from_result, to_result},
+    ffi::{c_char, c_int, c_uint},
+    mdev::{Parent, Type},
+    prelude::*,
+    uuid::{Guid, UUID_STRING_LEN},
+};
+
+const fn attribute(name: &'static CStr, mode: u16) -> bindings::attribute {
+    // SAFETY: All-zero is a valid `attribute`; the lockdep fields of `CONFIG_DEBUG_LOCK_ALLOC`
+    // stay zero, as in a static C attribute.
+    let mut attr: bindings::attribute = unsafe { core::mem::zeroed() };
+    attr.name = kernel::str::as_char_ptr_in_const_context(name);
+    attr.mode = mode;
+    attr
+}
+
+static CREATE: Table<bindings::attribute> = Table::new(attribute(c_str!("create"), 0o200));
+static DEVICE_API: Table<bindings::attribute> =
+    Table::new(attribute(c_str!("device_api"), 0o444));
+static NAME: Table<bindings::attribute> = Table::new(attribute(c_str!("name"), 0o444));
+static AVAILABLE: Table<bindings::attribute> =
+    Table::new(attribute(c_str!("available_instances"), 0o444));
+static DESCRIPTION: Table<bindings::attribute> =
+    Table::new(attribute(c_str!("description"), 0o444));
+static TYPE_ATTRS: Table<[*mut bindings::attribute; 6]> = Table::new([
+    CREATE.get(),
+    DEVICE_API.get(),
+    NAME.get(),
+    AVAILABLE.get(),
+    DESCRIPTION.get(),
+    null_mut(),
+]);
+
+// `is_visible`, `show`, `store` and `attrs` are members of (anonymous) unions, or of a struct
+// with `CONFIG_CFI`: assigned, never written as literals, so either layout builds.
+static TYPE_GROUP: Table<bindings::attribute_group> = Table::new({
+    // SAFETY: All-zero is a valid `attribute_group` (no name, no callbacks, no attributes).
+    let mut g: bindings::attribute_group = unsafe { core::mem::zeroed() };
+    g.__bindgen_anon_1.is_visible = Some(type_visible);
+    g.__bindgen_anon_2.attrs = TYPE_ATTRS.get().cast();
+    g
+});
+static TYPE_GROUPS: Table<[*const bindings::attribute_group; 2]> =
+    Table::new([TYPE_GROUP.get().cast_const(), null()]);
+static TYPE_OPS: Table<bindings::sysfs_ops> = Table::new(bindings::sysfs_ops {
+    show: Some(type_show),
+    store: Some(type_store),
+});
+static TYPE_KTYPE: Table<bindings::kobj_type> = Table::new(bindings::kobj_type {
+    release: Some(type_release),
+    sysfs_ops: TYPE_OPS.get(),
+    default_groups: TYPE_GROUPS.get().cast(),
+    // SAFETY: All-zero is a valid `kobj_type` (no namespace callbacks).
+    ..unsafe { core::mem::zeroed() }
+});
+
+static REMOVE: Table<bindings::device_attribute> = Table::new({
+    // SAFETY: All-zero is a valid `device_attribute` (no name, no callbacks).
+    let mut a: bindings::device_attribute = unsafe { core::mem::zeroed() };
+    a.attr = attribute(c_str!("remove"), 0o200);
+    a.__bindgen_anon_2.store = Some(remove_store);
+    a
+});
+// `attr` is the first field of `device_attribute`.
+static DEVICE_ATTRS: Table<[*mut bindings::attribute; 2]> =
+    Table::new([REMOVE.get().cast(), null_mut()]);
+static DEVICE_GROUP: Table<bindings::attribute_group> = Table::new({
+    // SAFETY: All-zero is a valid `attribute_group`.
+    let mut g: bindings::attribute_group = unsafe { core::mem::zeroed() };
+    g.__bindgen_anon_2.attrs = DEVICE_ATTRS.get().cast();
+    g
+});
+/// The `groups` of every mdev.
+pub(crate) static DEVICE_GROUPS: Table<[*const bindings::attribute_group; 2]> =
+    Table::new([DEVICE_GROUP.get().cast_const(), null()]);
+
+/// Returns the type whose kobject is `kobj`.
+///
+/// # Safety
+///
+/// `kobj` is the kobject of a type registered by `add_parent`, which stays registered for
+/// `'a`.
+unsafe fn type_of<'a>(kobj: *mut bindings::kobject) -> &'a Type {
+    // SAFETY: The kobject is embedded in a registered `struct mdev_type` (function safety
+    // requirements), which `Type` wraps.
+    unsafe { Type::from_raw(container_of!(kobj, bindings::mdev_type, kobj)) }
+}
+
+/// `is_visible` of type attributes: hides `description` without `show_description`.
+///
+/// # Safety
+///
+/// Called by sysfs with the kobject of a type being added and one of its attributes.
+unsafe extern "C" fn type_visible(
+    kobj: *mut bindings::kobject,
+    attr: *mut bindings::attribute,
+    _n: c_int,
+) -> bindings::umode_t {
+    // SAFETY: The kobject of a type that `add_type` is adding, so registered during the call.
+    let ty = unsafe { type_of(kobj) };
+    // SAFETY: A registered parent's `mdev_driver` is registered and outlives it.
+    let desc = unsafe { (*(*ty.parent().as_raw()).mdev_driver).show_description };
+    if attr == DESCRIPTION.get() && desc.is_none() {
+        return 0;
+    }
+    // SAFETY: `attr` is one of `TYPE_ATTRS`.
+    unsafe { (*attr).mode }
+}
+
+/// `show` of type attributes.
+///
+/// # Safety
+///
+/// Called by sysfs with the kobject of a registered type, one of its attributes and a buffer
+/// of `PAGE_SIZE` bytes.
+unsafe extern "C" fn type_show(
+    kobj: *mut bindings::kobject,
+    attr: *mut bindings::attribute,
+    buf: *mut c_char,
+) -> isize {
+    // SAFETY: sysfs holds an active reference on the attribute, and `remove_parent` deletes the
+    // kobject (draining such references) before the type can go.
+    let ty = unsafe { type_of(kobj) };
+    // SAFETY: A registered parent's `mdev_driver` is registered and outlives it.
+    let drv = unsafe { (*ty.parent().as_raw()).mdev_driver };
+    let emit = |s: *const c_char| -> isize {
+        // SAFETY: `buf` is a sysfs buffer; the format takes one string, which `s` is.
+        unsafe { bindings::sysfs_emit(buf, c_str!("%s\n").as_char_ptr(), s) as isize }
+    };
+    if attr == DEVICE_API.get() {
+        // SAFETY: `mdev_register_driver()` refuses drivers without `device_api`.
+        emit(unsafe { (*drv).device_api })
+    } else if attr == NAME.get() {
+        emit(ty.pretty_name().unwrap_or(ty.sysfs_name()).as_char_ptr())
+    } else if attr == AVAILABLE.get() {
+        // SAFETY: As above, `drv` is registered; its callback takes a registered type.
+        let n: c_uint = match unsafe { (*drv).get_available } {
+            Some(f) => unsafe { f(ty.as_raw()) },
+            None => counter(ty.parent()).load(core::sync::atomic::Ordering::Relaxed) as c_uint,
+        };
+        // SAFETY: `buf` is a sysfs buffer; the format takes one unsigned int.
+        unsafe { bindings::sysfs_emit(buf, c_str!("%u\n").as_char_ptr(), n) as isize }
+    } else {
+        // `description`, visible only with a callback (`type_visible`).
+        // SAFETY: As above; the callback takes a registered type and a sysfs buffer.
+        match unsafe { (*drv).show_description } {
+            Some(f) => unsafe { f(ty.as_raw(), buf) },
+            None => EIO.to_errno() as isize,
+        }
+    }
+}
+
+/// `store` of type attributes: `create`, the only writable one.
+///
+/// # Safety
+///
+/// Called by sysfs with the kobject of a registered type, one of its attributes and `count`
+/// readable bytes at `buf`.
+unsafe extern "C" fn type_store(
+    kobj: *mut bindings::kobject,
+    attr: *mut bindings::attribute,
+    buf: *const c_char,
+    count: usize,
+) -> isize {
+    // SAFETY: As in `type_show`.
+    let ty = unsafe { type_of(kobj) };
+    from_result(|| {
+        if attr != CREATE.get() {
+            return Err(EIO);
+        }
+        // The text form, and a 37th byte that is not looked at (usually a newline).
+        if !(UUID_STRING_LEN..=UUID_STRING_LEN + 1).contains(&count) {
+            return Err(EINVAL);
+        }
+        // SAFETY: sysfs passes `count` readable bytes.
+        let text = unsafe { core::slice::from_raw_parts(buf.cast::<u8>(), count) };
+        create(ty, Guid::parse(text)?)?;
+        Ok(count as isize)
+    })
+}
+
+/// `release` of type kobjects: drops the type's reference on the parent device.
+///
+/// # Safety
+///
+/// Called by the kobject core when the last reference on the kobject of a type of
+/// `add_type` is gone.
+unsafe extern "C" fn type_release(kobj: *mut bindings::kobject) {
+    // SAFETY: The type's memory outlives its release (`mdev_register_parent()`'s contract), and
+    // `parent` was set by `add_type`. Pairs with the `get_device()` there.
+    unsafe { bindings::put_device(parent_dev(type_of(kobj).parent())) };
+}
+
+/// Adds the kobject of `ty` and its `devices` directory (`mdev_type_add()`).
+///
+/// # Safety
+///
+/// `ty` is a type of `parent`, which is being registered, and was not added yet.
+unsafe fn add_type(parent: &Parent, ty: &Type) -> Result {
+    let kobj = ty.as_raw();
+    // SAFETY: The type's kobject, `parent` and `devices_kobj` are the core's to initialise
+    // (function safety requirements); the format takes two strings.
+    unsafe {
+        let kobj = addr_of_mut!((*kobj).kobj);
+        (*kobj).kset = (*parent.as_raw()).mdev_types_kset;
+        (*ty.as_raw()).parent = parent.as_raw();
+        // Pairs with the put in `type_release`.
+        bindings::get_device(parent_dev(parent));
+        let ret = bindings::kobject_init_and_add(
+            kobj,
+            TYPE_KTYPE.get(),
+            null_mut(),
+            c_str!("%s-%s").as_char_ptr(),
+            bindings::dev_driver_string(parent_dev(parent)),
+            ty.sysfs_name().as_char_ptr(),
+        );
+        if ret != 0 {
+            // Initialised even on failure: the release puts the parent device.
+            bindings::kobject_put(kobj);
+            return to_result(ret);
+        }
+        let devices = bindings::kobject_create_and_add(c_str!("devices").as_char_ptr(), kobj);
+        if devices.is_null() {
+            bindings::kobject_del(kobj);
+            bindings::kobject_put(kobj);
+            return Err(ENOMEM);
+        }
+        (*ty.as_raw()).devices_kobj = devices;
+    }
+    Ok(())
+}
+
+/// Removes what `add_type` added (`mdev_type_remove()`).
+///
+/// # Safety
+///
+/// `ty` was added by `add_type` and not removed since.
+unsafe fn remove_type(ty: &Type) {
+    // SAFETY: Added (function safety requirements), undone in the order of the C core.
+    unsafe {
+        bindings::kobject_put((*ty.as_raw()).devices_kobj);
+        bindings::kobject_del(addr_of_mut!((*ty.as_raw()).kobj));
+        bindings::kobject_put(addr_of_mut!((*ty.as_raw()).kobj));
+    }
+}
+
+/// Creates `mdev_supported_types` and the type directories (`parent_create_sysfs_files()`).
+///
+/// # Safety
+///
+/// `parent` is being registered (initialised, without sysfs files, not visible yet).
+pub(crate) unsafe fn add_parent(parent: &Parent) -> Result {
+    // SAFETY: The parent device is valid; the name is a static string.
+    let kset = unsafe {
+        bindings::kset_create_and_add(
+            c_str!("mdev_supported_types").as_char_ptr(),
+            null(),
+            addr_of_mut!((*parent_dev(parent)).kobj),
+        )
+    };
+    if kset.is_null() {
+        return Err(ENOMEM);
+    }
+    // SAFETY: Being registered: nobody else reads the field yet.
+    unsafe { (*parent.as_raw()).mdev_types_kset = kset };
+    for (added, ty) in parent.types().enumerate() {
+        // SAFETY: A type of the parent being registered, added once (in order).
+        if let Err(e) = unsafe { add_type(parent, ty) } {
+            for ty in parent.types().take(added) {
+                // SAFETY: Added above.
+                unsafe { remove_type(ty) };
+            }
+            // SAFETY: Created above; no type is left in it.
+            unsafe { bindings::kset_unregister(kset) };
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// Removes what `add_parent` created (`parent_remove_sysfs_files()`).
+///
+/// # Safety
+///
+/// `add_parent` succeeded for `parent`, and this is its unregistration, with every mdev
+/// removed.
+pub(crate) unsafe fn remove_parent(parent: &Parent) {
+    for ty in parent.types() {
+        // SAFETY: Added by `add_parent`, removed only here.
+        unsafe { remove_type(ty) };
+    }
+    // SAFETY: Created by `add_parent`, which set the field.
+    unsafe { bindings::kset_unregister((*parent.as_raw()).mdev_types_kset) };
+}
+
+/// Creates the `devices/<uuid>` link of the type and the `mdev_type` link of `mdev`
+/// (`mdev_create_sysfs_files()`); creates neither on failure.
+///
+/// # Safety
+///
+/// `mdev` is added (so named) and its type registered.
+pub(crate) unsafe fn create_links(mdev: *mut bindings::mdev_device) -> Result {
+    // SAFETY: The caller guarantees `mdev` is added (its kobject named and in sysfs) and its
+    // type registered (`devices_kobj` set and alive).
+    unsafe {
+        let kobj = addr_of_mut!((*mdev).dev.kobj);
+        let ty = (*mdev).type_;
+        to_result(bindings::sysfs_create_link(
+            (*ty).devices_kobj,
+            kobj,
+            (*kobj).name,
+        ))?;
+        let ret = bindings::sysfs_create_link(
+            kobj,
+            addr_of_mut!((*ty).kobj),
+            c_str!("mdev_type").as_char_ptr(),
+        );
+        if ret != 0 {
+            bindings::sysfs_remove_link((*ty).devices_kobj, (*kobj).name);
+        }
+        to_result(ret)
+    }
+}
+
+/// Removes the links of `create_links` (`mdev_remove_sysfs_files()`).
+///
+/// # Safety
+///
+/// `create_links` succeeded for `mdev`, whose type is registered.
+pub(crate) unsafe fn remove_links(mdev: *mut bindings::mdev_device) {
+    // SAFETY: The caller guarantees both links exist, on a named kobject, and that the type
+    // (with its `devices_kobj`) is still registered.
+    unsafe {
+        let kobj = addr_of_mut!((*mdev).dev.kobj);
+        bindings::sysfs_remove_link(kobj, c_str!("mdev_type").as_char_ptr());
+        bindings::sysfs_remove_link((*(*mdev).type_).devices_kobj, (*kobj).name);
+    }
+}
+
+/// The `remove` attribute of mdevs.
+///
+/// # Safety
+///
+/// Called by sysfs with an mdev, its `remove` attribute and `count` bytes at `buf`, followed
+/// by a NUL (kernfs terminates what userspace wrote).
+unsafe extern "C" fn remove_store(
+    dev: *mut bindings::device,
+    attr: *mut bindings::device_attribute,
+    buf: *const c_char,
+    count: usize,
+) -> isize {
+    from_result(|| {
+        let mut val: u64 = 0;
+        // SAFETY: `buf` is NUL-terminated; `kstrtoul()` is `kstrtoull()` on 64-bit.
+        if unsafe { bindings::kstrtoull(buf, 0, &mut val) } < 0 {
+            return Err(EINVAL);
+        }
+        // SAFETY: `dev` is a live mdev and `attr` its attribute.
+        if val != 0 && unsafe { bindings::device_remove_file_self(dev, attr) } {
+            // SAFETY: The mdev is alive while its attribute's store runs, and we removed the
+            // attribute.
+            unsafe { remove(container_of!(dev, bindings::mdev_device, dev)) }?;
+        }
+        Ok(count as isize)
+    })
+}
