@@ -83,7 +83,6 @@ impl Type {
         // SAFETY: By the type invariants `parent` points to the registered parent.
         unsafe { Parent::from_raw((*self.as_raw()).parent) }
     }
-
 }
 
 /// A parent of mediated devices (`struct mdev_parent`).
@@ -129,7 +128,6 @@ impl Parent {
             unsafe { Type::from_raw(*types.add(i)) }
         })
     }
-
 }
 
 /// A mediated device (`struct mdev_device`).

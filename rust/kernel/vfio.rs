@@ -32,7 +32,7 @@
 
 use crate::{
     alloc::{
-        flags::{GFP_KERNEL, __GFP_NOWARN},
+        flags::{__GFP_NOWARN, GFP_KERNEL},
         KVec,
     },
     bindings, device,
@@ -298,8 +298,10 @@ impl IrqSetHeader {
     /// the action and the number of data bytes that follow the header. `vectors` is called
     /// once, with an index below `indexes`.
     ///
-    /// Unlike the C helper it also requires exactly one action bit (the C samples ignore a
-    /// request without one and return success).
+    /// Unlike the C helper it also requires exactly one action bit, as the uAPI header asks
+    /// (`EINVAL` otherwise). Drivers on the C helper answer such requests in their own ways:
+    /// the C mtty ignores them on INTx and MSI (success, nothing done) and answers `ENOTTY` on
+    /// its other indexes; vfio-pci answers `ENOTTY`.
     ///
     /// # Examples
     ///

@@ -10,9 +10,10 @@
 //! vendor attribute `vendor/sample_mdev_dev`.
 //!
 //! Not ported: migration (the C sample's v2 migration state machine), so
-//! `VFIO_DEVICE_FEATURE` reports no migration support. Where the C sample reads or writes out
-//! of bounds (configuration-space reads past 256 bytes, BAR2..5 accesses), this port returns
-//! `EFAULT`, as the C sample does for other failed accesses.
+//! `VFIO_DEVICE_FEATURE` reports no migration support. Accesses outside a region
+//! (configuration space past 256 bytes, BAR offsets past 8, BAR2..5), which the C sample
+//! aliases, ignores or serves out of bounds, fail with `EFAULT`, the C sample's error for
+//! other failed accesses; see "Differences from the C samples" in the vendor guide.
 
 use core::{
     fmt::Write,
@@ -411,11 +412,17 @@ impl State {
         }
     }
 
-    /// One access of 1, 2 or 4 bytes at file offset `pos`.
+    /// One access of 1, 2 or 4 bytes at file offset `pos`. Accesses outside a region (the
+    /// 256 bytes of configuration space, the 8 bytes of a BAR) fail (`EFAULT`), where the C
+    /// sample aliases or ignores them.
     fn access(&mut self, pos: u64, buf: &mut [u8], write: bool) -> Result {
         let (index, offset) = pci::split_offset(pos);
+        let end = offset.checked_add(buf.len() as u64).ok_or(EFAULT)?;
         match index as u32 {
             pci::CONFIG_REGION_INDEX => {
+                if end > CONFIG_SPACE_SIZE + 1 {
+                    return Err(EFAULT);
+                }
                 if write {
                     self.cfg_write(offset, buf)
                 } else {
@@ -424,6 +431,9 @@ impl State {
                 }
             }
             i @ (pci::BAR0_REGION_INDEX | 1) => {
+                if end > u64::from(IO_BAR_SIZE) {
+                    return Err(EFAULT);
+                }
                 if write {
                     self.bar_write(i as usize, offset, buf[0]);
                 } else {

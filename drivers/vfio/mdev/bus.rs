@@ -58,6 +58,10 @@ unsafe extern "C" fn remove(dev: *mut bindings::device) {
 }
 
 /// `match` of the bus: never.
+///
+/// # Safety
+///
+/// Any arguments: they are not used.
 unsafe extern "C" fn match_(
     _dev: *mut bindings::device,
     _drv: *const bindings::device_driver,

@@ -152,15 +152,16 @@ fn create(ty: &Type, uuid: Guid) -> Result {
             counter(parent).store(n - 1, Ordering::Relaxed);
         }
         // SAFETY: All-zero is a valid `struct mdev_device` before `device_initialize()`.
-        let mdev: *mut bindings::mdev_device = match KBox::new(unsafe { core::mem::zeroed() }, GFP_KERNEL) {
-            Ok(b) => KBox::into_raw(b),
-            Err(e) => {
-                if !counts_itself(parent) {
-                    counter(parent).fetch_add(1, Ordering::Relaxed);
+        let mdev: *mut bindings::mdev_device =
+            match KBox::new(unsafe { core::mem::zeroed() }, GFP_KERNEL) {
+                Ok(b) => KBox::into_raw(b),
+                Err(e) => {
+                    if !counts_itself(parent) {
+                        counter(parent).fetch_add(1, Ordering::Relaxed);
+                    }
+                    return Err(e.into());
                 }
-                return Err(e.into());
-            }
-        };
+            };
         // SAFETY: A fresh allocation nobody else can reach. The release callback frees it.
         unsafe {
             let dev = addr_of_mut!((*mdev).dev);
@@ -345,8 +346,7 @@ pub unsafe extern "C" fn mdev_register_parent(
         // SAFETY: Being registered: initialised, without sysfs files, not visible yet.
         unsafe { sysfs::add_parent(p) }?;
         // SAFETY: `COMPAT` is registered while the module is loaded; `dev` is valid.
-        if unsafe { bindings::class_compat_create_link(COMPAT.load(Ordering::Relaxed), dev) } != 0
-        {
+        if unsafe { bindings::class_compat_create_link(COMPAT.load(Ordering::Relaxed), dev) } != 0 {
             dev_warn!(p.device(), "Failed to create compatibility class link\n");
         }
         dev_info!(p.device(), "MDEV: Registered\n");

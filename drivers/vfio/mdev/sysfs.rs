@@ -25,8 +25,7 @@ const fn attribute(name: &'static CStr, mode: u16) -> bindings::attribute {
 }
 
 static CREATE: Table<bindings::attribute> = Table::new(attribute(c_str!("create"), 0o200));
-static DEVICE_API: Table<bindings::attribute> =
-    Table::new(attribute(c_str!("device_api"), 0o444));
+static DEVICE_API: Table<bindings::attribute> = Table::new(attribute(c_str!("device_api"), 0o444));
 static NAME: Table<bindings::attribute> = Table::new(attribute(c_str!("name"), 0o444));
 static AVAILABLE: Table<bindings::attribute> =
     Table::new(attribute(c_str!("available_instances"), 0o444));
@@ -143,8 +142,9 @@ unsafe extern "C" fn type_show(
     } else if attr == NAME.get() {
         emit(ty.pretty_name().unwrap_or(ty.sysfs_name()).as_char_ptr())
     } else if attr == AVAILABLE.get() {
-        // SAFETY: As above, `drv` is registered; its callback takes a registered type.
+        // SAFETY: As above, `drv` is registered.
         let n: c_uint = match unsafe { (*drv).get_available } {
+            // SAFETY: The vendor's callback takes a registered type, which `ty` is.
             Some(f) => unsafe { f(ty.as_raw()) },
             None => counter(ty.parent()).load(core::sync::atomic::Ordering::Relaxed) as c_uint,
         };
@@ -154,6 +154,7 @@ unsafe extern "C" fn type_show(
         // `description`, visible only with a callback (`type_visible`).
         // SAFETY: As above; the callback takes a registered type and a sysfs buffer.
         match unsafe { (*drv).show_description } {
+            // SAFETY: The vendor's callback takes a registered type and a sysfs buffer.
             Some(f) => unsafe { f(ty.as_raw(), buf) },
             None => EIO.to_errno() as isize,
         }

@@ -36,8 +36,8 @@ use core::{
     fmt,
     marker::{PhantomData, PhantomPinned},
     mem::ManuallyDrop,
-    sync::atomic::{AtomicI32, Ordering},
     ptr::{self, addr_of_mut, null, null_mut},
+    sync::atomic::{AtomicI32, Ordering},
 };
 
 /// A vendor driver for mediated devices.

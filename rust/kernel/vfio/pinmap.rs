@@ -365,7 +365,7 @@ impl PinnedMap {
         if inner.open_for.is_some() {
             return Err(EBUSY);
         }
-        inner.open_for = Some(owner as usize);
+        inner.open_for = Some(owner);
         inner.tombstones = [None; TOMBSTONES];
         Ok(())
     }
@@ -923,7 +923,8 @@ mod tests {
         let map = KBox::pin_init(PinnedMap::new(), GFP_KERNEL)?;
         map.open_for(BENCH_OWNER)?;
         assert_eq!(
-            map.acquire_with(&mut ReadOnly, BENCH_OWNER, 0x4000, 8192, true).err(),
+            map.acquire_with(&mut ReadOnly, BENCH_OWNER, 0x4000, 8192, true)
+                .err(),
             Some(EPERM)
         );
         let m = map.acquire_with(&mut ReadOnly, BENCH_OWNER, 0x4000, 8192, false)?;
@@ -932,7 +933,8 @@ mod tests {
         drop(m);
         // A hit on the read-only run, for writing.
         assert_eq!(
-            map.acquire_with(&mut ReadOnly, BENCH_OWNER, 0x5000, 1, true).err(),
+            map.acquire_with(&mut ReadOnly, BENCH_OWNER, 0x5000, 1, true)
+                .err(),
             Some(EPERM)
         );
         Ok(())
@@ -945,13 +947,15 @@ mod tests {
         let map = KBox::pin_init(PinnedMap::new(), GFP_KERNEL)?;
         let other = BENCH_OWNER + 1;
         assert_eq!(
-            map.acquire_with(&mut NoPages, BENCH_OWNER, 0x1000, 1, false).err(),
+            map.acquire_with(&mut NoPages, BENCH_OWNER, 0x1000, 1, false)
+                .err(),
             Some(ENODEV)
         );
         map.open_for(BENCH_OWNER)?;
         assert_eq!(map.open_for(other), Err(EBUSY));
         assert_eq!(
-            map.acquire_with(&mut NoPages, other, 0x1000, 1, false).err(),
+            map.acquire_with(&mut NoPages, other, 0x1000, 1, false)
+                .err(),
             Some(ENODEV)
         );
         drop(map.acquire_with(&mut NoPages, BENCH_OWNER, 0x1000, 1, false)?);
@@ -961,7 +965,8 @@ mod tests {
         map.unmap_with(&mut NoPages, 0, u64::MAX, false);
         assert_eq!(map.stats().pinned_pages, 0);
         assert_eq!(
-            map.acquire_with(&mut NoPages, BENCH_OWNER, 0x1000, 1, false).err(),
+            map.acquire_with(&mut NoPages, BENCH_OWNER, 0x1000, 1, false)
+                .err(),
             Some(ENODEV)
         );
         // Another device can open it now.

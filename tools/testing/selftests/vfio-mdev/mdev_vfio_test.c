@@ -822,6 +822,136 @@ TEST_F_TIMEOUT(mtty_uart, reset, MDEV_TIMEOUT)
 	ASSERT_EQ(0x32534348, cfg_read32(_metadata, self->fd, MTTY_CFG, 0));
 }
 
+/*
+ * Where the Rust mtty (mtty_rs) deliberately answers differently from the C
+ * one; the table "Differences from the C samples" in
+ * Documentation/driver-api/vfio-mdev-rust-vendor.rst says why.
+ */
+static bool uart_is_rust(FIXTURE_DATA(mtty_uart) *self)
+{
+	return self->s->compat != NULL;	/* mtty_rs implements mtty's ABI */
+}
+
+static int uart_pread(int fd, __u64 pos)
+{
+	__u8 val;
+
+	return pread(fd, &val, 1, pos) == 1 ? 0 : -errno;
+}
+
+static int uart_pwrite(int fd, __u64 pos, __u8 val)
+{
+	return pwrite(fd, &val, 1, pos) == 1 ? 0 : -errno;
+}
+
+/*
+ * SET_IRQS with no action bit or two: the uAPI asks for exactly one.  The
+ * Rust abstraction refuses the request (EINVAL) before the driver sees it; the
+ * C mtty ignores it on INTx and MSI (success, nothing done) and answers
+ * ENOTTY on the indexes it does not support.
+ */
+TEST_F_TIMEOUT(mtty_uart, differs_irq_action, MDEV_TIMEOUT)
+{
+	bool rust = uart_is_rust(self);
+
+	uart_open(_metadata, self, variant);
+	ASSERT_EQ(rust ? -EINVAL : 0,
+		  mdev_set_irq_none(self->fd, VFIO_PCI_INTX_IRQ_INDEX, 0, 1));
+	ASSERT_EQ(rust ? -EINVAL : 0,
+		  mdev_set_irq_none(self->fd, VFIO_PCI_MSI_IRQ_INDEX, 0, 1));
+	ASSERT_EQ(rust ? -EINVAL : -ENOTTY,
+		  mdev_set_irq_none(self->fd, VFIO_PCI_MSIX_IRQ_INDEX, 0, 1));
+	ASSERT_EQ(rust ? -EINVAL : 0,
+		  mdev_set_irq_none(self->fd, VFIO_PCI_INTX_IRQ_INDEX,
+				    VFIO_IRQ_SET_ACTION_MASK |
+				    VFIO_IRQ_SET_ACTION_UNMASK, 1));
+	/* well-formed requests work on both */
+	self->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	ASSERT_LE(0, self->efd);
+	ASSERT_EQ(0, mdev_set_irq_eventfd(self->fd, VFIO_PCI_INTX_IRQ_INDEX,
+					  self->efd));
+	ASSERT_EQ(0, mdev_set_irq_none(self->fd, VFIO_PCI_INTX_IRQ_INDEX,
+				       VFIO_IRQ_SET_ACTION_MASK, 1));
+}
+
+/*
+ * Vectors beyond an index's: INTx has one vector.  The C mtty validates
+ * start/count against the number of indexes (5) and its INTx code refuses
+ * start != 0; the Rust abstraction validates against the index's vector
+ * count (GET_IRQ_INFO).  Same answer, EINVAL, for different reasons.
+ */
+TEST_F_TIMEOUT(mtty_uart, same_irq_vectors, MDEV_TIMEOUT)
+{
+	char buf[sizeof(struct vfio_irq_set) + 2 * sizeof(__s32)];
+	struct vfio_irq_set *set = (struct vfio_irq_set *)buf;
+	__s32 fds[2] = { -1, -1 };
+
+	uart_open(_metadata, self, variant);
+	set->argsz = sizeof(buf);
+	set->flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER;
+	set->index = VFIO_PCI_INTX_IRQ_INDEX;
+	set->start = 1;
+	set->count = 1;
+	memcpy(set->data, fds, sizeof(fds));
+	ASSERT_EQ(-1, ioctl(self->fd, VFIO_DEVICE_SET_IRQS, set));
+	ASSERT_EQ(EINVAL, errno);
+	set->start = 0;
+	set->count = 2;
+	ASSERT_EQ(-1, ioctl(self->fd, VFIO_DEVICE_SET_IRQS, set));
+	ASSERT_EQ(EINVAL, errno);
+}
+
+/*
+ * GET_REGION_INFO of a region without capabilities: since Linux 7.x the VFIO
+ * core decodes the ioctl for both, and hands back the caller's cap_offset.
+ */
+TEST_F_TIMEOUT(mtty_uart, same_region_cap_offset, MDEV_TIMEOUT)
+{
+	struct vfio_region_info ri = {
+		.argsz = sizeof(ri),
+		.index = VFIO_PCI_BAR0_REGION_INDEX,
+		.cap_offset = 0x1234,
+	};
+
+	uart_open(_metadata, self, variant);
+	ASSERT_EQ(0, ioctl(self->fd, VFIO_DEVICE_GET_REGION_INFO, &ri));
+	ASSERT_EQ(0, ri.flags & VFIO_REGION_INFO_FLAG_CAPS);
+	ASSERT_EQ(0x1234, ri.cap_offset);
+	ASSERT_EQ(8, ri.size);
+}
+
+/*
+ * Accesses outside a region (BARs are 8 bytes, the configuration space 256,
+ * of which both report 255 as its size): the Rust mtty refuses them (EFAULT,
+ * its error for every failed access).
+ * The C mtty takes BAR offsets modulo 0x10000 (a u16 parameter), so offset
+ * 0x10000 is the receive register again and offsets 8..0xffff do nothing,
+ * and ignores configuration writes past 256 bytes; its configuration reads
+ * at 255 and beyond read past its 255-byte buffer, which this test does not
+ * do.
+ */
+TEST_F_TIMEOUT(mtty_uart, differs_out_of_region, MDEV_TIMEOUT)
+{
+	bool rust = uart_is_rust(self);
+	int err = rust ? -EFAULT : 0;
+
+	uart_open(_metadata, self, variant);
+	ASSERT_EQ(0, uart_pwrite(self->fd, MTTY_REGION(0) + REG_RBR_THR, 'a'));
+	ASSERT_EQ(err, uart_pread(self->fd, MTTY_REGION(0) + 8));
+	ASSERT_EQ(err, uart_pwrite(self->fd, MTTY_REGION(0) + 8, 0));
+	ASSERT_EQ(err, uart_pwrite(self->fd, MTTY_REGION(0) + 0xffff, 0));
+	/* C: 0x10000 aliases the receive register and takes the byte out */
+	ASSERT_EQ(err, uart_pread(self->fd, MTTY_REGION(0) + 0x10000));
+	ASSERT_EQ(rust ? 'a' : 0, RD(0, REG_RBR_THR));
+	ASSERT_EQ(err, uart_pwrite(self->fd, MTTY_CFG + 0x100, 0));
+	ASSERT_EQ(err, uart_pwrite(self->fd, MTTY_CFG + 0x10004, 0));
+	if (rust)
+		ASSERT_EQ(-EFAULT, uart_pread(self->fd, MTTY_CFG + 0x100));
+	/* the last valid bytes still work */
+	ASSERT_EQ(0, uart_pread(self->fd, MTTY_REGION(0) + 7));
+	ASSERT_EQ(0, uart_pread(self->fd, MTTY_CFG + 0xfe));
+}
+
 /* ------------------------------------------------------------------ */
 
 FIXTURE(mdpy_dev) {
