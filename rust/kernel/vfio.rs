@@ -262,9 +262,11 @@ pub struct IrqSet<'a> {
     pub index: u32,
     /// First vector.
     pub start: u32,
-    /// Number of vectors (the length of the data, if any). `start + count` is at most the
-    /// index's vector count (see [`DeviceOps::num_irqs`]), so a driver can index an array
-    /// of that many vectors with `start..start + count`.
+    /// Number of vectors (the length of the data, if any). For an index that
+    /// [`DeviceOps::irq_info`] describes, `start + count` is at most its `count`, so a driver
+    /// can index an array of that many vectors with `start..start + count`; for an index it
+    /// refuses, at most [`DeviceOps::num_irqs`] (the driver should refuse such a request: the
+    /// C mtty answers `ENOTTY`).
     pub count: u32,
     /// The action.
     pub action: IrqAction,
@@ -525,10 +527,11 @@ pub trait DeviceOps: Sized + Send + Sync + 'static {
     /// The device's [`PinnedMap`], if it DMAs to guest memory through one.
     ///
     /// The abstraction then wires the map to the device: it binds and opens it before
-    /// [`DeviceOps::open`] (`EBUSY` if another device has the same map open), drops the pins
-    /// of an unmapped range before [`DeviceOps::dma_unmap`], and closes it (no pin from then
-    /// on, every pin dropped) after [`DeviceOps::close`]. [`PinnedMap::acquire`] only pins
-    /// through the open device it is bound to.
+    /// [`DeviceOps::open`] (`EBUSY` if another device has the same map open or is closing
+    /// it), drops the pins of an unmapped range before [`DeviceOps::dma_unmap`], and closes it
+    /// (no pin from then on, every pin dropped) after [`DeviceOps::close`]. It uses the map
+    /// returned at open until the close. [`PinnedMap::acquire`] only pins through the open
+    /// device it is bound to.
     fn pinned_map(&self) -> &PinnedMap {
         crate::build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
@@ -545,12 +548,16 @@ pub trait DeviceOps: Sized + Send + Sync + 'static {
 /// `Adapter::<T>::VTABLE`; `data` is initialised once `initialized` is set, which happens
 /// before the device is registered, and is dropped by the release callback. `released` is
 /// NULL or points to a [`Completion`] that the release callback completes as its last access
-/// to anything of the vendor module.
+/// to anything of the vendor module. `map` is NULL, or between `open_device` and
+/// `close_device` the [`PinnedMap`] that [`DeviceOps::pinned_map`] returned at open, which
+/// `data` keeps alive and in place (it was borrowed from it, and `data` is neither moved nor
+/// mutably borrowed before the release).
 #[repr(C)]
 pub struct Device<T: DeviceOps> {
     vdev: Opaque<bindings::vfio_device>,
     initialized: bool,
     released: AtomicPtr<Completion>,
+    map: AtomicPtr<PinnedMap>,
     data: T,
 }
 
@@ -578,6 +585,24 @@ impl<T: DeviceOps> Device<T> {
         // it as the parent; afterwards a `&Device<T>` can only come from a `Registration`, whose
         // `Devres` holds a reference on the same device until the registration is dropped.
         unsafe { device::Device::from_raw((*self.as_raw()).dev) }
+    }
+}
+
+impl<T: DeviceOps> Device<T> {
+    /// The [`PinnedMap`] bound at open, until the close.
+    fn open_map(&self) -> Option<&PinnedMap> {
+        let map = self.map.load(Ordering::Acquire);
+        // SAFETY: NULL, or the map borrowed from `data` at open, alive and in place while `data`
+        // is (type invariant), which is at least as long as `self`.
+        unsafe { map.as_ref() }
+    }
+
+    /// Closes the map bound at open, if any (the device is closing).
+    fn close_map(&self) {
+        if let Some(map) = self.open_map() {
+            map.close(self);
+            self.map.store(core::ptr::null_mut(), Ordering::Release);
+        }
     }
 }
 
@@ -949,13 +974,17 @@ impl<T: DeviceOps> Adapter<T> {
         let dev = unsafe { Device::<T>::from_raw(vdev) };
         from_result(|| {
             if T::HAS_PINNED_MAP {
-                dev.pinned_map().open(vdev)?;
+                // The map of this open, used until the close whatever `pinned_map` returns
+                // later.
+                let map = dev.pinned_map();
+                map.open(vdev)?;
+                // INVARIANT: Borrowed from `data`, which outlives the close.
+                dev.map
+                    .store(core::ptr::from_ref(map).cast_mut(), Ordering::Release);
             }
             if T::HAS_OPEN {
                 if let Err(e) = T::open(dev) {
-                    if T::HAS_PINNED_MAP {
-                        dev.pinned_map().close(dev);
-                    }
+                    dev.close_map();
                     return Err(e);
                 }
             }
@@ -974,9 +1003,7 @@ impl<T: DeviceOps> Adapter<T> {
         if T::HAS_CLOSE {
             T::close(dev);
         }
-        if T::HAS_PINNED_MAP {
-            dev.pinned_map().close(dev);
-        }
+        dev.close_map();
     }
 
     /// # Safety
@@ -1203,8 +1230,8 @@ impl<T: DeviceOps> Adapter<T> {
         // `Registration::new` allocated with that table as a `Device<T>` and registered after
         // initialising `data`; the core keeps the device alive for the call.
         let dev = unsafe { Device::<T>::from_raw(vdev) };
-        if T::HAS_PINNED_MAP {
-            dev.pinned_map().unmap(dev, iova, length);
+        if let Some(map) = dev.open_map() {
+            map.unmap(dev, iova, length);
         }
         if T::HAS_DMA_UNMAP {
             T::dma_unmap(dev, iova, length);

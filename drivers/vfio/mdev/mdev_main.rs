@@ -209,6 +209,9 @@ fn create(ty: &Type, uuid: Guid) -> Result {
     // SAFETY: `active` is only accessed under `MDEV_LIST`.
     unsafe { (*mdev).active = true };
     drop(list);
+    // SAFETY: `dev` is a live, added device.
+    let d = unsafe { kernel::device::Device::<kernel::device::Normal>::from_raw(dev) };
+    dev_dbg!(d, "MDEV: created\n");
     // The reference of `device_initialize()` now belongs to the registered mdev.
     put.dismiss();
     drop(held);
@@ -219,7 +222,8 @@ fn create(ty: &Type, uuid: Guid) -> Result {
 ///
 /// # Safety
 ///
-/// `mdev` is a live mdev of this core, whose `remove` attribute the caller removed.
+/// `mdev` is an mdev of this core that the caller holds a reference on, and whose `remove`
+/// attribute the caller removed.
 unsafe fn remove(mdev: *mut bindings::mdev_device) -> Result {
     {
         let mut list = MDEV_LIST.lock();
@@ -236,8 +240,9 @@ unsafe fn remove(mdev: *mut bindings::mdev_device) -> Result {
             (*mdev).active = false;
         }
     }
-    // SAFETY: A live mdev's type is registered as long as unregistration has not removed the
-    // mdev, which the read lock taken below excludes or detects (`ENODEV`).
+    // SAFETY: The mdev is alive (function safety requirements) and holds a reference on its
+    // type, whose memory, `parent` included, the vendor keeps until the type's release (the
+    // contract of `mdev_register_parent()`); the parent's `unreg_sem` lives as long.
     let parent = unsafe { Type::from_raw((*mdev).type_) }.parent();
     let _held = ReadGuard::try_new(parent).ok_or(ENODEV)?;
     // SAFETY: We cleared `active`, so nobody else removes it; `unreg_sem` is held.
@@ -286,6 +291,9 @@ unsafe extern "C" fn device_release(dev: *mut bindings::device) {
             counter(ty.parent()).fetch_add(1, Ordering::Relaxed);
         }
     }
+    // SAFETY: The device is alive until freed below.
+    let d = unsafe { kernel::device::Device::<kernel::device::Normal>::from_raw(dev) };
+    dev_dbg!(d, "MDEV: destroying\n");
     // SAFETY: Pairs with the get in `create`; the type is not used afterwards. The memory was
     // allocated by `KBox` in `create`, and this was the last reference.
     unsafe {
@@ -343,8 +351,15 @@ pub unsafe extern "C" fn mdev_register_parent(
     let max = unsafe { (*drv).max_instances };
     counter(p).store(max as i32, Ordering::Relaxed);
     from_result(|| {
+        // Held for writing while the types appear, so that no mdev can be created before
+        // registration succeeded (on failure the types go, and no mdev may hold them).
+        // SAFETY: Initialised above.
+        unsafe { bindings::down_write(addr_of_mut!((*parent).unreg_sem)) };
         // SAFETY: Being registered: initialised, without sysfs files, not visible yet.
-        unsafe { sysfs::add_parent(p) }?;
+        let ret = unsafe { sysfs::add_parent(p) };
+        // SAFETY: Taken above.
+        unsafe { bindings::up_write(addr_of_mut!((*parent).unreg_sem)) };
+        ret?;
         // SAFETY: `COMPAT` is registered while the module is loaded; `dev` is valid.
         if unsafe { bindings::class_compat_create_link(COMPAT.load(Ordering::Relaxed), dev) } != 0 {
             dev_warn!(p.device(), "Failed to create compatibility class link\n");

@@ -366,12 +366,24 @@ unsafe extern "C" fn remove_store(
         if unsafe { bindings::kstrtoull(buf, 0, &mut val) } < 0 {
             return Err(EINVAL);
         }
-        // SAFETY: `dev` is a live mdev and `attr` its attribute.
-        if val != 0 && unsafe { bindings::device_remove_file_self(dev, attr) } {
-            // SAFETY: The mdev is alive while its attribute's store runs, and we removed the
-            // attribute.
-            unsafe { remove(container_of!(dev, bindings::mdev_device, dev)) }?;
+        if val == 0 {
+            return Ok(count as isize);
         }
-        Ok(count as isize)
+        // Once the attribute is removed nothing keeps the mdev alive: unregistration may remove
+        // and release it concurrently. Hold a reference until `remove` is done with it (the C
+        // core does not, which `scsi_sysfs.c` does for its `delete` attribute).
+        // SAFETY: sysfs calls `store` with an active reference on the attribute, so `dev` is
+        // alive here.
+        unsafe { bindings::get_device(dev) };
+        // SAFETY: `dev` is a live mdev (our reference) and `attr` its attribute.
+        let ret = if unsafe { bindings::device_remove_file_self(dev, attr) } {
+            // SAFETY: Our reference keeps the mdev alive; we removed its `remove` attribute.
+            unsafe { remove(container_of!(dev, bindings::mdev_device, dev)) }
+        } else {
+            Ok(())
+        };
+        // SAFETY: Taken above.
+        unsafe { bindings::put_device(dev) };
+        ret.map(|()| count as isize)
     })
 }

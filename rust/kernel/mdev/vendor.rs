@@ -36,7 +36,8 @@ use core::{
     fmt,
     marker::{PhantomData, PhantomPinned},
     mem::ManuallyDrop,
-    ptr::{self, addr_of_mut, null, null_mut},
+    pin::Pin,
+    ptr::{self, addr_of_mut, null, null_mut, NonNull},
     sync::atomic::{AtomicI32, Ordering},
 };
 
@@ -353,19 +354,34 @@ struct TypeEntry<T: Driver> {
 /// The registration of a parent device (`mdev_register_parent()`); unregisters on drop,
 /// which first removes every mediated device of the parent.
 ///
+/// Everything the core and the callbacks use lives in a separate allocation
+/// (`ParentInner`), which this object owns through a raw pointer: `drop`, which gets
+/// `&mut self`, never aliases the shared references that callbacks running concurrently hold
+/// until `mdev_unregister_parent()` drained them.
+///
+/// # Invariants
+///
+/// `inner` points to a pinned `ParentInner<T>` allocated by `KBox` in [`Self::new`], owned by
+/// this object and freed by its `drop`.
+pub struct ParentRegistration<T: Driver> {
+    inner: NonNull<ParentInner<T>>,
+    _p: PhantomData<ParentInner<T>>,
+}
+
+/// What a [`ParentRegistration`] registers.
+///
 /// # Invariants
 ///
 /// `parent` is registered with the core for `dev`, the driver of `driver` and the types of
 /// `types` (through `type_ptrs`); none of them moves or changes while registered. `data` is
-/// initialised until `drop`. This object holds a reference on the kobject of every type in
-/// `types`, so their release waits for it.
-pub struct ParentRegistration<T: Driver> {
-    // Dropped by `drop` right after `mdev_unregister_parent()`: it may hold the last
-    // references on removed mdevs (a driver that keeps its `vfio::Registration`s there, see
+/// initialised until the registration's `drop`. The registration holds a reference on the
+/// kobject of every type in `types`, so their release waits for it.
+struct ParentInner<T: Driver> {
+    // Dropped right after `mdev_unregister_parent()`: it may hold the last references on
+    // removed mdevs (a driver that keeps its `vfio::Registration`s there, see
     // `samples/vfio-mdev/mdev_misuse.rs`), whose release reads their type and parent.
     data: ManuallyDrop<T::ParentData>,
-    // The other fields drop in declaration order after `drop` waited until every type's
-    // kobject was released.
+    // The other fields drop in declaration order after every type's kobject was released.
     parent: Opaque<bindings::mdev_parent>,
     types: KVec<TypeEntry<T>>,
     type_ptrs: KVec<*mut bindings::mdev_type>,
@@ -374,10 +390,12 @@ pub struct ParentRegistration<T: Driver> {
     _pin: PhantomPinned,
 }
 
-// SAFETY: Registered C structures are only used by the core under its locks; the Rust fields are
-// `Send + Sync` or only read.
+// SAFETY: The registration only owns its `ParentInner`; the registered C structures in it are
+// only used by the core under its locks, and its Rust fields are `Send + Sync` (`T::ParentData`,
+// `T::TypeData`, `ARef`, `Arc`) or only read. Dropping it on another thread is fine:
+// `mdev_unregister_parent()` may be called from any thread.
 unsafe impl<T: Driver> Send for ParentRegistration<T> {}
-// SAFETY: As above.
+// SAFETY: `&ParentRegistration` only gives out `&T::ParentData` (`Sync`) and the parent device.
 unsafe impl<T: Driver> Sync for ParentRegistration<T> {}
 
 impl<T: Driver> ParentRegistration<T> {
@@ -396,7 +414,7 @@ impl<T: Driver> ParentRegistration<T> {
     {
         let dev: ARef<device::Device> = dev.into();
         let driver = driver.clone();
-        let init = move |slot: *mut Self| -> Result {
+        let init = move |slot: *mut ParentInner<T>| -> Result {
             let mut entries = KVec::with_capacity(types.len(), GFP_KERNEL)?;
             for info in types {
                 // SAFETY: All-zero is a valid `mdev_type` before registration.
@@ -410,6 +428,15 @@ impl<T: Driver> ParentRegistration<T> {
                     },
                     GFP_KERNEL,
                 )?;
+            }
+            // Two types of one name would collide in sysfs (a `kobject_add()` failure).
+            for (i, a) in entries.iter().enumerate() {
+                // SAFETY: `sysfs_name` was set above from a `&'static CStr`.
+                let name =
+                    |e: &TypeEntry<T>| unsafe { CStr::from_char_ptr((*e.raw.get()).sysfs_name) };
+                if entries.iter().skip(i + 1).any(|b| name(a) == name(b)) {
+                    return Err(EEXIST);
+                }
             }
             let mut type_ptrs = KVec::with_capacity(entries.len(), GFP_KERNEL)?;
             for e in entries.iter() {
@@ -426,7 +453,7 @@ impl<T: Driver> ParentRegistration<T> {
                 ptr::write(addr_of_mut!((*slot).driver), driver);
                 ptr::write(addr_of_mut!((*slot)._pin), PhantomPinned);
             }
-            let drop_fields = |slot: *mut Self| {
+            let drop_fields = |slot: *mut ParentInner<T>| {
                 // SAFETY: These fields were written above and are not referenced elsewhere.
                 unsafe {
                     ptr::drop_in_place(addr_of_mut!((*slot).types));
@@ -457,6 +484,13 @@ impl<T: Driver> ParentRegistration<T> {
             if let Err(e) = ret {
                 // SAFETY: `data` was initialised above; nothing refers to it.
                 unsafe { ptr::drop_in_place(data_slot) };
+                // The core put the kobjects of the types it had added; their releases (which
+                // read `parent` and the types) may be deferred.
+                // SAFETY: `types` is alive; the core gave up every reference it took.
+                for e in unsafe { (*slot).types.iter() } {
+                    // SAFETY: As above; the kobject is ours again once released.
+                    unsafe { wait_refs(addr_of_mut!((*e.raw.get()).kobj), 0) };
+                }
                 drop_fields(slot);
                 return Err(e);
             }
@@ -471,32 +505,65 @@ impl<T: Driver> ParentRegistration<T> {
         };
         // SAFETY: On success every field is initialised; on failure everything written was
         // dropped.
-        unsafe { pin_init::pin_init_from_closure(init) }
+        let inner = unsafe { pin_init::pin_init_from_closure::<_, Error>(init) };
+        let outer = move |slot: *mut Self| -> Result {
+            let inner = KBox::pin_init::<Error>(inner, GFP_KERNEL)?;
+            // SAFETY: The allocation is never moved out of: it is freed in place by `drop`.
+            let inner = KBox::into_raw(unsafe { Pin::into_inner_unchecked(inner) });
+            // SAFETY: `slot` is valid for writes. `KBox::into_raw` never returns NULL.
+            // INVARIANT: A pinned `ParentInner<T>` from `KBox`, owned by the new object.
+            unsafe {
+                ptr::write(
+                    slot,
+                    Self {
+                        inner: NonNull::new_unchecked(inner),
+                        _p: PhantomData,
+                    },
+                )
+            };
+            Ok(())
+        };
+        // SAFETY: On success `slot` is initialised; on failure nothing was written.
+        unsafe { pin_init::pin_init_from_closure(outer) }
+    }
+
+    fn inner(&self) -> &ParentInner<T> {
+        // SAFETY: Owned and alive until `drop` (type invariant); shared references are all the
+        // C side and the callbacks create too.
+        unsafe { self.inner.as_ref() }
     }
 
     /// The parent's data.
     pub fn data(&self) -> &T::ParentData {
-        &self.data
+        &self.inner().data
     }
 
     /// The parent device.
     pub fn device(&self) -> &device::Device {
-        &self.dev
+        &self.inner().dev
     }
 }
 
 impl<T: Driver> Drop for ParentRegistration<T> {
     fn drop(&mut self) {
-        // SAFETY: Registered (type invariant). This removes every mdev of the parent (calling
-        // `Driver::remove`) and the types' sysfs files; after it no callback reaches `data`.
-        unsafe { bindings::mdev_unregister_parent(self.parent.get()) };
-        // SAFETY: Initialised (type invariant), dropped once, here; not used afterwards.
-        unsafe { ManuallyDrop::drop(&mut self.data) };
-        for e in self.types.iter() {
-            // SAFETY: We hold a reference on the type's kobject (type invariant), which this
-            // drops; nothing else puts it on our behalf.
+        let inner = self.inner.as_ptr();
+        // SAFETY: Registered (invariant of `ParentInner`). This removes every mdev of the parent
+        // (calling `Driver::remove`) and the types' sysfs files, and drains the callbacks: after
+        // it nothing but this function reaches `inner`, except mdev and type releases, which
+        // only use `parent` and the C part of `types`.
+        unsafe { bindings::mdev_unregister_parent((*inner).parent.get()) };
+        // SAFETY: Initialised (invariant of `ParentInner`), dropped once, here; the callbacks
+        // that borrowed it are gone, so this `&mut` to the field is unique.
+        unsafe { ManuallyDrop::drop(&mut (*inner).data) };
+        // SAFETY: `types` is alive and only read.
+        for e in unsafe { (*inner).types.iter() } {
+            // SAFETY: We hold a reference on the type's kobject (invariant of `ParentInner`),
+            // which this drops; nothing else puts it on our behalf.
             unsafe { wait_released(addr_of_mut!((*e.raw.get()).kobj)) };
         }
+        // SAFETY: Allocated by `KBox` in `new` and owned (type invariant); every type and mdev
+        // is released, so nothing refers to it any more. The other fields drop now.
+        drop(unsafe { KBox::from_raw(inner) });
     }
 }
 
@@ -517,13 +584,30 @@ impl<T: Driver> Drop for ParentRegistration<T> {
 /// `kobj` is the kobject of a type that was registered and is unregistered now, and the caller
 /// owns a reference on it, which this drops.
 unsafe fn wait_released(kobj: *mut bindings::kobject) {
-    // SAFETY: `refs` is the `atomic_t` counter of the kobject's `kref`, alive while we hold our
-    // reference; C only accesses it atomically, and `AtomicI32` has the layout of `int`.
-    let refs = unsafe { AtomicI32::from_ptr(addr_of_mut!((*kobj).kref.refcount.refs.counter)) };
+    // SAFETY: Our reference keeps the kobject alive until the put below.
+    unsafe { wait_refs(kobj, 1) };
+    // SAFETY: Our reference (function safety requirements); the last one, so this releases.
+    unsafe { bindings::kobject_put(kobj) };
+    // SAFETY: The kobject was initialised and is released now.
+    unsafe { flush_release(kobj) };
+}
+
+/// Waits until the kobject of a type has `refs` references left (polling: the core gives no
+/// signal), and, for `refs == 0`, until its release ran.
+///
+/// # Safety
+///
+/// `kobj` is the kobject of a type in memory that stays valid, and nobody takes new references
+/// on it (the type is not registered); for `refs > 0` the caller owns one of them.
+unsafe fn wait_refs(kobj: *mut bindings::kobject, refs: i32) {
+    // SAFETY: `refs` is the `atomic_t` counter of the kobject's `kref`, in memory that stays
+    // valid (function safety requirements); C only accesses it atomically, and `AtomicI32` has
+    // the layout of `int`.
+    let count = unsafe { AtomicI32::from_ptr(addr_of_mut!((*kobj).kref.refcount.refs.counter)) };
     let mut waited = 0u32;
     // Acquire: pairs with the release ordering of `kobject_put()` (`refcount_dec_and_test()`),
     // the last access of a released mdev to its type.
-    while refs.load(Ordering::Acquire) > 1 {
+    while count.load(Ordering::Acquire) > refs {
         crate::time::delay::fsleep(crate::time::Delta::from_millis(10));
         waited += 1;
         if waited % 6000 == 0 {
@@ -535,14 +619,29 @@ unsafe fn wait_released(kobj: *mut bindings::kobject) {
             );
         }
     }
-    // SAFETY: Our reference (function safety requirements); the last one, so this releases.
-    unsafe { bindings::kobject_put(kobj) };
+    // SAFETY: As above; `state_initialized` is only written by `kobject_init()`, which the
+    // core called (or not) before giving the type back.
+    if refs == 0 && unsafe { (*kobj).state_initialized() } != 0 {
+        // SAFETY: An initialised kobject without references: released, or being released.
+        unsafe { flush_release(kobj) };
+    }
+}
+
+/// Waits for the deferred release of a kobject (`CONFIG_DEBUG_KOBJECT_RELEASE`) whose last
+/// reference is gone; nothing otherwise, as the release ran in the last `kobject_put()`.
+///
+/// # Safety
+///
+/// `kobj` was initialised, has no reference left, and its memory stays valid.
+unsafe fn flush_release(kobj: *mut bindings::kobject) {
     #[cfg(CONFIG_DEBUG_KOBJECT_RELEASE)]
-    // SAFETY: The deferred release is queued in the kobject's own `release` work item by the put
-    // above; the memory stays ours until this returns, and the work does not free it.
+    // SAFETY: The last put queued the release in the kobject's own `release` work item; the
+    // memory stays valid until this returns, and the work does not free it.
     unsafe {
         bindings::flush_delayed_work(addr_of_mut!((*kobj).release));
     }
+    #[cfg(not(CONFIG_DEBUG_KOBJECT_RELEASE))]
+    let _ = kobj;
 }
 
 struct Adapter<T: Driver>(PhantomData<T>);
@@ -556,15 +655,17 @@ impl<T: Driver> Adapter<T> {
     /// registered for `'a`.
     unsafe fn context<'a>(
         mtype: *mut bindings::mdev_type,
-    ) -> (&'a ParentRegistration<T>, &'a TypeEntry<T>) {
+    ) -> (&'a ParentInner<T>, &'a TypeEntry<T>) {
         // SAFETY: The caller guarantees `mtype` is the `raw` field, at offset 0, of a
         // `TypeEntry<T>` (`repr(C)`).
         let ty = unsafe { &*mtype.cast::<TypeEntry<T>>() };
-        // SAFETY: The core set `parent` to the `parent` field of the registration.
+        // SAFETY: The core set `parent` to the `mdev_parent` that the registration passed to
+        // `mdev_register_parent()`: the `parent` field of its `ParentInner<T>`, alive while the
+        // type is registered.
         let parent = unsafe {
             &*crate::container_of!(
                 (*mtype).parent.cast::<Opaque<bindings::mdev_parent>>(),
-                ParentRegistration<T>,
+                ParentInner<T>,
                 parent
             )
         };

@@ -174,6 +174,8 @@ struct Inner {
     pinning: [Option<(u64, u64)>; PINNING],
     /// The `struct vfio_device` the map is bound to while that device is open.
     open_for: Option<usize>,
+    /// A close is dropping the pins: the map cannot be opened again until it is done.
+    closing: bool,
 }
 
 impl Inner {
@@ -313,6 +315,7 @@ impl PinnedMap {
                 tombstones: [None; TOMBSTONES],
                 pinning: [None; PINNING],
                 open_for: None,
+                closing: false,
             }),
             idle <- new_condvar!(),
             hits: AtomicU64::new(0),
@@ -362,7 +365,7 @@ impl PinnedMap {
 
     fn open_for(&self, owner: usize) -> Result {
         let mut inner = self.inner.lock();
-        if inner.open_for.is_some() {
+        if inner.open_for.is_some() || inner.closing {
             return Err(EBUSY);
         }
         inner.open_for = Some(owner);
@@ -371,17 +374,25 @@ impl PinnedMap {
     }
 
     /// Unbinds the map from `dev`, which is being closed, and drops every pin: from the
-    /// unbinding on, no pin can start, and those in progress are undone.
+    /// unbinding on, no pin can start, and those in progress are undone. The map cannot be
+    /// opened again (by any device) before every pin is dropped, so all the runs this drops
+    /// were pinned through `dev`.
     #[inline]
     pub(super) fn close<T: DeviceOps>(&self, dev: &Device<T>) {
+        self.close_with(&mut Vfio(dev), dev.as_raw() as usize)
+    }
+
+    fn close_with(&self, backend: &mut impl Backend, owner: usize) {
         {
             let mut inner = self.inner.lock();
-            if inner.open_for != Some(dev.as_raw() as usize) {
+            if inner.open_for != Some(owner) {
                 return;
             }
             inner.open_for = None;
+            inner.closing = true;
         }
-        self.unmap_with(&mut Vfio(dev), 0, u64::MAX, false)
+        self.unmap_with(backend, 0, u64::MAX, false);
+        self.inner.lock().closing = false;
     }
 
     /// Drops every pin in `[iova, iova + length)` of `dev`'s map, waiting for DMAs in flight
@@ -429,6 +440,10 @@ impl PinnedMap {
         }
         let mut pfn = first;
         while pfn <= last {
+            // Checked again after every pin, for which the lock was dropped.
+            if inner.open_for != Some(owner) {
+                return Err(ENODEV);
+            }
             // The run containing `pfn`, if any: the first run whose last page is >= pfn.
             let found = inner.tree.cursor_lower_bound(&pfn).map(|c| {
                 let (&k, r) = c.current();
@@ -960,9 +975,10 @@ mod tests {
         );
         drop(map.acquire_with(&mut NoPages, BENCH_OWNER, 0x1000, 1, false)?);
         assert_eq!(map.stats().pinned_pages, 1);
-        // What `close` does once the map is unbound.
-        map.inner.lock().open_for = None;
-        map.unmap_with(&mut NoPages, 0, u64::MAX, false);
+        map.close_with(&mut NoPages, other);
+        // A close for another device does nothing.
+        assert_eq!(map.stats().pinned_pages, 1);
+        map.close_with(&mut NoPages, BENCH_OWNER);
         assert_eq!(map.stats().pinned_pages, 0);
         assert_eq!(
             map.acquire_with(&mut NoPages, BENCH_OWNER, 0x1000, 1, false)
