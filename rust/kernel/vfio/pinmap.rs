@@ -150,6 +150,17 @@ impl Run {
 /// that no pin is left; a DMA that pins the range again in between makes it call `dma_unmap`
 /// again, and after 10 such rounds it `BUG()`s. Refusing pins of a just-unmapped range for a
 /// moment closes that window (iommufd does the same itself with `prevent_access`).
+///
+/// Why a time and not a protocol: `vfio_dma_do_unmap()` drops `iommu->lock` around the
+/// `dma_unmap` calls and takes it again to re-check the `vfio_dma`'s pins; until it removes
+/// the `vfio_dma`, `vfio_pin_pages()` of the range succeeds, and type1 gives a pinner no state
+/// ("unmap in progress") and no event (after `vfio_remove_dma()`) to tell that window from a
+/// pin of a new mapping of the same IOVAs, which userspace may create as soon as its unmap
+/// ioctl returned. A fence that lasts until one of those would need one of them. The exact
+/// limit: type1 `BUG()`s only if, ten times in a row for the same `vfio_dma`, a pin of the
+/// range lands between a `dma_unmap` return and the re-check, each more than this long after
+/// the return. The fix belongs in type1 (fail pins of a `vfio_dma` being unmapped, as
+/// iommufd's `prevent_access` does); iommufd needs no window.
 pub const UNMAP_GRACE_NS: i64 = 20_000_000;
 
 /// A range recently unmapped: `(first page, last page, end of the grace period)`.
