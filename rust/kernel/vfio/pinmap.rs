@@ -45,7 +45,7 @@ use crate::{
     page::{PAGE_SHIFT, PAGE_SIZE},
     prelude::*,
     rbtree::{RBTree, RBTreeNode, RBTreeNodeReservation},
-    sync::{new_condvar, new_mutex, CondVar, Mutex},
+    sync::{CondVar, Mutex},
 };
 use core::{
     ptr::null_mut,
@@ -315,11 +315,18 @@ impl<T: DeviceOps> Backend for Vfio<'_, T> {
     }
 }
 
+/// The lockdep names of a map's lock and condition variable. `static`s, not literals: the
+/// initialiser below may be instantiated in a vendor module as well as in this crate (its
+/// KUnit tests and benchmark), and a literal would then have two addresses, which lockdep
+/// reports as two different names for one lock class key.
+static INNER_NAME: &CStr = crate::c_str!("vfio::PinnedMap::inner");
+static IDLE_NAME: &CStr = crate::c_str!("vfio::PinnedMap::idle");
+
 impl PinnedMap {
     /// Creates an empty map.
     pub fn new() -> impl PinInit<Self> {
         pin_init!(Self {
-            inner <- new_mutex!(Inner {
+            inner <- Mutex::new(Inner {
                 tree: RBTree::new(),
                 pinned_pages: 0,
                 runs: 0,
@@ -327,8 +334,8 @@ impl PinnedMap {
                 pinning: [None; PINNING],
                 open_for: None,
                 closing: false,
-            }),
-            idle <- new_condvar!(),
+            }, INNER_NAME, crate::static_lock_class!()),
+            idle <- CondVar::new(IDLE_NAME, crate::static_lock_class!()),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             pins: AtomicU64::new(0),
