@@ -3,10 +3,13 @@
 #
 # Compile-fail tests of the safe Rust API (Linux's doctests cannot be
 # compile_fail: rustdoc --test-builder builds them all into one KUnit suite).
-# Each tools/testing/selftests/vfio-mdev/compile_fail/<case>.rs is a small
-# vendor module in safe Rust; its "// expect:" line is either "pass" (the
+# Each tools/testing/selftests/vfio-mdev/compile_fail/<case>.rs, after the
+# shared prelude.rs.inc (module, a VFIO device, an mdev driver that calls the
+# case's in_probe/in_attribute), is a small vendor module in safe Rust; its
+# "// expect:" line is either "pass" (the
 # control case, which must build) or an extended regex that rustc's output
-# must match (the misuse must be refused for that reason).  Each case is
+# must match, with no other error (the misuse must be refused for that
+# reason alone).  Each case is
 # built as an external module against the kernel in <obj>.
 #
 #   compile-fail.sh <cases-dir> <work-dir> <tap-file> <make command...>
@@ -25,7 +28,7 @@ for src in "$cases"/*.rs; do
 	expect=$(sed -n 's|^// expect: ||p' "$src" | head -n1)
 	dir=$work/$name
 	mkdir -p "$dir"
-	cp "$src" "$dir/cf_$name.rs"
+	cat "$cases/prelude.rs.inc" "$src" >"$dir/cf_$name.rs"
 	echo "obj-m := cf_$name.o" >"$dir/Kbuild"
 	out=$("$@" M="$dir" modules 2>&1)
 	rc=$?
@@ -34,7 +37,11 @@ for src in "$cases"/*.rs; do
 		ok=$([ $rc = 0 ] && echo 1)
 		what="$name builds (control case)"
 	else
-		ok=$([ $rc != 0 ] && grep -qE -- "$expect" <<<"$out" && echo 1)
+		# the expected error, and no other (so it fails for that reason)
+		others=$(grep -E '^error' <<<"$out" | grep -vE 'aborting due to' |
+			grep -vE -- "$expect")
+		ok=$([ $rc != 0 ] && grep -qE -- "$expect" <<<"$out" &&
+			[ -z "$others" ] && echo 1)
 		what="$name is refused by the compiler: $expect"
 	fi
 	if [ -n "$ok" ]; then

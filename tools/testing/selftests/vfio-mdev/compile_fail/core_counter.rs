@@ -1,53 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 // expect: error\[E0599\]: no method named `available_counter`
-//! S1: a vendor cannot reach a parent's instance counter (or any other core operation).
+// S1: a vendor cannot reach a parent's instance counter (or any other core operation).
 
-use kernel::{c_str, device::Core, mdev, prelude::*, vfio};
+type Kept = ();
 
-module! {
-    type: M,
-    name: "cf_core_counter",
-    authors: ["mdev-rs developers"],
-    description: "compile-fail control",
-    license: "GPL v2",
-}
-
-struct Nothing;
-
-#[vtable]
-impl vfio::DeviceOps for Nothing {
-    const NAME: &'static CStr = c_str!("cf");
-}
-
-struct D;
-
-#[vtable]
-impl mdev::Driver for D {
-    type TypeData = ();
-    type ParentData = ();
-    type DeviceData = vfio::Registration<Nothing>;
-    const NAME: &'static CStr = c_str!("cf");
-    const DEVICE_API: &'static CStr = vfio::pci::DEVICE_API;
-    const ATTRIBUTES: &'static [mdev::DeviceAttribute<Self>] =
-        &[mdev::DeviceAttribute::read_only(c_str!("a"), show)];
-
-    fn probe(m: &mdev::Device<Core<'_>>, _p: &(), _t: &()) -> Result<Self::DeviceData> {
-        let _name = m.parent().device();
-        m.parent().available_counter();
-        let _ty = m.mdev_type().sysfs_name();
-        vfio::Registration::new(m.device(), Nothing)
-    }
-}
-
-fn show(m: &mdev::Device, _d: &vfio::Registration<Nothing>, _b: &mut mdev::SysfsBuf<'_>) -> Result {
-    let _uuid = m.uuid();
+fn in_probe(m: &mdev::Device<Core<'_>>, p: &Kept) -> Result {
+    let _ = p;
+    m.parent().available_counter();
     Ok(())
 }
 
-struct M;
-
-impl kernel::Module for M {
-    fn init(_module: &'static ThisModule) -> Result<Self> {
-        Ok(M)
-    }
+fn in_attribute(m: &mdev::Device) -> Result {
+    let _ = m.uuid();
+    Ok(())
 }

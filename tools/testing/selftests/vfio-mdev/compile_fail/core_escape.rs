@@ -1,58 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0
-// expect: error(\[E0521\])?: borrowed data escapes
-//! S3: the `Core` context of probe cannot be kept past probe: it is branded with the lifetime
-//! of the call.
+// expect: error\[E0521\]: borrowed data escapes
+// S3: the `Core` context of probe cannot be kept past probe: it is branded with the lifetime
+// of the call.
 
-use kernel::{c_str, device::Core, mdev, prelude::*, vfio};
+type Kept = ();
 
-module! {
-    type: M,
-    name: "cf_core_escape",
-    authors: ["mdev-rs developers"],
-    description: "compile-fail control",
-    license: "GPL v2",
-}
+/// Anything that keeps `T` past the call (a global, a work item, parent data) needs this.
+fn keep<T: 'static>(_t: T) {}
 
-struct Nothing;
-
-#[vtable]
-impl vfio::DeviceOps for Nothing {
-    const NAME: &'static CStr = c_str!("cf");
-}
-
-struct D;
-
-#[vtable]
-impl mdev::Driver for D {
-    type TypeData = ();
-    type ParentData = kernel::sync::Mutex<KVec<&'static mdev::Device<Core<'static>>>>;
-    type DeviceData = vfio::Registration<Nothing>;
-    const NAME: &'static CStr = c_str!("cf");
-    const DEVICE_API: &'static CStr = vfio::pci::DEVICE_API;
-    const ATTRIBUTES: &'static [mdev::DeviceAttribute<Self>] =
-        &[mdev::DeviceAttribute::read_only(c_str!("a"), show)];
-
-    fn probe(
-        m: &mdev::Device<Core<'_>>,
-        p: &Self::ParentData,
-        _t: &(),
-    ) -> Result<Self::DeviceData> {
-        let _name = m.parent().device();
-        p.lock().push(m, GFP_KERNEL)?;
-        let _ty = m.mdev_type().sysfs_name();
-        vfio::Registration::new(m.device(), Nothing)
-    }
-}
-
-fn show(m: &mdev::Device, _d: &vfio::Registration<Nothing>, _b: &mut mdev::SysfsBuf<'_>) -> Result {
-    let _uuid = m.uuid();
+fn in_probe(m: &mdev::Device<Core<'_>>, p: &Kept) -> Result {
+    let _ = p;
+    keep(m);
     Ok(())
 }
 
-struct M;
-
-impl kernel::Module for M {
-    fn init(_module: &'static ThisModule) -> Result<Self> {
-        Ok(M)
-    }
+fn in_attribute(m: &mdev::Device) -> Result {
+    let _ = m.uuid();
+    Ok(())
 }

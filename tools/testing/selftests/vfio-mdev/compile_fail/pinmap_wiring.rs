@@ -1,16 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
 // expect: error\[E0624\]: method `unmap` is private
-//! S5/S6: a vendor cannot unpin through a `PinnedMap` itself (possibly through another
-//! device, or while pins are in use): the VFIO abstraction owns the map's open, unmap and close.
+// S5/S6: a vendor cannot unpin through a `PinnedMap` itself (possibly through another
+// device, or while pins are in use): the VFIO abstraction owns the map's open, unmap and close.
 
-use kernel::{c_str, prelude::*, vfio};
+type Kept = ();
 
-module! {
-    type: M,
-    name: "cf_pinmap_wiring",
-    authors: ["mdev-rs developers"],
-    description: "compile-fail case",
-    license: "GPL v2",
+fn in_probe(m: &mdev::Device<Core<'_>>, p: &Kept) -> Result {
+    let _ = (m.parent().device(), m.mdev_type().sysfs_name(), p);
+    Ok(())
+}
+
+fn in_attribute(m: &mdev::Device) -> Result {
+    let _ = m.uuid();
+    Ok(())
 }
 
 #[pin_data]
@@ -21,7 +23,7 @@ struct Dma {
 
 #[vtable]
 impl vfio::DeviceOps for Dma {
-    const NAME: &'static CStr = c_str!("cf");
+    const NAME: &'static CStr = c_str!("cf-dma");
 
     fn pinned_map(&self) -> &vfio::PinnedMap {
         &self.map
@@ -29,13 +31,5 @@ impl vfio::DeviceOps for Dma {
 
     fn close(dev: &vfio::Device<Self>) {
         dev.map.unmap(dev, 0, 4096);
-    }
-}
-
-struct M;
-
-impl kernel::Module for M {
-    fn init(_module: &'static ThisModule) -> Result<Self> {
-        Ok(M)
     }
 }

@@ -1,54 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 // expect: error\[E0308\]: mismatched types
-//! S3: outside probe/remove a vendor has only `&mdev::Device` (no `Bound` context), so it cannot
-//! register a VFIO device there.
+// S3: outside probe/remove a vendor has only `&mdev::Device` (no `Bound` context), so it cannot
+// register a VFIO device there.
 
-use kernel::{c_str, device::Core, mdev, prelude::*, vfio};
+type Kept = ();
 
-module! {
-    type: M,
-    name: "cf_vfio_in_attribute",
-    authors: ["mdev-rs developers"],
-    description: "compile-fail control",
-    license: "GPL v2",
-}
-
-struct Nothing;
-
-#[vtable]
-impl vfio::DeviceOps for Nothing {
-    const NAME: &'static CStr = c_str!("cf");
-}
-
-struct D;
-
-#[vtable]
-impl mdev::Driver for D {
-    type TypeData = ();
-    type ParentData = ();
-    type DeviceData = vfio::Registration<Nothing>;
-    const NAME: &'static CStr = c_str!("cf");
-    const DEVICE_API: &'static CStr = vfio::pci::DEVICE_API;
-    const ATTRIBUTES: &'static [mdev::DeviceAttribute<Self>] =
-        &[mdev::DeviceAttribute::read_only(c_str!("a"), show)];
-
-    fn probe(m: &mdev::Device<Core<'_>>, _p: &(), _t: &()) -> Result<Self::DeviceData> {
-        let _name = m.parent().device();
-        let _ty = m.mdev_type().sysfs_name();
-        vfio::Registration::new(m.device(), Nothing)
-    }
-}
-
-fn show(m: &mdev::Device, _d: &vfio::Registration<Nothing>, _b: &mut mdev::SysfsBuf<'_>) -> Result {
-    let _uuid = m.uuid();
-    let _r = vfio::Registration::new(m.device(), Nothing)?;
+fn in_probe(m: &mdev::Device<Core<'_>>, p: &Kept) -> Result {
+    let _ = (m.parent().device(), m.mdev_type().sysfs_name(), p);
     Ok(())
 }
 
-struct M;
-
-impl kernel::Module for M {
-    fn init(_module: &'static ThisModule) -> Result<Self> {
-        Ok(M)
-    }
+fn in_attribute(m: &mdev::Device) -> Result {
+    let _r = vfio::Registration::new(m.device(), Nothing)?;
+    Ok(())
 }
