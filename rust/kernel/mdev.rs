@@ -27,7 +27,7 @@ mod vendor;
 
 pub use vendor::{
     DeviceAttribute, Driver, DriverRegistration, ParentRegistration, ShowFn, StoreFn, SysfsBuf,
-    TypeInfo, VirtualClass, VirtualParent,
+    TypeInfo,
 };
 
 /// A mediated device type (`struct mdev_type`).

@@ -21,9 +21,14 @@
 //! (`scripts/guest/misuse.sh`) checks that the VFIO device is gone after `remove`, that
 //! creating and removing again works, and that unloading with registrations kept and mdevs
 //! present leaves no kernel report.
+//!
+//! It also keeps a reference on its parent, a [`class::ClassDevice`], until after it dropped the
+//! device and its [`class::Class`], and prints through it then: the driver core reads the class
+//! (its name) for that, so the class's memory must live as long as its devices, not as long as
+//! the Rust handle.
 
 use kernel::{
-    c_str,
+    c_str, class,
     device::{self, Core},
     mdev,
     prelude::*,
@@ -79,20 +84,32 @@ impl mdev::Driver for MisuseDriver {
     }
 }
 
+/// A reference on the parent device kept after its class was unregistered; printed through
+/// (which reads the class's name) when dropped.
+struct LateRef(ARef<device::Device>);
+
+impl Drop for LateRef {
+    fn drop(&mut self) {
+        dev_info!(self.0, "kept past its class\n");
+    }
+}
+
 // Fields drop in declaration order: the parent registration (which removes every mdev, and
-// then drops the kept registrations with the parent data), its device, the driver, the class.
+// then drops the kept registrations with the parent data), its device, the driver, the class,
+// and last a reference on the parent device.
 struct MisuseModule {
     _parent: Pin<KBox<mdev::ParentRegistration<MisuseDriver>>>,
-    _dev: mdev::VirtualParent,
+    _dev: class::ClassDevice,
     _driver: Arc<mdev::DriverRegistration<MisuseDriver>>,
-    _class: Arc<mdev::VirtualClass>,
+    _class: Arc<class::Class>,
+    _late: LateRef,
 }
 
 impl kernel::Module for MisuseModule {
     fn init(module: &'static ThisModule) -> Result<Self> {
         let driver = Arc::pin_init(mdev::DriverRegistration::new(module), GFP_KERNEL)?;
-        let class = mdev::VirtualClass::new(NAME)?;
-        let dev = mdev::VirtualParent::new(&class, NAME)?;
+        let cls = class::Class::new(NAME)?;
+        let dev = class::ClassDevice::new(&cls, NAME)?;
         let mut types = KVec::new();
         types.push(
             mdev::TypeInfo {
@@ -114,11 +131,13 @@ impl kernel::Module for MisuseModule {
             ),
             GFP_KERNEL,
         )?;
+        let late = LateRef((&dev).into());
         Ok(MisuseModule {
             _parent: parent,
             _dev: dev,
             _driver: driver,
-            _class: class,
+            _class: cls,
+            _late: late,
         })
     }
 }

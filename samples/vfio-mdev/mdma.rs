@@ -32,7 +32,7 @@
 use core::fmt::Write;
 use kernel::{
     alloc::AllocError,
-    c_str, device, mdev,
+    c_str, class, device, mdev,
     prelude::*,
     sync::{new_mutex, Arc, Mutex},
     uaccess::{UserSliceReader, UserSliceWriter},
@@ -495,16 +495,16 @@ impl mdev::Driver for MdmaDriver {
 // driver), so under a faux parent the type would be "faux_driver-dma" instead of "mdma-dma".
 struct MdmaModule {
     _parent: Pin<KBox<mdev::ParentRegistration<MdmaDriver>>>,
-    _dev: mdev::VirtualParent,
+    _dev: class::ClassDevice,
     _driver: Arc<mdev::DriverRegistration<MdmaDriver>>,
-    _class: Arc<mdev::VirtualClass>,
+    _class: Arc<class::Class>,
 }
 
 impl kernel::Module for MdmaModule {
     fn init(module: &'static ThisModule) -> Result<Self> {
         let driver = Arc::pin_init(mdev::DriverRegistration::new(module), GFP_KERNEL)?;
-        let class = mdev::VirtualClass::new(MDMA_NAME)?;
-        let dev = mdev::VirtualParent::new(&class, MDMA_NAME)?;
+        let cls = class::Class::new(MDMA_NAME)?;
+        let dev = class::ClassDevice::new(&cls, MDMA_NAME)?;
         let mut types = KVec::new();
         types.push(
             mdev::TypeInfo {
@@ -522,7 +522,7 @@ impl kernel::Module for MdmaModule {
             _parent: parent,
             _dev: dev,
             _driver: driver,
-            _class: class,
+            _class: cls,
         })
     }
 }

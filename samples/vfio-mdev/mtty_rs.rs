@@ -20,7 +20,7 @@ use core::{
     sync::atomic::{AtomicU32, Ordering},
 };
 use kernel::{
-    c_str,
+    c_str, class,
     device::Core,
     mdev,
     prelude::*,
@@ -587,17 +587,17 @@ struct MttyModule {
     // Dropped in this order, as the C sample: the parent (removes every mdev), its device,
     // the driver, the class.
     _parent: Pin<KBox<mdev::ParentRegistration<Mtty>>>,
-    _dev: mdev::VirtualParent,
+    _dev: class::ClassDevice,
     _driver: Arc<mdev::DriverRegistration<Mtty>>,
-    _class: Arc<mdev::VirtualClass>,
+    _class: Arc<class::Class>,
 }
 
 impl kernel::Module for MttyModule {
     fn init(module: &'static ThisModule) -> Result<Self> {
         pr_info!("mtty_dev: mtty_dev_init\n");
         let driver = Arc::pin_init(mdev::DriverRegistration::new(module), GFP_KERNEL)?;
-        let class = mdev::VirtualClass::new(MTTY_NAME)?;
-        let dev = mdev::VirtualParent::new(&class, MTTY_NAME)?;
+        let cls = class::Class::new(MTTY_NAME)?;
+        let dev = class::ClassDevice::new(&cls, MTTY_NAME)?;
         let mut types = KVec::new();
         types.push(
             mdev::TypeInfo {
@@ -629,7 +629,7 @@ impl kernel::Module for MttyModule {
             _parent: parent,
             _dev: dev,
             _driver: driver,
-            _class: class,
+            _class: cls,
         })
     }
 }

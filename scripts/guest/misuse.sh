@@ -59,6 +59,11 @@ gone() { # gone <uuid> <group> <cdev>: neither the mdev nor its VFIO group or cd
 	done
 	return 1
 }
+late_msg='mdev_misuse mdev_misuse: kept past its class'
+late_count() { dmesg | grep -c "$late_msg"; }
+late_printed() { # late_printed <count before>: one more line, with the class's name in it
+	[ "$(late_count)" -eq $(($1 + 1)) ]
+}
 open_fails() { # the group node cannot be opened any more
 	! (exec 3<"/dev/vfio/$1") 2>/dev/null
 }
@@ -93,8 +98,11 @@ for core in "${cores[@]}"; do
 	check "[$core] its VFIO group and cdev are gone" gone "$b" "$gb" "$cb"
 	check "[$core] a kept registration keeps its mdev's UUID taken (documented): EEXIST" \
 		eval '! create "$a" 2>/dev/null'
+	late0=$(late_count)
 	check "[$core] unload mdev_misuse with an mdev present and 3 registrations kept" \
 		modprobe -r mdev_misuse
+	check "[$core] its parent, referenced past its class, printed with the class name" \
+		late_printed "$late0"
 	check "[$core] the mdev went with the parent" test ! -e "/sys/bus/mdev/devices/$c"
 	mdev_unload
 	check "[$core] everything unloads" mdev_all_unloaded

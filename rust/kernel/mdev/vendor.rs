@@ -16,14 +16,17 @@
 //! `mdev.ko` is a module, and `vmlinux`, which contains this crate, cannot reference its
 //! symbols. Everything here that calls `mdev_register_driver()` and friends is generic over
 //! the driver type `T`, so the calls are compiled into the vendor module, which `modpost` then
-//! links against `mdev.ko` like a C vendor driver. The only non-generic code ([`VirtualParent`],
-//! [`SysfsBuf`]) calls functions of the driver core in `vmlinux`.
+//! links against `mdev.ko` like a C vendor driver. The only non-generic code ([`SysfsBuf`] and
+//! the waits for kobject releases) calls functions of `vmlinux`.
+//!
+//! A driver without a hardware parent registers a [`ClassDevice`](crate::class::ClassDevice)
+//! as its parent, as the C samples do with `class_create()` and `device_create()`.
 
 use super::Device;
 use crate::{
     alloc::{flags::GFP_KERNEL, KBox, KVec},
     bindings, device,
-    error::{code::*, from_err_ptr, from_result, to_result, Error, Result},
+    error::{code::*, from_result, to_result, Error, Result},
     ffi::{c_char, c_int, c_uint},
     prelude::*,
     str::{CStr, Formatter},
@@ -813,111 +816,5 @@ impl<T: Driver> Adapter<T> {
             store(m, data, bytes)?;
             Ok(count as isize)
         })
-    }
-}
-
-/// A device class for [`VirtualParent`]s (`class_create()`); destroyed when the last
-/// reference goes.
-///
-/// # Invariants
-///
-/// `class` was returned by `class_create()` and is registered until drop.
-pub struct VirtualClass {
-    class: *mut bindings::class,
-}
-
-// SAFETY: The pointer is only used to create devices and to unregister, which the driver core
-// synchronises.
-unsafe impl Send for VirtualClass {}
-// SAFETY: As above.
-unsafe impl Sync for VirtualClass {}
-
-impl VirtualClass {
-    /// Creates the class `name` (`/sys/class/<name>`).
-    pub fn new(name: &'static CStr) -> Result<Arc<Self>> {
-        // SAFETY: `name` is a static string, as the class keeps the pointer.
-        let class = from_err_ptr(unsafe { bindings::class_create(name.as_char_ptr()) })?;
-        // INVARIANT: Registered.
-        match Arc::new(Self { class }, GFP_KERNEL) {
-            Ok(c) => Ok(c),
-            Err(e) => {
-                // SAFETY: Created above and not used by anyone else.
-                unsafe { bindings::class_destroy(class) };
-                Err(e.into())
-            }
-        }
-    }
-}
-
-impl Drop for VirtualClass {
-    fn drop(&mut self) {
-        // SAFETY: Registered (type invariant); its devices hold references on `self`, so they
-        // are gone.
-        unsafe { bindings::class_destroy(self.class) };
-    }
-}
-
-/// A parent device in a [`VirtualClass`], for vendor drivers that have no hardware device to
-/// attach mdevs to (samples, software devices): `/sys/devices/virtual/<class>/<name>`.
-///
-/// Not a `faux` device: the mdev core names types `<driver of the parent>-<type>`
-/// (`dev_driver_string()`), which for a faux parent is `faux_driver-<type>` whatever the vendor;
-/// for a class device without a driver it is the class name, as in the upstream samples.
-///
-/// Upstream samples unregister their parent device, then their mdev driver, then destroy
-/// their class; keeping the class in its own [`Arc`] lets a driver do the same.
-///
-/// # Invariants
-///
-/// `dev` was returned by `device_create()` in `class` and is registered until drop.
-pub struct VirtualParent {
-    dev: *mut bindings::device,
-    _class: Arc<VirtualClass>,
-}
-
-// SAFETY: The pointer is only used to unregister, which the driver core synchronises.
-unsafe impl Send for VirtualParent {}
-// SAFETY: `&self` only gives out `&device::Device`, which is `Sync`.
-unsafe impl Sync for VirtualParent {}
-
-impl VirtualParent {
-    /// Creates the device `name` in `class`.
-    pub fn new(class: &Arc<VirtualClass>, name: &'static CStr) -> Result<Self> {
-        // SAFETY: The class is registered; the format takes one string.
-        let dev = from_err_ptr(unsafe {
-            bindings::device_create(
-                class.class,
-                null_mut(),
-                0,
-                null_mut(),
-                crate::c_str!("%s").as_char_ptr(),
-                name.as_char_ptr(),
-            )
-        })?;
-        // INVARIANT: Registered.
-        Ok(Self {
-            dev,
-            _class: class.clone(),
-        })
-    }
-
-    /// The device.
-    pub fn device(&self) -> &device::Device {
-        // SAFETY: Registered until drop (type invariant).
-        unsafe { device::Device::from_raw(self.dev) }
-    }
-}
-
-impl Drop for VirtualParent {
-    fn drop(&mut self) {
-        // SAFETY: Registered (type invariant); the device core frees the device when its last
-        // reference goes (a parent registration may still hold one).
-        unsafe { bindings::device_unregister(self.dev) };
-    }
-}
-
-impl From<&VirtualParent> for ARef<device::Device> {
-    fn from(p: &VirtualParent) -> Self {
-        p.device().into()
     }
 }
