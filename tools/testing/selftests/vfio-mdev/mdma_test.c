@@ -35,11 +35,13 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <linux/iommufd.h>
 #include <linux/vfio.h>
 
@@ -1551,6 +1553,203 @@ TEST_F_TIMEOUT(mdma, concurrent_unmap, MDEV_LONG_TIMEOUT)
 	BUF_EXPECT(dst, src, size, "dst after the race");
 	ASSERT_EQ(128, stat_get(_metadata, self->uuid, S_PINNED));
 	ACCT_EXPECT(&base, 128);
+	mdma_close_device(self);
+	ASSERT_EQ(0, stat_get(_metadata, self->uuid, S_PINNED));
+	ACCT_EXPECT(&base, 0);
+}
+
+/*
+ * The same race, repeated under load and decided by counts only: nothing in
+ * it depends on how long anything takes.  Each round remaps both ends a
+ * fixed number of times, the source between two read-only buffers A and B,
+ * the destination between two buffers C and D, while copies of the whole
+ * range run; a child process meanwhile maps, fills, checks and unmaps
+ * memory, so that pages freed too early are reused and checked.
+ *
+ * The device pins a copy's whole source and destination before it moves a
+ * byte, and an unmap waits for the pins of a copy in progress: a copy either
+ * faults without writing or writes one whole buffer's bytes into one whole
+ * buffer.  So after every round C and D each hold their own initial bytes,
+ * A's or B's, and nothing else; A and B are unchanged; the child found
+ * nothing but its own bytes; a copy after the round completes (it is retried
+ * while it faults, without a time limit: the test's timeout is the bound);
+ * and closing the device drops every pin and the process's pin accounting.
+ */
+#define RACE_ROUNDS		6
+#define RACE_CYCLES		16
+#define RACE_MIN_COPIES		16
+#define CHURN_SIZE		(4 * MiB)
+
+struct remap2 {
+	FIXTURE_DATA(mdma) *self;
+	void *src[2], *dst[2];
+	size_t size;
+	unsigned int cycles;	/* unmap + map of both ends, then stop */
+	bool done;		/* __atomic */
+	int err;		/* first failure, -errno */
+	const char *what;
+};
+
+static int remap_one(struct remap2 *r, __u64 iova, void *va, bool writable,
+		     const char *what)
+{
+	__u64 done = 0;
+	int ret = dma_unmap(r->self, iova, r->size, &done);
+
+	if (!ret && done != r->size)
+		ret = -EIO;
+	if (!ret)
+		ret = dma_map(r->self, va, r->size, iova, writable);
+	if (ret)
+		r->what = what;
+	return ret;
+}
+
+static void *remap2_loop(void *arg)
+{
+	struct remap2 *r = arg;
+	unsigned int i;
+	int ret = 0;
+
+	for (i = 1; i <= r->cycles && !ret; i++) {
+		ret = remap_one(r, IOVA_SRC, r->src[i & 1], false, "source");
+		if (!ret)
+			ret = remap_one(r, IOVA_DST, r->dst[i & 1], true,
+					"destination");
+	}
+	r->err = ret;
+	__atomic_store_n(&r->done, true, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* The load: never returns; exits 1 if a page it wrote changed under it */
+static void churn(void)
+{
+	unsigned long gen, w, n = CHURN_SIZE / sizeof(__u64);
+
+	for (gen = 1;; gen++) {
+		__u64 *p = mmap(NULL, CHURN_SIZE, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (p == MAP_FAILED)
+			_exit(2);
+		for (w = 0; w < n; w++)
+			p[w] = gen << 32 | w;
+		for (w = 0; w < n; w++)
+			if (p[w] != (gen << 32 | w))
+				_exit(1);
+		munmap(p, CHURN_SIZE);
+	}
+}
+
+static bool buf_is(const __u8 *buf, const __u8 *want, size_t size)
+{
+	return !memcmp(buf, want, size);
+}
+
+TEST_F_TIMEOUT(mdma, unmap_race_repeated, MDEV_LONG_TIMEOUT)
+{
+	const size_t size = 16 * PG;
+	struct remap2 r = { .self = self, .size = size, .cycles = RACE_CYCLES };
+	unsigned long ok = 0, fault = 0, retries = 0;
+	__u8 *a0, *b0, *c0, *d0;
+	struct acct base;
+	unsigned int round;
+	int status = 0;
+	pid_t load;
+
+	/* before any buffer exists, so that no page of the test is shared */
+	load = fork();
+	ASSERT_LE(0, load);
+	if (!load)
+		churn();
+
+	acct_read(_metadata, self, &base);
+	r.src[0] = dma_buf(_metadata, self, size, IOVA_SRC, false, 61);
+	r.dst[0] = dma_buf(_metadata, self, size, IOVA_DST, true, 62);
+	r.src[1] = buf_alloc(_metadata, size);
+	r.dst[1] = buf_alloc(_metadata, size);
+	mdev_fill_random(r.src[1], size, 63);
+	mdev_fill_random(r.dst[1], size, 64);
+	a0 = snapshot(_metadata, r.src[0], size);
+	b0 = snapshot(_metadata, r.src[1], size);
+	c0 = snapshot(_metadata, r.dst[0], size);
+	d0 = snapshot(_metadata, r.dst[1], size);
+
+	for (round = 0; round < RACE_ROUNDS; round++) {
+		unsigned long i;
+		pthread_t th;
+		__u8 *cur;
+
+		__atomic_store_n(&r.done, false, __ATOMIC_RELAXED);
+		ASSERT_EQ(0, pthread_create(&th, NULL, remap2_loop, &r));
+		for (i = 0; !__atomic_load_n(&r.done, __ATOMIC_ACQUIRE) ||
+			    i < RACE_MIN_COPIES; i++) {
+			__u32 st = dma_run(_metadata, self->fd, OP_COPY,
+					   IOVA_SRC, IOVA_DST, size, 0);
+
+			if (st == ST_DONE) {
+				ok++;
+			} else {
+				ASSERT_EQ(ST_ERR(ERR_FAULT), st) {
+					TH_LOG("round %u copy %lu: STATUS 0x%x",
+					       round, i, st);
+				}
+				fault++;
+			}
+		}
+		pthread_join(th, NULL);
+		ASSERT_EQ(0, r.err) {
+			TH_LOG("round %u: remap of the %s: %s", round, r.what,
+			       strerror(-r.err));
+		}
+		ASSERT_TRUE(buf_is(r.src[0], a0, size) &&
+			    buf_is(r.src[1], b0, size)) {
+			TH_LOG("round %u: a read-only source changed", round);
+		}
+		ASSERT_TRUE(buf_is(r.dst[0], c0, size) ||
+			    buf_is(r.dst[0], a0, size) ||
+			    buf_is(r.dst[0], b0, size)) {
+			TH_LOG("round %u: C holds neither its bytes nor a whole source",
+			       round);
+		}
+		ASSERT_TRUE(buf_is(r.dst[1], d0, size) ||
+			    buf_is(r.dst[1], a0, size) ||
+			    buf_is(r.dst[1], b0, size)) {
+			TH_LOG("round %u: D holds neither its bytes nor a whole source",
+			       round);
+		}
+		ASSERT_EQ(0, waitpid(load, &status, WNOHANG)) {
+			TH_LOG("round %u: the load process ended: status 0x%x",
+			       round, status);
+		}
+
+		/* what is mapped now works, once the device lets it */
+		cur = r.dst[RACE_CYCLES & 1];
+		memset(cur, 0x5a, size);
+		for (;;) {
+			__u32 st = dma_run(_metadata, self->fd, OP_COPY,
+					   IOVA_SRC, IOVA_DST, size, 0);
+
+			if (st == ST_DONE)
+				break;
+			ASSERT_EQ(ST_ERR(ERR_FAULT), st);
+			retries++;
+			sched_yield();
+		}
+		BUF_EXPECT(cur, RACE_CYCLES & 1 ? b0 : a0, size,
+			   "the destination after the round");
+		memcpy(RACE_CYCLES & 1 ? d0 : c0, cur, size);
+	}
+
+	ASSERT_EQ(0, kill(load, SIGTERM));
+	ASSERT_EQ(load, waitpid(load, &status, 0));
+	ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) {
+		TH_LOG("the load process found its memory changed: status 0x%x",
+		       status);
+	}
+	TH_LOG("%u rounds: %lu copies done, %lu faulted, %lu retries after the remaps",
+	       RACE_ROUNDS, ok, fault, retries);
 	mdma_close_device(self);
 	ASSERT_EQ(0, stat_get(_metadata, self->uuid, S_PINNED));
 	ACCT_EXPECT(&base, 0);
