@@ -32,7 +32,7 @@ use crate::{
     ffi::c_void,
     prelude::*,
     str::{CStr, CString},
-    sync::{aref::ARef, Arc, UniqueArc},
+    sync::{aref::ARef, new_mutex, Arc, Mutex, UniqueArc},
     types::Opaque,
 };
 use core::ptr::{addr_of_mut, NonNull};
@@ -51,13 +51,28 @@ struct ClassMem {
     #[pin]
     class: Opaque<bindings::class>,
     name: CString,
+    /// Serialises [`ClassDevice::new`], whose check for a name in use must not race.
+    #[pin]
+    adding: Mutex<()>,
 }
 
-// SAFETY: After registration the C structure is only read, by the driver core under its locks;
-// `name` is never written after creation.
+// SAFETY: The C structure is written only by `Class::new` before it is registered, when
+// nothing else can reach it; afterwards the driver core only reads it (it takes
+// `const struct class *`), from any thread. `name` is never written after creation, and the
+// mutex is `Send + Sync`.
 unsafe impl Send for ClassMem {}
-// SAFETY: As for `Send`: shared access only reads.
+// SAFETY: As for `Send`: after registration, shared access only reads the C structure.
 unsafe impl Sync for ClassMem {}
+
+/// Refuses names that the driver core would warn about: empty (a kobject needs a name) or
+/// with a `/` (turned into `!`, which may clash with another name).
+fn check_name(name: &CStr) -> Result {
+    let bytes = name.to_bytes();
+    if bytes.is_empty() || bytes.contains(&b'/') {
+        return Err(EINVAL);
+    }
+    Ok(())
+}
 
 /// A registered device class, `/sys/class/<name>`; unregistered when the last [`Arc`] of it is
 /// dropped.
@@ -88,14 +103,18 @@ unsafe extern "C" fn class_release(class: *const bindings::class) {
 impl Class {
     /// Registers the class `name`.
     ///
-    /// The name is copied. A name that another class has already is refused with `EEXIST`, and
-    /// the driver core warns about it (with a stack trace): names are global.
+    /// The name is copied; an empty one, or one with a `/`, is refused with `EINVAL`. A name
+    /// that another class has already is refused with `EEXIST`, and the driver core warns
+    /// about it (with a stack trace): class names are global, and no lock of the driver core
+    /// lets a check for them be race-free.
     pub fn new(name: &CStr) -> Result<Arc<Self>> {
+        check_name(name)?;
         let name = CString::try_from(name)?;
         let mem = Arc::pin_init(
             pin_init!(ClassMem {
                 class: Opaque::zeroed(),
                 name,
+                adding <- new_mutex!(()),
             }),
             GFP_KERNEL,
         )?;
@@ -110,8 +129,9 @@ impl Class {
         // SAFETY: `class` is initialised above (name, release callback, the rest zero) and
         // pinned in `mem`'s `Arc`. A successful registration gets its own reference on that
         // `Arc` below, before anything can unregister it (only `Class::drop` does), and the
-        // driver core gives it back through `class_release` only after the unregistration; a
-        // failed registration never calls `class_release`.
+        // driver core gives it back through `class_release` only after the unregistration. A
+        // failed `class_register()` frees its `subsys_private` itself, without a put, so it
+        // never calls `class_release`.
         to_result(unsafe { bindings::class_register(class) })?;
         // Hand one reference over to the registration; `class_release` takes it back.
         let _ = Arc::into_raw(mem.clone());
@@ -183,9 +203,13 @@ unsafe impl Sync for ClassDevice {}
 impl ClassDevice {
     /// Registers the device `name` in `class`.
     ///
-    /// The name is copied. A name already used in the class is refused with `EEXIST`.
+    /// The name is copied; an empty one, or one with a `/`, is refused with `EINVAL`, and one
+    /// already used in the class with `EEXIST`.
     pub fn new(class: &Arc<Class>, name: &CStr) -> Result<Self> {
+        check_name(name)?;
         let cls = class.mem.class.get();
+        // Held until the device is added: no other device of the class gets the name meanwhile.
+        let _adding = class.mem.adding.lock();
         // SAFETY: `cls` is registered (invariant of `Class`), `name` is a NUL-terminated
         // string and `device_match_name` compares it with each device's name.
         let other = unsafe {
@@ -201,11 +225,12 @@ impl ClassDevice {
             unsafe { bindings::put_device(other) };
             return Err(EEXIST);
         }
-        let mem = KBox::new(
-            ClassDeviceMem {
-                dev: Opaque::zeroed(),
+        // Initialised in place: a `struct device` is too large for the stack.
+        let mem = KBox::init(
+            init!(ClassDeviceMem {
+                dev <- pin_init::init_zeroed(),
                 class: class.mem.clone(),
-            },
+            }),
             GFP_KERNEL,
         )?;
         // The device's reference on the class memory is `mem.class`; from here on the memory
@@ -265,16 +290,24 @@ mod tests {
 
     /// References outlive both handles, in the order that freed the class first before this
     /// module existed: the device is still printable (its class's name is read) and its class
-    /// name can be registered again.
+    /// name can be registered again. Under `CONFIG_DEBUG_KOBJECT_RELEASE` the driver core
+    /// frees a released class 1 to 4 s late, so the test waits 5 s before it prints: memory
+    /// freed with the class would be freed by then (and KASAN would report the read).
     #[test]
     fn reference_outlives_class() -> Result {
         let class = Class::new(c"rust_kunit_class")?;
         let dev = ClassDevice::new(&class, c"dev0")?;
         assert_eq!(dev.device().name(), c"dev0");
         assert_eq!(ClassDevice::new(&class, c"dev0").err(), Some(EEXIST));
+        assert_eq!(ClassDevice::new(&class, c"").err(), Some(EINVAL));
+        assert_eq!(ClassDevice::new(&class, c"a/b").err(), Some(EINVAL));
+        assert_eq!(Class::new(c"").err(), Some(EINVAL));
         let kept: ARef<device::Device> = (&dev).into();
         drop(dev);
         drop(class);
+        if cfg!(CONFIG_DEBUG_KOBJECT_RELEASE) {
+            crate::time::delay::fsleep(crate::time::Delta::from_secs(5));
+        }
         crate::dev_info!(kept, "kept after its class was unregistered\n");
         let again = Class::new(c"rust_kunit_class")?;
         let dev = ClassDevice::new(&again, c"dev0")?;

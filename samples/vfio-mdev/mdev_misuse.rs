@@ -33,6 +33,7 @@ use kernel::{
     mdev,
     prelude::*,
     sync::{aref::ARef, new_mutex, Arc, Mutex},
+    time::{delay::fsleep, Delta},
     vfio,
 };
 
@@ -45,6 +46,10 @@ module! {
 }
 
 const NAME: &CStr = c_str!("mdev_misuse");
+/// The class of the parent: a name of its own, so that a line printed through the parent shows
+/// whether the class's name was read (the driver core prints `<class> <device>: ...`). The
+/// mdev core names the types after it (`mdev_misuse_class-keep`).
+const CLASS_NAME: &CStr = c_str!("mdev_misuse_class");
 
 /// A VFIO device that implements nothing beyond its name.
 struct Nothing;
@@ -85,11 +90,16 @@ impl mdev::Driver for MisuseDriver {
 }
 
 /// A reference on the parent device kept after its class was unregistered; printed through
-/// (which reads the class's name) when dropped.
+/// (which reads the class's name) when dropped. With `CONFIG_DEBUG_KOBJECT_RELEASE` the driver
+/// core frees released objects 1 to 4 s late, so it waits 5 s first: what goes with the class
+/// is gone by then.
 struct LateRef(ARef<device::Device>);
 
 impl Drop for LateRef {
     fn drop(&mut self) {
+        if cfg!(CONFIG_DEBUG_KOBJECT_RELEASE) {
+            fsleep(Delta::from_secs(5));
+        }
         dev_info!(self.0, "kept past its class\n");
     }
 }
@@ -108,7 +118,7 @@ struct MisuseModule {
 impl kernel::Module for MisuseModule {
     fn init(module: &'static ThisModule) -> Result<Self> {
         let driver = Arc::pin_init(mdev::DriverRegistration::new(module), GFP_KERNEL)?;
-        let cls = class::Class::new(NAME)?;
+        let cls = class::Class::new(CLASS_NAME)?;
         let dev = class::ClassDevice::new(&cls, NAME)?;
         let mut types = KVec::new();
         types.push(

@@ -35,7 +35,7 @@ check() { # check <description> <command...>
 	fi
 }
 
-type_dir=/sys/class/mdev_bus/mdev_misuse/mdev_supported_types/mdev_misuse-keep
+type_dir=/sys/class/mdev_bus/mdev_misuse/mdev_supported_types/mdev_misuse_class-keep
 create() { echo "$1" > "$type_dir/create"; }
 remove() { echo 1 > "/sys/bus/mdev/devices/$1/remove"; }
 group_of() { basename "$(readlink "/sys/bus/mdev/devices/$1/iommu_group")"; }
@@ -59,10 +59,12 @@ gone() { # gone <uuid> <group> <cdev>: neither the mdev nor its VFIO group or cd
 	done
 	return 1
 }
-late_msg='mdev_misuse mdev_misuse: kept past its class'
-late_count() { dmesg | grep -c "$late_msg"; }
-late_printed() { # late_printed <count before>: one more line, with the class's name in it
-	[ "$(late_count)" -eq $(($1 + 1)) ]
+# The parent (device mdev_misuse, class mdev_misuse_class) printed through after its class
+# was unregistered: "<class> <device>: ...", so the class's name was still readable.
+late_msg='mdev_misuse_class mdev_misuse: kept past its class'
+late_mark() { echo "misuse.sh: mark $1" > /dev/kmsg; }
+late_printed() { # late_printed <mark>: the line, once, after the mark
+	[ "$(dmesg | sed -n "/misuse.sh: mark $1\$/,\$p" | grep -c "$late_msg")" -eq 1 ]
 }
 open_fails() { # the group node cannot be opened any more
 	! (exec 3<"/dev/vfio/$1") 2>/dev/null
@@ -98,11 +100,11 @@ for core in "${cores[@]}"; do
 	check "[$core] its VFIO group and cdev are gone" gone "$b" "$gb" "$cb"
 	check "[$core] a kept registration keeps its mdev's UUID taken (documented): EEXIST" \
 		eval '! create "$a" 2>/dev/null'
-	late0=$(late_count)
+	late_mark "$core"
 	check "[$core] unload mdev_misuse with an mdev present and 3 registrations kept" \
 		modprobe -r mdev_misuse
 	check "[$core] its parent, referenced past its class, printed with the class name" \
-		late_printed "$late0"
+		late_printed "$core"
 	check "[$core] the mdev went with the parent" test ! -e "/sys/bus/mdev/devices/$c"
 	mdev_unload
 	check "[$core] everything unloads" mdev_all_unloaded
