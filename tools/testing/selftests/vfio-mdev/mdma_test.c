@@ -41,6 +41,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <linux/iommufd.h>
 #include <linux/vfio.h>
@@ -1564,58 +1565,89 @@ TEST_F_TIMEOUT(mdma, concurrent_unmap, MDEV_LONG_TIMEOUT)
  * fixed number of times, the source between two read-only buffers A and B,
  * the destination between two buffers C and D, while copies of the whole
  * range run; a child process meanwhile maps, fills, checks and unmaps
- * memory, so that pages freed too early are reused and checked.
+ * memory over and over.
  *
  * The device pins a copy's whole source and destination before it moves a
  * byte, and an unmap waits for the pins of a copy in progress: a copy either
  * faults without writing or writes one whole buffer's bytes into one whole
- * buffer.  So after every round C and D each hold their own initial bytes,
- * A's or B's, and nothing else; A and B are unchanged; the child found
- * nothing but its own bytes; a copy after the round completes (it is retried
- * while it faults, without a time limit: the test's timeout is the bound);
- * and closing the device drops every pin and the process's pin accounting.
+ * buffer, and once an unmap returned, nothing reads or writes that buffer
+ * through the device.  So the remapper poisons each buffer as soon as its
+ * unmap returns (sources with SRC_POISON, restored before they are mapped
+ * again; destinations with DST_POISON) and checks, before it maps a
+ * destination again, that it still holds only poison: a late write is
+ * caught there, a late read shows as poison bytes in a destination.  After
+ * every round the mapped destination holds poison or one whole source, the
+ * unmapped one poison; a copy after the round completes (retried while it
+ * faults, bounded only by the test timeout); at the end the load found only
+ * its own bytes and close leaves 0 pins and 0 accounted.
  */
 #define RACE_ROUNDS		6
-#define RACE_CYCLES		16
+#define RACE_CYCLES		16	/* even: A and C are mapped after a round */
 #define RACE_MIN_COPIES		16
 #define CHURN_SIZE		(4 * MiB)
+#define SRC_POISON		0x5a
+#define DST_POISON		0xee
 
 struct remap2 {
 	FIXTURE_DATA(mdma) *self;
-	void *src[2], *dst[2];
+	__u8 *src[2], *dst[2];
+	const __u8 *src0[2];	/* the bytes of A and B */
 	size_t size;
-	unsigned int cycles;	/* unmap + map of both ends, then stop */
 	bool done;		/* __atomic */
 	int err;		/* first failure, -errno */
 	const char *what;
 };
 
-static int remap_one(struct remap2 *r, __u64 iova, void *va, bool writable,
-		     const char *what)
+static bool all_bytes(const __u8 *p, __u8 v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (p[i] != v)
+			return false;
+	return true;
+}
+
+static int unmap_whole(struct remap2 *r, __u64 iova)
 {
 	__u64 done = 0;
 	int ret = dma_unmap(r->self, iova, r->size, &done);
 
-	if (!ret && done != r->size)
-		ret = -EIO;
-	if (!ret)
-		ret = dma_map(r->self, va, r->size, iova, writable);
-	if (ret)
-		r->what = what;
-	return ret;
+	return ret ? ret : done == r->size ? 0 : -EIO;
 }
 
+/* Cycle i maps src[i & 1] and dst[i & 1] in place of the other two */
 static void *remap2_loop(void *arg)
 {
 	struct remap2 *r = arg;
 	unsigned int i;
 	int ret = 0;
 
-	for (i = 1; i <= r->cycles && !ret; i++) {
-		ret = remap_one(r, IOVA_SRC, r->src[i & 1], false, "source");
-		if (!ret)
-			ret = remap_one(r, IOVA_DST, r->dst[i & 1], true,
-					"destination");
+	for (i = 1; i <= RACE_CYCLES && !ret; i++) {
+		unsigned int in = i & 1, out = !in;
+
+		r->what = "unmap of the source";
+		ret = unmap_whole(r, IOVA_SRC);
+		if (ret)
+			break;
+		memset(r->src[out], SRC_POISON, r->size);
+		memcpy(r->src[in], r->src0[in], r->size);
+		r->what = "map of the source";
+		ret = dma_map(r->self, r->src[in], r->size, IOVA_SRC, false);
+		if (ret)
+			break;
+		r->what = "unmap of the destination";
+		ret = unmap_whole(r, IOVA_DST);
+		if (ret)
+			break;
+		memset(r->dst[out], DST_POISON, r->size);
+		r->what = "a write into an unmapped destination";
+		if (!all_bytes(r->dst[in], DST_POISON, r->size)) {
+			ret = -EFAULT;
+			break;
+		}
+		r->what = "map of the destination";
+		ret = dma_map(r->self, r->dst[in], r->size, IOVA_DST, true);
 	}
 	r->err = ret;
 	__atomic_store_n(&r->done, true, __ATOMIC_RELEASE);
@@ -1642,27 +1674,28 @@ static void churn(void)
 	}
 }
 
-static bool buf_is(const __u8 *buf, const __u8 *want, size_t size)
-{
-	return !memcmp(buf, want, size);
-}
-
 TEST_F_TIMEOUT(mdma, unmap_race_repeated, MDEV_LONG_TIMEOUT)
 {
 	const size_t size = 16 * PG;
-	struct remap2 r = { .self = self, .size = size, .cycles = RACE_CYCLES };
-	unsigned long ok = 0, fault = 0, retries = 0;
-	__u8 *a0, *b0, *c0, *d0;
+	struct remap2 r = { .self = self, .size = size };
+	unsigned long ok = 0, ok_racing = 0, fault = 0, retries = 0;
 	struct acct base;
 	unsigned int round;
 	int status = 0;
 	pid_t load;
 
-	/* before any buffer exists, so that no page of the test is shared */
+	/*
+	 * Before any buffer exists, so that no page of the test is shared;
+	 * without our files (the device must not stay open if we fail) and
+	 * killed with us.
+	 */
 	load = fork();
 	ASSERT_LE(0, load);
-	if (!load)
+	if (!load) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		close_range(3, ~0U, 0);
 		churn();
+	}
 
 	acct_read(_metadata, self, &base);
 	r.src[0] = dma_buf(_metadata, self, size, IOVA_SRC, false, 61);
@@ -1670,53 +1703,51 @@ TEST_F_TIMEOUT(mdma, unmap_race_repeated, MDEV_LONG_TIMEOUT)
 	r.src[1] = buf_alloc(_metadata, size);
 	r.dst[1] = buf_alloc(_metadata, size);
 	mdev_fill_random(r.src[1], size, 63);
-	mdev_fill_random(r.dst[1], size, 64);
-	a0 = snapshot(_metadata, r.src[0], size);
-	b0 = snapshot(_metadata, r.src[1], size);
-	c0 = snapshot(_metadata, r.dst[0], size);
-	d0 = snapshot(_metadata, r.dst[1], size);
+	r.src0[0] = snapshot(_metadata, r.src[0], size);
+	r.src0[1] = snapshot(_metadata, r.src[1], size);
 
 	for (round = 0; round < RACE_ROUNDS; round++) {
+		__u32 bad = 0;
 		unsigned long i;
 		pthread_t th;
-		__u8 *cur;
 
+		/* src[1] and dst[1] are not mapped */
+		memset(r.src[1], SRC_POISON, size);
+		memset(r.dst[1], DST_POISON, size);
 		__atomic_store_n(&r.done, false, __ATOMIC_RELAXED);
 		ASSERT_EQ(0, pthread_create(&th, NULL, remap2_loop, &r));
 		for (i = 0; !__atomic_load_n(&r.done, __ATOMIC_ACQUIRE) ||
 			    i < RACE_MIN_COPIES; i++) {
+			bool racing = !__atomic_load_n(&r.done, __ATOMIC_ACQUIRE);
 			__u32 st = dma_run(_metadata, self->fd, OP_COPY,
 					   IOVA_SRC, IOVA_DST, size, 0);
 
 			if (st == ST_DONE) {
 				ok++;
-			} else {
-				ASSERT_EQ(ST_ERR(ERR_FAULT), st) {
-					TH_LOG("round %u copy %lu: STATUS 0x%x",
-					       round, i, st);
-				}
+				ok_racing += racing;
+			} else if (st == ST_ERR(ERR_FAULT)) {
 				fault++;
+			} else {
+				bad = st;
+				break;
 			}
 		}
 		pthread_join(th, NULL);
+		ASSERT_EQ(0, bad) {
+			TH_LOG("round %u copy %lu: STATUS 0x%x", round, i, bad);
+		}
 		ASSERT_EQ(0, r.err) {
-			TH_LOG("round %u: remap of the %s: %s", round, r.what,
+			TH_LOG("round %u: %s: %s", round, r.what,
 			       strerror(-r.err));
 		}
-		ASSERT_TRUE(buf_is(r.src[0], a0, size) &&
-			    buf_is(r.src[1], b0, size)) {
-			TH_LOG("round %u: a read-only source changed", round);
-		}
-		ASSERT_TRUE(buf_is(r.dst[0], c0, size) ||
-			    buf_is(r.dst[0], a0, size) ||
-			    buf_is(r.dst[0], b0, size)) {
-			TH_LOG("round %u: C holds neither its bytes nor a whole source",
+		ASSERT_TRUE(all_bytes(r.dst[1], DST_POISON, size)) {
+			TH_LOG("round %u: a write into the unmapped destination",
 			       round);
 		}
-		ASSERT_TRUE(buf_is(r.dst[1], d0, size) ||
-			    buf_is(r.dst[1], a0, size) ||
-			    buf_is(r.dst[1], b0, size)) {
-			TH_LOG("round %u: D holds neither its bytes nor a whole source",
+		ASSERT_TRUE(all_bytes(r.dst[0], DST_POISON, size) ||
+			    !memcmp(r.dst[0], r.src0[0], size) ||
+			    !memcmp(r.dst[0], r.src0[1], size)) {
+			TH_LOG("round %u: the destination holds neither poison nor a whole source",
 			       round);
 		}
 		ASSERT_EQ(0, waitpid(load, &status, WNOHANG)) {
@@ -1725,8 +1756,6 @@ TEST_F_TIMEOUT(mdma, unmap_race_repeated, MDEV_LONG_TIMEOUT)
 		}
 
 		/* what is mapped now works, once the device lets it */
-		cur = r.dst[RACE_CYCLES & 1];
-		memset(cur, 0x5a, size);
 		for (;;) {
 			__u32 st = dma_run(_metadata, self->fd, OP_COPY,
 					   IOVA_SRC, IOVA_DST, size, 0);
@@ -1737,9 +1766,8 @@ TEST_F_TIMEOUT(mdma, unmap_race_repeated, MDEV_LONG_TIMEOUT)
 			retries++;
 			sched_yield();
 		}
-		BUF_EXPECT(cur, RACE_CYCLES & 1 ? b0 : a0, size,
+		BUF_EXPECT(r.dst[0], r.src0[0], size,
 			   "the destination after the round");
-		memcpy(RACE_CYCLES & 1 ? d0 : c0, cur, size);
 	}
 
 	ASSERT_EQ(0, kill(load, SIGTERM));
@@ -1748,8 +1776,8 @@ TEST_F_TIMEOUT(mdma, unmap_race_repeated, MDEV_LONG_TIMEOUT)
 		TH_LOG("the load process found its memory changed: status 0x%x",
 		       status);
 	}
-	TH_LOG("%u rounds: %lu copies done, %lu faulted, %lu retries after the remaps",
-	       RACE_ROUNDS, ok, fault, retries);
+	TH_LOG("%u rounds: %lu copies done (%lu while remapping), %lu faulted, %lu retries after the remaps",
+	       RACE_ROUNDS, ok, ok_racing, fault, retries);
 	mdma_close_device(self);
 	ASSERT_EQ(0, stat_get(_metadata, self->uuid, S_PINNED));
 	ACCT_EXPECT(&base, 0);
