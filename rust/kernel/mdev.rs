@@ -36,9 +36,11 @@ pub use vendor::{
 ///
 /// `self.0` is a `struct mdev_type` that was passed to `mdev_register_parent()`: `sysfs_name`
 /// points to a NUL-terminated string, `pretty_name` is NULL or points to one, and `parent` points
-/// to its [`Parent`], all valid as long as the type's kobject is registered or referenced (an
-/// mdev of the type holds a reference; a [`ParentRegistration`] frees nothing before the
-/// type's release).
+/// to its [`Parent`] (set by the core as it adds the type; only the core's registration loop
+/// sees the type earlier). All stay valid and unchanged until every type of that parent has been
+/// released, as `mdev_register_parent()` requires; in particular while the type is registered or
+/// an mdev of it holds a reference (a [`ParentRegistration`] frees nothing before the releases of
+/// all its types).
 #[repr(transparent)]
 pub struct Type(Opaque<bindings::mdev_type>);
 
@@ -47,11 +49,12 @@ impl Type {
     ///
     /// # Safety
     ///
-    /// `ptr` must point to a registered `struct mdev_type` (see the type invariants) that stays
-    /// registered for `'a`.
+    /// `ptr` must point to a `struct mdev_type` for which the type invariants hold for `'a`,
+    /// e.g. one that stays registered, or referenced by an mdev, for `'a`.
     pub unsafe fn from_raw<'a>(ptr: *mut bindings::mdev_type) -> &'a Self {
-        // SAFETY: `Type` is `repr(transparent)` over the C struct; the caller guarantees
-        // validity for `'a`.
+        // SAFETY: `Type` is `repr(transparent)` over `Opaque<mdev_type>`, so the cast keeps the
+        // layout and lets C keep using the struct; the caller guarantees the type invariants
+        // for `'a`.
         unsafe { &*ptr.cast() }
     }
 
@@ -80,7 +83,9 @@ impl Type {
 
     /// Returns the parent the type belongs to.
     pub fn parent(&self) -> &Parent {
-        // SAFETY: By the type invariants `parent` points to the registered parent.
+        // SAFETY: By the type invariants `parent` points to the type's parent, whose invariants
+        // hold as long as this type's do (until its last type is released), i.e. while `self`
+        // is borrowed.
         unsafe { Parent::from_raw((*self.as_raw()).parent) }
     }
 }
@@ -90,8 +95,9 @@ impl Type {
 /// # Invariants
 ///
 /// `self.0` is a `struct mdev_parent` embedded in a vendor structure, from the end of the
-/// core's initialisation in `mdev_register_parent()` on: `dev` and `types` (`nr_types`
-/// entries) are valid, until the release of the last of its types (see [`Type`]).
+/// core's initialisation in `mdev_register_parent()` on: `dev`, `mdev_driver` (a driver
+/// registered with the core) and `types` (`nr_types` entries) are valid and unchanged until the
+/// release of the last of its types, as `mdev_register_parent()` requires (see [`Type`]).
 #[repr(transparent)]
 pub struct Parent(Opaque<bindings::mdev_parent>);
 
@@ -100,10 +106,12 @@ impl Parent {
     ///
     /// # Safety
     ///
-    /// `ptr` must point to a registered `struct mdev_parent` (see the type invariants) that
-    /// stays registered for `'a`.
+    /// `ptr` must point to a `struct mdev_parent` for which the type invariants hold for `'a`,
+    /// e.g. one that stays registered for `'a`.
     pub unsafe fn from_raw<'a>(ptr: *mut bindings::mdev_parent) -> &'a Self {
-        // SAFETY: `repr(transparent)` over the C struct; validity is the caller's guarantee.
+        // SAFETY: `Parent` is `repr(transparent)` over `Opaque<mdev_parent>`, so the cast keeps
+        // the layout and lets C keep using the struct; the caller guarantees the type
+        // invariants for `'a`.
         unsafe { &*ptr.cast() }
     }
 
@@ -114,8 +122,9 @@ impl Parent {
 
     /// Returns the parent device.
     pub fn device(&self) -> &device::Device {
-        // SAFETY: By the type invariants `dev` is a valid device, and the caller of
-        // `mdev_register_parent()` holds a reference on it until unregistration.
+        // SAFETY: By the type invariants `dev` is a valid device, with references for as long
+        // as `self` is borrowed: the caller of `mdev_register_parent()` holds one until
+        // unregistration, and every type one from its addition to its release.
         unsafe { device::Device::from_raw((*self.as_raw()).dev) }
     }
 
@@ -124,7 +133,9 @@ impl Parent {
         // SAFETY: By the type invariants `types` has `nr_types` valid entries.
         let (types, n) = unsafe { ((*self.as_raw()).types, (*self.as_raw()).nr_types) };
         (0..n as usize).map(move |i| {
-            // SAFETY: `i < nr_types`, and each entry is a registered type.
+            // SAFETY: `i < nr_types`; each entry is a type passed to `mdev_register_parent()`
+            // with this parent, whose invariants hold as long as the parent's (until its last
+            // type is released).
             unsafe { Type::from_raw(*types.add(i)) }
         })
     }
@@ -158,8 +169,9 @@ kernel::impl_device_context_deref!(unsafe { Device });
 
 impl<Ctx: device::DeviceContext> AsRef<device::Device<Ctx>> for Device<Ctx> {
     fn as_ref(&self) -> &device::Device<Ctx> {
-        // SAFETY: The embedded device is initialised and lives as long as `self` (type
-        // invariants); its context is `Ctx` by the type invariants.
+        // SAFETY: The embedded device is initialised, and whoever holds `self` holds a
+        // reference on it for the borrow (type invariants); its context is `Ctx` by the type
+        // invariants.
         unsafe { device::Device::from_raw(self.raw_device()) }
     }
 }
@@ -172,7 +184,8 @@ impl<Ctx: device::DeviceContext> Device<Ctx> {
 
     /// Returns the raw pointer to the embedded `struct device`.
     pub fn raw_device(&self) -> *mut bindings::device {
-        // SAFETY: Taking a field address of a valid struct.
+        // SAFETY: `self.as_raw()` points to a live `struct mdev_device` (type invariants), so
+        // the projection to its `dev` field stays inside it.
         unsafe { core::ptr::addr_of_mut!((*self.as_raw()).dev) }
     }
 
@@ -189,7 +202,9 @@ impl<Ctx: device::DeviceContext> Device<Ctx> {
 
     /// Returns the device's type.
     pub fn mdev_type(&self) -> &Type {
-        // SAFETY: By the type invariants the device holds a reference on its type.
+        // SAFETY: The device holds a reference on its type's kobject until the device's
+        // release, which cannot run while `self` is borrowed (type invariants), so the
+        // invariants of `Type` hold for the borrow.
         unsafe { Type::from_raw((*self.as_raw()).type_) }
     }
 
@@ -206,7 +221,9 @@ impl Device {
     ///
     /// `ptr` must point to a live `struct mdev_device` (see the type invariants) for `'a`.
     pub unsafe fn from_raw<'a>(ptr: *mut bindings::mdev_device) -> &'a Self {
-        // SAFETY: `repr(transparent)` over the C struct; validity is the caller's guarantee.
+        // SAFETY: `Device` is `repr(transparent)` over `Opaque<mdev_device>`; the caller
+        // guarantees a live mdev, on which a reference is held for `'a`, as the type invariants
+        // require.
         unsafe { &*ptr.cast() }
     }
 

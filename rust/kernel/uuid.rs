@@ -157,3 +157,10 @@ impl fmt::Display for Guid {
         f.write_str(core::str::from_utf8(text).map_err(|_| fmt::Error)?)
     }
 }
+
+/// The same text for the kernel's printing macros (`pr_info!("{uuid}")`).
+impl crate::fmt::Display for Guid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}

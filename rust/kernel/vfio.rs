@@ -382,19 +382,23 @@ pub struct VmArea(Opaque<bindings::vm_area_struct>);
 impl VmArea {
     /// Start address.
     pub fn start(&self) -> usize {
-        // SAFETY: The area is valid (type invariant); the field is set before `mmap` runs.
+        // SAFETY: `self.0` is the area `mmap_region()` is setting up (type invariant): it set
+        // `vm_start` before calling `mmap`, holds `mmap_lock` for writing and has not inserted
+        // the area in the mm's tree yet, so nothing writes the field concurrently.
         unsafe { (*self.0.get()).__bindgen_anon_1.__bindgen_anon_1.vm_start }
     }
 
     /// End address (exclusive).
     pub fn end(&self) -> usize {
-        // SAFETY: As in `start`.
+        // SAFETY: As in `start`: `mmap_region()` set `vm_end` before `mmap`, and nothing else
+        // can reach the area meanwhile.
         unsafe { (*self.0.get()).__bindgen_anon_1.__bindgen_anon_1.vm_end }
     }
 
     /// Offset in the file, in pages.
     pub fn pgoff(&self) -> usize {
-        // SAFETY: As in `start`.
+        // SAFETY: As in `start`: `mmap_region()` set `vm_pgoff` before `mmap`, and nothing else
+        // can reach the area meanwhile.
         unsafe { (*self.0.get()).vm_pgoff }
     }
 }
@@ -406,9 +410,11 @@ impl VmArea {
 /// `self.0` is a `struct eventfd_ctx` on which this object holds a reference.
 pub struct EventFd(NonNull<bindings::eventfd_ctx>);
 
-// SAFETY: eventfd contexts are reference counted and signalled under their own lock.
+// SAFETY: An `EventFd` only owns a reference on the context, and both operations on it,
+// `eventfd_signal_mask()` and `eventfd_ctx_put()` (a `kref_put()`), may run on any thread.
 unsafe impl Send for EventFd {}
-// SAFETY: As above; `signal` takes `&self`.
+// SAFETY: The only operation through `&EventFd` is `signal`, and `eventfd_signal_mask()`
+// serialises concurrent callers with the context's `wqh.lock`.
 unsafe impl Sync for EventFd {}
 
 impl EventFd {
@@ -423,7 +429,8 @@ impl EventFd {
 
     /// Adds one to the counter and wakes up readers (`eventfd_signal()`).
     pub fn signal(&self) {
-        // SAFETY: The context is valid (type invariant).
+        // SAFETY: We hold a reference on the context (type invariant), so it is alive for the
+        // call.
         unsafe { bindings::eventfd_signal_mask(self.0.as_ptr(), 0) }
     }
 }
@@ -569,7 +576,8 @@ impl<T: DeviceOps> Device<T> {
     unsafe fn from_raw<'a>(vdev: *mut bindings::vfio_device) -> &'a Self {
         // SAFETY: `vdev` is at offset 0 of the `repr(C)` `Device<T>`, which
         // `Registration::new` asserts at compile time when it allocates it; the caller
-        // guarantees the data is initialised.
+        // guarantees that `Device<T>` is alive with initialised `data` for `'a`, and after
+        // initialisation it is only ever accessed through shared references.
         unsafe { &*vdev.cast::<Self>() }
     }
 
@@ -657,10 +665,13 @@ pub struct Registration<T: DeviceOps> {
 /// reference (`get_device()` or the allocation's).
 struct DeviceRef<T: DeviceOps>(NonNull<Device<T>>);
 
-// SAFETY: The reference only gives out `&Device<T>`, which is `Sync` because `T: Sync` and the
-// C part is only used through the VFIO core's own locking; putting it may happen on any thread.
+// SAFETY: The reference only gives out `&Device<T>`, usable from any thread although the
+// `Opaque` makes it `!Sync`: Rust only reads the C part's immutable `dev` or passes it to VFIO
+// functions that lock themselves, `initialized` is written before the device is shared,
+// `released` and `map` are atomics and `T: Sync`. Putting it may run the release, which drops
+// `T: Send`, on the putting thread.
 unsafe impl<T: DeviceOps> Send for DeviceRef<T> {}
-// SAFETY: `&DeviceRef<T>` only gives out `&Device<T>`; see the `Send` argument.
+// SAFETY: `&DeviceRef<T>` only gives out `&Device<T>`, usable from any thread (see `Send`).
 unsafe impl<T: DeviceOps> Sync for DeviceRef<T> {}
 
 impl<T: DeviceOps> Device<T> {
@@ -704,7 +715,8 @@ impl<T: DeviceOps> Device<T> {
 
 impl<T: DeviceOps> Drop for DeviceRef<T> {
     fn drop(&mut self) {
-        // SAFETY: We own a reference on a device of `Registration::new` (type invariant).
+        // SAFETY: We own a reference on a device of `Registration::new` (type invariant), which
+        // creates one `DeviceRef` per device: nobody else sets `released`.
         unsafe { Device::put_and_wait(self.0) };
     }
 }
@@ -753,8 +765,10 @@ impl<T: DeviceOps> Registration<T> {
             core::mem::align_of::<Device<T>>() <= bindings::ARCH_SLAB_MINALIGN,
             "kvzalloc() does not align Device<T> enough"
         );
-        // SAFETY: `parent` is a valid device; the size covers `Device<T>`, whose first field
-        // is the `vfio_device`; the ops table is static.
+        // SAFETY: `parent` is alive for the call (a reference) and `_vfio_alloc_device()` only
+        // stores it (see `Device::parent`); the size covers `Device<T>`, whose first field is the
+        // `vfio_device`; the ops table is a constant of this module, which `put_and_wait` keeps
+        // loaded until the device's release has run.
         let vdev = unsafe {
             bindings::_vfio_alloc_device(
                 size_of::<Device<T>>(),
@@ -774,7 +788,8 @@ impl<T: DeviceOps> Registration<T> {
             unsafe { Device::put_and_wait(NonNull::new_unchecked(ptr)) };
             return Err(e.into());
         }
-        // SAFETY: Not shared yet.
+        // SAFETY: `ptr` is the allocation above, which nothing else can reach before it is
+        // registered below.
         unsafe { (*ptr).initialized = true };
         // INVARIANT: `data` is initialised and the allocation's reference is `dev`'s.
         // SAFETY: `ptr` is not NULL (`from_err_ptr` checked it is no error pointer and
@@ -948,8 +963,9 @@ impl<T: DeviceOps> Adapter<T> {
     /// [`Registration::new`].
     unsafe extern "C" fn release(vdev: *mut bindings::vfio_device) {
         let ptr = vdev.cast::<Device<T>>();
-        // SAFETY: Nobody else uses the device any more; `data` is initialised if
-        // `initialized` is set (type invariant). The VFIO core frees the memory afterwards.
+        // SAFETY: The last reference is gone, so no `&Device<T>` exists any more; `data` is
+        // initialised if `initialized` is set (type invariant), and may be dropped on this
+        // thread (`T: Send`). The VFIO core frees the memory afterwards.
         let done = unsafe {
             if (*ptr).initialized {
                 core::ptr::drop_in_place(core::ptr::addr_of_mut!((*ptr).data));
@@ -1021,7 +1037,9 @@ impl<T: DeviceOps> Adapter<T> {
         // initialising `data`; the core keeps the device alive for the call.
         let dev = unsafe { Device::<T>::from_raw(vdev) };
         from_result(|| {
-            // SAFETY: `ppos` is valid for the call.
+            // SAFETY: `ppos` is the position the VFS passed for this call (function safety
+            // requirements), a pointer to its own copy (e.g. in `ksys_read()`), which nothing
+            // writes concurrently.
             let pos = u64::try_from(unsafe { *ppos }).map_err(|_| EINVAL)?;
             let mut w = UserSlice::new(UserPtr::from_ptr(buf.cast()), count).writer();
             let n = T::read(dev, &mut w, pos)?;
@@ -1032,7 +1050,8 @@ impl<T: DeviceOps> Adapter<T> {
 
     /// # Safety
     ///
-    /// As for `read`.
+    /// Called by the VFIO core with an open device, a user buffer of `count` bytes and the
+    /// file position.
     unsafe extern "C" fn write(
         vdev: *mut bindings::vfio_device,
         buf: *const c_char,
@@ -1044,7 +1063,9 @@ impl<T: DeviceOps> Adapter<T> {
         // initialising `data`; the core keeps the device alive for the call.
         let dev = unsafe { Device::<T>::from_raw(vdev) };
         from_result(|| {
-            // SAFETY: `ppos` is valid for the call.
+            // SAFETY: `ppos` is the position the VFS passed for this call (function safety
+            // requirements), a pointer to its own copy (e.g. in `ksys_write()`), which nothing
+            // writes concurrently.
             let pos = u64::try_from(unsafe { *ppos }).map_err(|_| EINVAL)?;
             let mut r = UserSlice::new(UserPtr::from_ptr(buf.cast_mut().cast()), count).reader();
             let n = T::write(dev, &mut r, pos)?;
@@ -1107,7 +1128,8 @@ impl<T: DeviceOps> Adapter<T> {
         // initialising `data`; the core keeps the device alive for the call.
         let dev = unsafe { Device::<T>::from_raw(vdev) };
         from_result(|| {
-            // SAFETY: `info` is valid for the call and only used by this thread.
+            // SAFETY: `info` points to the local `struct vfio_region_info` of
+            // `vfio_get_region_info()`, which nothing else uses until this call returns.
             let info = unsafe { &mut *info };
             let mut chain = Caps::new();
             let ri = T::region_info(dev, info.index, &mut chain)?;
@@ -1116,11 +1138,13 @@ impl<T: DeviceOps> Adapter<T> {
             info.offset = ri.offset;
             for (id, version, payload) in chain.entries() {
                 let size = size_of::<bindings::vfio_info_cap_header>() + payload.len();
-                // SAFETY: `caps` is valid for the call; the core frees its buffer.
+                // SAFETY: `caps` points to the local (zero-initialised) chain of
+                // `vfio_get_region_info()`, which `kfree()`s its buffer after this call.
                 let hdr = unsafe { bindings::vfio_info_cap_add(caps, size, id, version) };
                 let hdr = crate::error::from_err_ptr(hdr)?;
-                // SAFETY: `vfio_info_cap_add()` returned a zeroed header followed by at least
-                // `payload.len()` bytes, which nothing else references.
+                // SAFETY: `vfio_info_cap_add()` returned a header followed by at least
+                // `payload.len()` zeroed bytes of the chain's buffer, which nothing else
+                // references; the next `vfio_info_cap_add()` (which may move it) comes after.
                 unsafe {
                     core::ptr::copy_nonoverlapping(
                         payload.as_ptr(),
@@ -1207,7 +1231,8 @@ impl<T: DeviceOps> Adapter<T> {
         // `Registration::new` allocated with that table as a `Device<T>` and registered after
         // initialising `data`; the core keeps the device alive for the call.
         let dev = unsafe { Device::<T>::from_raw(vdev) };
-        // SAFETY: `VmArea` is a transparent view; `vma` is valid for the call.
+        // SAFETY: `VmArea` is `repr(transparent)` over `Opaque<vm_area_struct>`; `vma` is the
+        // area `mmap_region()` is setting up, and the reference cannot outlive this call.
         let vma = unsafe { &*vma.cast::<VmArea>() };
         from_result(|| T::mmap(dev, vma).map(|()| 0))
     }

@@ -38,7 +38,7 @@ unsafe extern "C" fn probe(dev: *mut bindings::device) -> c_int {
     // SAFETY: Binding an mdev to a driver of the bus; a registered `mdev_driver` stays valid
     // while a device is bound to it.
     match unsafe { (*driver_of(dev)).probe } {
-        // SAFETY: `dev` is embedded in a live `struct mdev_device`, which the callback takes.
+        // SAFETY: Only `create` adds devices to this (private) bus: `dev` is in an `mdev_device`.
         Some(f) => unsafe { f(container_of!(dev, bindings::mdev_device, dev)) },
         None => 0,
     }
@@ -52,7 +52,7 @@ unsafe extern "C" fn probe(dev: *mut bindings::device) -> c_int {
 unsafe extern "C" fn remove(dev: *mut bindings::device) {
     // SAFETY: Unbinding an mdev from a driver of the bus, which is still registered.
     if let Some(f) = unsafe { (*driver_of(dev)).remove } {
-        // SAFETY: `dev` is embedded in a live `struct mdev_device`, which the callback takes.
+        // SAFETY: Only `create` adds devices to this (private) bus: `dev` is in an `mdev_device`.
         unsafe { f(container_of!(dev, bindings::mdev_device, dev)) }
     }
 }
@@ -74,7 +74,7 @@ pub(crate) struct Registration(());
 
 impl Registration {
     pub(crate) fn new() -> Result<Self> {
-        // SAFETY: `MDEV_BUS` is a valid bus type that lives as long as the module.
+        // SAFETY: A fully initialised static, unregistered by `drop` before the module goes.
         to_result(unsafe { bindings::bus_register(MDEV_BUS.get()) })?;
         Ok(Self(()))
     }
@@ -92,12 +92,12 @@ impl Drop for Registration {
 ///
 /// # Safety
 ///
-/// `drv` is a `struct mdev_driver` that stays valid and unchanged until
-/// [`mdev_unregister_driver`].
+/// `drv` is a `struct mdev_driver` that is not registered, and stays valid and unchanged (but
+/// for what this core sets) until [`mdev_unregister_driver`].
 #[no_mangle]
 pub(crate) unsafe extern "C" fn mdev_register_driver(drv: *mut bindings::mdev_driver) -> c_int {
-    // SAFETY: The caller passes a valid driver that is not registered yet, so its `driver`
-    // field is ours to set up and register.
+    // SAFETY: `drv` is valid and not registered yet (function safety requirements), so its
+    // `driver` field is ours to set up and register.
     unsafe {
         if (*drv).device_api.is_null() {
             return EINVAL.to_errno();

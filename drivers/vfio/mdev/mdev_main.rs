@@ -9,10 +9,8 @@
 //! functions of `include/linux/mdev.h` (exported by `mdev_exports.c`), with the C core's sysfs
 //! ABI and errno values.
 //!
-//! Everything here is private to the module, `unsafe` included: vendor drivers only see
-//! `kernel::mdev`, which has no core operations. Deliberate differences from C: duplicates are
-//! found in an rbtree keyed by UUID instead of a list walk, and an instance taken by a `create`
-//! that fails to allocate is given back.
+//! Everything here, `unsafe` included, is private to the module: vendor drivers only see
+//! `kernel::mdev`. Differences from C: Documentation/driver-api/vfio-mdev-rust-core.rst.
 //!
 //! Locking, as in C: `MDEV_LIST` (`mdev_list_lock`) guards the device table, the `active` flag
 //! of every mdev and the parents' instance counters, and is never held across `device_add()`
@@ -85,7 +83,8 @@ impl DeviceTable {
 }
 
 global_lock! {
-    // SAFETY: Initialised in `MdevCore::init`, before the bus and the exported functions exist.
+    // SAFETY: `MdevCore::init` initialises it before the bus and sysfs files exist, and modules
+    // linking against our exports wait for our init to return (`resolve_symbol_wait()`).
     unsafe(uninit) static MDEV_LIST: Mutex<DeviceTable> = DeviceTable(None);
 }
 
@@ -94,7 +93,8 @@ static COMPAT: AtomicPtr<bindings::class_compat> = AtomicPtr::new(null_mut());
 
 /// Returns whether the vendor driver of `parent` counts its instances itself (`get_available`).
 fn counts_itself(parent: &Parent) -> bool {
-    // SAFETY: A registered parent's `mdev_driver` is registered and outlives it.
+    // SAFETY: By the invariants of `Parent`, `mdev_driver` points to a registered driver,
+    // unchanged while the parent lives, which it does for the borrow.
     unsafe { (*(*parent.as_raw()).mdev_driver).get_available.is_some() }
 }
 
@@ -117,19 +117,21 @@ struct ReadGuard(*mut bindings::rw_semaphore);
 impl ReadGuard {
     /// Takes it if unregistration has not started.
     fn try_new(parent: &Parent) -> Option<Self> {
-        // SAFETY: Initialised by `mdev_register_parent()`, alive while the parent is.
-        let sem = unsafe { addr_of_mut!((*parent.as_raw()).unreg_sem) };
-        // SAFETY: As above.
-        let taken = unsafe { bindings::down_read_trylock(sem) } != 0;
-        // Built only if taken (`then_some` would build, and drop, a guard on failure: an
-        // unbalanced `up_read`).
+        // SAFETY: `unreg_sem` is initialised by `mdev_register_parent()` and alive while the
+        // parent is (invariants of `Parent`).
+        let (sem, taken) = unsafe {
+            let sem = addr_of_mut!((*parent.as_raw()).unreg_sem);
+            (sem, bindings::down_read_trylock(sem) != 0)
+        };
+        // `then`, not `then_some`: a guard built on failure would `up_read` when dropped.
         taken.then(|| Self(sem))
     }
 }
 
 impl Drop for ReadGuard {
     fn drop(&mut self) {
-        // SAFETY: Taken for reading in `try_new`.
+        // SAFETY: Taken for reading in `try_new`; the hold keeps `mdev_unregister_parent()`,
+        // and so the end of the parent's memory, out.
         unsafe { bindings::up_read(self.0) }
     }
 }
@@ -138,6 +140,8 @@ impl Drop for ReadGuard {
 fn create(ty: &Type, uuid: Guid) -> Result {
     let parent = ty.parent();
     let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
+    // Zeroed in place (a `struct device` is too large for the stack), before counting.
+    let mdev = KBox::<bindings::mdev_device>::init(pin_init::init_zeroed(), GFP_KERNEL)?;
     let mdev = {
         let mut list = MDEV_LIST.lock();
         if list.tree().get(&uuid).is_some() {
@@ -151,18 +155,10 @@ fn create(ty: &Type, uuid: Guid) -> Result {
             }
             counter(parent).store(n - 1, Ordering::Relaxed);
         }
-        // SAFETY: All-zero is a valid `struct mdev_device` before `device_initialize()`.
-        let mdev: *mut bindings::mdev_device =
-            match KBox::new(unsafe { core::mem::zeroed() }, GFP_KERNEL) {
-                Ok(b) => KBox::into_raw(b),
-                Err(e) => {
-                    if !counts_itself(parent) {
-                        counter(parent).fetch_add(1, Ordering::Relaxed);
-                    }
-                    return Err(e.into());
-                }
-            };
-        // SAFETY: A fresh allocation nobody else can reach. The release callback frees it.
+        let mdev = KBox::into_raw(mdev);
+        // SAFETY: A fresh allocation nobody else can reach; the release callback frees it.
+        // `ty` is registered (we run from its `create` attribute, which sysfs keeps active), so
+        // its kobject is initialised and alive for the `kobject_get()`.
         unsafe {
             let dev = addr_of_mut!((*mdev).dev);
             bindings::device_initialize(dev);
@@ -209,7 +205,8 @@ fn create(ty: &Type, uuid: Guid) -> Result {
     // SAFETY: `active` is only accessed under `MDEV_LIST`.
     unsafe { (*mdev).active = true };
     drop(list);
-    // SAFETY: `dev` is a live, added device.
+    // SAFETY: We still own the reference of `device_initialize()`: `put` is dismissed only after
+    // the last use of `d`.
     let d = unsafe { kernel::device::Device::<kernel::device::Normal>::from_raw(dev) };
     dev_dbg!(d, "MDEV: created\n");
     // The reference of `device_initialize()` now belongs to the registered mdev.
@@ -245,7 +242,14 @@ unsafe fn remove(mdev: *mut bindings::mdev_device) -> Result {
     // contract of `mdev_register_parent()`); the parent's `unreg_sem` lives as long.
     let parent = unsafe { Type::from_raw((*mdev).type_) }.parent();
     let _held = ReadGuard::try_new(parent).ok_or(ENODEV)?;
-    // SAFETY: We cleared `active`, so nobody else removes it; `unreg_sem` is held.
+    // SAFETY: Alive (function safety requirements); `device_add()`/`device_del()` of mdevs run
+    // under `unreg_sem`, held. An unregistration between the check of `active` and the guard
+    // deleted it (regardless of `active`; the C core then removes it twice).
+    if unsafe { (*mdev).dev.kobj.state_in_sysfs() } == 0 {
+        return Err(ENODEV);
+    }
+    // SAFETY: We cleared `active`, so no other `remove` deletes it, and it is not deleted yet
+    // (checked above under `unreg_sem`, which keeps the unregistration out).
     unsafe { remove_common(mdev) };
     Ok(())
 }
@@ -291,9 +295,9 @@ unsafe extern "C" fn device_release(dev: *mut bindings::device) {
             counter(ty.parent()).fetch_add(1, Ordering::Relaxed);
         }
     }
-    // SAFETY: The device is alive until freed below.
-    let d = unsafe { kernel::device::Device::<kernel::device::Normal>::from_raw(dev) };
-    dev_dbg!(d, "MDEV: destroying\n");
+    // SAFETY: Live until freed below (a `Device`, for `dev_dbg!`, needs a reference count).
+    let uuid = Guid::from_raw(unsafe { &(*mdev).uuid });
+    pr_debug!("{uuid}: MDEV: destroying\n");
     // SAFETY: Pairs with the get in `create`; the type is not used afterwards. The memory was
     // allocated by `KBox` in `create`, and this was the last reference.
     unsafe {
@@ -305,7 +309,8 @@ unsafe extern "C" fn device_release(dev: *mut bindings::device) {
 /// Sends a `KOBJ_CHANGE` uevent with `env` for the parent device.
 fn uevent(parent: &Parent, env: &'static CStr) {
     let mut envp = [env.as_char_ptr().cast_mut(), null_mut()];
-    // SAFETY: The parent device is valid; `envp` is a NULL-terminated array of strings.
+    // SAFETY: The registering vendor holds a reference on the parent device until
+    // `mdev_unregister_parent()` returns; `envp` is a NULL-terminated array of static strings.
     unsafe {
         bindings::kobject_uevent_env(
             addr_of_mut!((*parent_dev(parent)).kobj),
@@ -360,7 +365,8 @@ pub unsafe extern "C" fn mdev_register_parent(
         // SAFETY: Taken above.
         unsafe { bindings::up_write(addr_of_mut!((*parent).unreg_sem)) };
         ret?;
-        // SAFETY: `COMPAT` is registered while the module is loaded; `dev` is valid.
+        // SAFETY: `COMPAT` is registered from `init` to exit, which enclose every vendor call;
+        // the caller holds a reference on `dev` (function safety requirements).
         if unsafe { bindings::class_compat_create_link(COMPAT.load(Ordering::Relaxed), dev) } != 0 {
             dev_warn!(p.device(), "Failed to create compatibility class link\n");
         }
@@ -384,7 +390,8 @@ pub unsafe extern "C" fn mdev_unregister_parent(parent: *mut bindings::mdev_pare
     ///
     /// `dev` is a child of a parent whose `unreg_sem` the caller holds for writing.
     unsafe extern "C" fn remove_cb(dev: *mut bindings::device, _data: *mut c_void) -> c_int {
-        // SAFETY: `dev` is a live child device of the parent.
+        // SAFETY: `device_for_each_child()` holds a reference on `dev` during the callback
+        // (`klist_children_get()`).
         if unsafe { (*dev).bus } == bus::MDEV_BUS.get().cast_const() {
             // SAFETY: On the mdev bus, so an mdev of `create`; being a child, it is complete
             // (create holds `unreg_sem` until then and deletes it on failure) and not removed
@@ -399,8 +406,10 @@ pub unsafe extern "C" fn mdev_unregister_parent(parent: *mut bindings::mdev_pare
     let p = unsafe { Parent::from_raw(parent) };
     let dev = parent_dev(p);
     dev_info!(p.device(), "MDEV: Unregistering\n");
-    // SAFETY: `unreg_sem` was initialised at registration. `remove_cb` matches the callback
-    // type and does not use `data`.
+    // SAFETY: `unreg_sem` was initialised at registration; `COMPAT` is registered while vendors
+    // can call us; the caller holds a reference on `dev`. `remove_cb` matches the callback type
+    // and ignores `data`. Under the write lock it removes every mdev and none can be created, as
+    // `remove_parent` requires of a parent whose `add_parent` succeeded (its registration).
     unsafe {
         bindings::down_write(addr_of_mut!((*parent).unreg_sem));
         bindings::class_compat_remove_link(COMPAT.load(Ordering::Relaxed), dev);
@@ -417,7 +426,8 @@ struct MdevCore {
 
 impl kernel::Module for MdevCore {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        // SAFETY: Called once, before anything can use the lock.
+        // SAFETY: Module init runs once, before the bus, the sysfs files and the users of our
+        // exports can reach the lock (see `MDEV_LIST`).
         unsafe { MDEV_LIST.init() };
         let bus = bus::Registration::new()?;
         // SAFETY: The name is a static string.
@@ -432,8 +442,8 @@ impl kernel::Module for MdevCore {
 
 impl Drop for MdevCore {
     fn drop(&mut self) {
-        // SAFETY: Registered in `init`; no parent is left (each holds a reference on this
-        // module), so nobody uses it. The bus goes next (field), as in the C core's exit.
+        // SAFETY: Registered in `init`; vendor modules (linked to our exports, so holding a
+        // reference on us) are gone. The bus goes next (field), as in the C core's exit.
         unsafe { bindings::class_compat_unregister(COMPAT.swap(null_mut(), Ordering::Relaxed)) };
     }
 }

@@ -87,11 +87,11 @@ pub(crate) static DEVICE_GROUPS: Table<[*const bindings::attribute_group; 2]> =
 ///
 /// # Safety
 ///
-/// `kobj` is the kobject of a type registered by `add_parent`, which stays registered for
-/// `'a`.
+/// `kobj` is the kobject of a type that `add_type` added (or is adding), and the invariants of
+/// [`Type`] hold for `'a` (as while the kobject is registered, or in its release).
 unsafe fn type_of<'a>(kobj: *mut bindings::kobject) -> &'a Type {
-    // SAFETY: The kobject is embedded in a registered `struct mdev_type` (function safety
-    // requirements), which `Type` wraps.
+    // SAFETY: The kobject is embedded in a `struct mdev_type` whose invariants hold for `'a`
+    // (function safety requirements), which is what `Type::from_raw` requires.
     unsafe { Type::from_raw(container_of!(kobj, bindings::mdev_type, kobj)) }
 }
 
@@ -107,7 +107,8 @@ unsafe extern "C" fn type_visible(
 ) -> bindings::umode_t {
     // SAFETY: The kobject of a type that `add_type` is adding, so registered during the call.
     let ty = unsafe { type_of(kobj) };
-    // SAFETY: A registered parent's `mdev_driver` is registered and outlives it.
+    // SAFETY: By the invariants of `Parent`, `mdev_driver` points to a registered driver,
+    // unchanged while the parent lives, which it does while `ty` is (invariants of `Type`).
     let desc = unsafe { (*(*ty.parent().as_raw()).mdev_driver).show_description };
     if attr == DESCRIPTION.get() && desc.is_none() {
         return 0;
@@ -130,7 +131,8 @@ unsafe extern "C" fn type_show(
     // SAFETY: sysfs holds an active reference on the attribute, and `remove_parent` deletes the
     // kobject (draining such references) before the type can go.
     let ty = unsafe { type_of(kobj) };
-    // SAFETY: A registered parent's `mdev_driver` is registered and outlives it.
+    // SAFETY: The parent lives while `ty` does (invariants of `Type`), and its `drv` stays
+    // registered and unchanged for as long (invariants of `Parent`).
     let drv = unsafe { (*ty.parent().as_raw()).mdev_driver };
     let emit = |s: *const c_char| -> isize {
         // SAFETY: `buf` is a sysfs buffer; the format takes one string, which `s` is.
@@ -142,7 +144,7 @@ unsafe extern "C" fn type_show(
     } else if attr == NAME.get() {
         emit(ty.pretty_name().unwrap_or(ty.sysfs_name()).as_char_ptr())
     } else if attr == AVAILABLE.get() {
-        // SAFETY: As above, `drv` is registered.
+        // SAFETY: `drv` is registered and unchanged while `ty` is (see above).
         let n: c_uint = match unsafe { (*drv).get_available } {
             // SAFETY: The vendor's callback takes a registered type, which `ty` is.
             Some(f) => unsafe { f(ty.as_raw()) },
@@ -152,7 +154,7 @@ unsafe extern "C" fn type_show(
         unsafe { bindings::sysfs_emit(buf, c_str!("%u\n").as_char_ptr(), n) as isize }
     } else {
         // `description`, visible only with a callback (`type_visible`).
-        // SAFETY: As above; the callback takes a registered type and a sysfs buffer.
+        // SAFETY: `drv` is registered and unchanged while `ty` is, as for `get_available`.
         match unsafe { (*drv).show_description } {
             // SAFETY: The vendor's callback takes a registered type and a sysfs buffer.
             Some(f) => unsafe { f(ty.as_raw(), buf) },
@@ -173,7 +175,8 @@ unsafe extern "C" fn type_store(
     buf: *const c_char,
     count: usize,
 ) -> isize {
-    // SAFETY: As in `type_show`.
+    // SAFETY: sysfs holds an active reference on the attribute during `store`, and
+    // `remove_parent` deletes the kobject (draining such references) before the type can go.
     let ty = unsafe { type_of(kobj) };
     from_result(|| {
         if attr != CREATE.get() {
@@ -209,8 +212,9 @@ unsafe extern "C" fn type_release(kobj: *mut bindings::kobject) {
 /// `ty` is a type of `parent`, which is being registered, and was not added yet.
 unsafe fn add_type(parent: &Parent, ty: &Type) -> Result {
     let kobj = ty.as_raw();
-    // SAFETY: The type's kobject, `parent` and `devices_kobj` are the core's to initialise
-    // (function safety requirements); the format takes two strings.
+    // SAFETY: Not added yet, so the kobject, `parent` and `devices_kobj` are ours to initialise
+    // (function safety requirements); the registering vendor holds a reference on the parent
+    // device; the format takes two strings. Error paths put what they took.
     unsafe {
         let kobj = addr_of_mut!((*kobj).kobj);
         (*kobj).kset = (*parent.as_raw()).mdev_types_kset;
@@ -247,7 +251,8 @@ unsafe fn add_type(parent: &Parent, ty: &Type) -> Result {
 ///
 /// `ty` was added by `add_type` and not removed since.
 unsafe fn remove_type(ty: &Type) {
-    // SAFETY: Added (function safety requirements), undone in the order of the C core.
+    // SAFETY: `add_type` added `kobj` and created `devices_kobj` (function safety
+    // requirements); we own one reference on each, put once. The order is the C core's.
     unsafe {
         bindings::kobject_put((*ty.as_raw()).devices_kobj);
         bindings::kobject_del(addr_of_mut!((*ty.as_raw()).kobj));
@@ -261,7 +266,7 @@ unsafe fn remove_type(ty: &Type) {
 ///
 /// `parent` is being registered (initialised, without sysfs files, not visible yet).
 pub(crate) unsafe fn add_parent(parent: &Parent) -> Result {
-    // SAFETY: The parent device is valid; the name is a static string.
+    // SAFETY: The registering vendor holds a reference on the parent; the name is static.
     let kset = unsafe {
         bindings::kset_create_and_add(
             c_str!("mdev_supported_types").as_char_ptr(),
@@ -278,7 +283,7 @@ pub(crate) unsafe fn add_parent(parent: &Parent) -> Result {
         // SAFETY: A type of the parent being registered, added once (in order).
         if let Err(e) = unsafe { add_type(parent, ty) } {
             for ty in parent.types().take(added) {
-                // SAFETY: Added above.
+                // SAFETY: The first `added` types were added by this loop and not removed.
                 unsafe { remove_type(ty) };
             }
             // SAFETY: Created above; no type is left in it.
@@ -375,7 +380,8 @@ unsafe extern "C" fn remove_store(
         // SAFETY: sysfs calls `store` with an active reference on the attribute, so `dev` is
         // alive here.
         unsafe { bindings::get_device(dev) };
-        // SAFETY: `dev` is a live mdev (our reference) and `attr` its attribute.
+        // SAFETY: `dev` is a live mdev (our reference), and this is the `store` of `attr`, as
+        // `device_remove_file_self()` requires.
         let ret = if unsafe { bindings::device_remove_file_self(dev, attr) } {
             // SAFETY: Our reference keeps the mdev alive; we removed its `remove` attribute.
             unsafe { remove(container_of!(dev, bindings::mdev_device, dev)) }

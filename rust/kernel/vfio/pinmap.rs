@@ -42,6 +42,7 @@ use crate::{
     alloc::{flags::GFP_KERNEL, KVec},
     bindings,
     error::{Error, Result},
+    ffi::c_int,
     page::{PAGE_SHIFT, PAGE_SIZE},
     prelude::*,
     rbtree::{RBTree, RBTreeNode, RBTreeNodeReservation},
@@ -69,7 +70,8 @@ struct RunPtr(*const Run);
 #[repr(transparent)]
 struct PagePtr(*mut bindings::page);
 
-// SAFETY: A pinned `struct page` may be used from any thread.
+// SAFETY: A `struct page *` has no thread affinity: what is done with it here
+// (`kmap_local_page()`, `page_to_phys()`) may be done on any thread.
 unsafe impl Send for PagePtr {}
 
 /// The pages of a run: one inline (the common single-page case), or a vector.
@@ -146,6 +148,10 @@ impl Run {
 
 /// How long after `dma_unmap` of a range new pins of it are refused, in nanoseconds.
 ///
+/// While the unmap runs (it may wait for DMAs in flight for any time), its range is refused
+/// unconditionally, and pins announced before it are waited for: no wall clock is involved
+/// until `dma_unmap` returns. Only the window after the return is timed.
+///
 /// type1 keeps the IOVAs mapped while it calls `dma_unmap` and checks right after it returns
 /// that no pin is left; a DMA that pins the range again in between makes it call `dma_unmap`
 /// again, and after 10 such rounds it `BUG()`s. Refusing pins of a just-unmapped range for a
@@ -179,8 +185,12 @@ struct Inner {
     tree: RBTree<u64, Run>,
     pinned_pages: u64,
     runs: u64,
-    /// Ranges unmapped less than [`UNMAP_GRACE_NS`] ago.
+    /// Ranges being unmapped, or unmapped less than [`UNMAP_GRACE_NS`] ago.
     tombstones: [Option<Tombstone>; TOMBSTONES],
+    /// Unmaps in progress. While there is one, no tombstone expires (the range of each is
+    /// refused for its whole duration, however long it waits for DMAs in flight) and the map
+    /// cannot be opened (a device opening it could pin a range whose unmap is not done).
+    unmapping: usize,
     /// Pins in progress (without the lock): `(first page, last page)`.
     pinning: [Option<(u64, u64)>; PINNING],
     /// The `struct vfio_device` the map is bound to while that device is open.
@@ -206,7 +216,7 @@ impl Inner {
         for slot in self.tombstones.iter_mut() {
             if let Some(Tombstone(f, l, until)) = *slot {
                 let now = *now.get_or_insert_with(now_ns);
-                if until <= now {
+                if until <= now && self.unmapping == 0 {
                     *slot = None;
                 } else if f <= last && first <= l {
                     hit = true;
@@ -331,6 +341,7 @@ impl PinnedMap {
                 pinned_pages: 0,
                 runs: 0,
                 tombstones: [None; TOMBSTONES],
+                unmapping: 0,
                 pinning: [None; PINNING],
                 open_for: None,
                 closing: false,
@@ -383,7 +394,7 @@ impl PinnedMap {
 
     fn open_for(&self, owner: usize) -> Result {
         let mut inner = self.inner.lock();
-        if inner.open_for.is_some() || inner.closing {
+        if inner.open_for.is_some() || inner.closing || inner.unmapping > 0 {
             return Err(EBUSY);
         }
         inner.open_for = Some(owner);
@@ -418,11 +429,20 @@ impl PinnedMap {
     /// holds no pin of `dev`.
     #[inline]
     pub(super) fn unmap<T: DeviceOps>(&self, dev: &Device<T>, iova: u64, length: u64) {
-        if length == 0 || self.inner.lock().open_for != Some(dev.as_raw() as usize) {
+        if length == 0 {
             return;
         }
         let first = iova >> PAGE_SHIFT;
         let last = iova.saturating_add(length - 1) >> PAGE_SHIFT;
+        {
+            let mut inner = self.inner.lock();
+            if inner.open_for != Some(dev.as_raw() as usize) {
+                return;
+            }
+            // Counted under the lock of the check: until this unmap ends, the map cannot be
+            // closed and opened for another device, whose pins it would otherwise drop.
+            inner.unmapping += 1;
+        }
         self.unmap_with(&mut Vfio(dev), first, last, true)
     }
 
@@ -513,13 +533,22 @@ impl PinnedMap {
             // which pinning takes. The pin is announced in `pinning`, for which `unmap` waits:
             // iommufd expects the unmap callback to return only when no pin of the range can
             // appear any more.
+            let end = pfn + n as u64 - 1;
+            // Checked under the lock that announces the pin, also after every wait for a slot
+            // (which drops the lock): a close or an unmap that began meanwhile does not wait
+            // for pins announced after it, so none may be announced.
             let slot = loop {
+                if inner.open_for != Some(owner) {
+                    return Err(ENODEV);
+                }
+                if inner.recently_unmapped(pfn, end) {
+                    return Err(EFAULT);
+                }
                 match inner.pinning.iter().position(|p| p.is_none()) {
                     Some(i) => break i,
                     None => self.idle.wait(&mut inner),
                 }
             };
-            let end = pfn + n as u64 - 1;
             inner.pinning[slot] = Some((pfn, end));
             drop(inner);
             let mut pinned_write = true;
@@ -606,6 +635,8 @@ impl PinnedMap {
         inner.runs -= 1;
     }
 
+    /// Drops the pins of `[first, last]`. `grace`: an unmap, which `unmap` counted in
+    /// `unmapping`, and whose range stays refused for a while; otherwise the device's close.
     fn unmap_with(&self, backend: &mut impl Backend, first: u64, last: u64, grace: bool) {
         // Before looking at `users`: a mapping that drops a last use after this sees us.
         self.unmappers.fetch_add(1, Ordering::SeqCst);
@@ -662,6 +693,8 @@ impl PinnedMap {
         if grace {
             // The grace period counts from the return to the IOMMU back end.
             inner.add_tombstone(first, last);
+            // Counted by `unmap`.
+            inner.unmapping -= 1;
         }
         drop(inner);
         self.unmappers.fetch_sub(1, Ordering::SeqCst);
@@ -758,10 +791,13 @@ impl Mapping<'_> {
     pub fn read(&self, pos: usize, buf: &mut [u8]) -> Result {
         self.pieces(pos, buf.len(), |p, off, r| {
             // SAFETY: `p` is pinned (type invariant); the mapping is local to this scope and
-            // `off + r.len() <= PAGE_SIZE`.
+            // `off + r.len() <= PAGE_SIZE`. Guest memory can change under the copy (the guest
+            // and userspace write it), so it is copied by C's `memcpy()` (a device's DMA, not
+            // a Rust access to memory nobody else writes).
             unsafe {
                 let va = bindings::kmap_local_page(p).cast::<u8>();
-                core::ptr::copy_nonoverlapping(va.add(off), buf[r.clone()].as_mut_ptr(), r.len());
+                let dst = buf[r.clone()].as_mut_ptr().cast();
+                bindings::memcpy(dst, va.add(off).cast(), r.len());
                 bindings::kunmap_local(va.cast());
             }
         })
@@ -777,10 +813,11 @@ impl Mapping<'_> {
         }
         self.pieces(pos, data.len(), |p, off, r| {
             // SAFETY: `p` is pinned for writing (type invariant, `writable` checked above); the
-            // mapping is local to this scope and `off + r.len() <= PAGE_SIZE`.
+            // mapping is local to this scope and `off + r.len() <= PAGE_SIZE`. Written by C's
+            // `memcpy()`, as guest memory is shared (see `read`).
             unsafe {
                 let va = bindings::kmap_local_page(p).cast::<u8>();
-                core::ptr::copy_nonoverlapping(data[r.clone()].as_ptr(), va.add(off), r.len());
+                bindings::memcpy(va.add(off).cast(), data[r.clone()].as_ptr().cast(), r.len());
                 bindings::kunmap_local(va.cast());
             }
         })
@@ -793,10 +830,11 @@ impl Mapping<'_> {
         }
         self.pieces(pos, n, |p, off, r| {
             // SAFETY: `p` is pinned for writing (type invariant, `writable` checked above); the
-            // mapping is local to this scope and `off + r.len() <= PAGE_SIZE`.
+            // mapping is local to this scope and `off + r.len() <= PAGE_SIZE`. Written by C's
+            // `memset()`, as guest memory is shared (see `read`).
             unsafe {
                 let va = bindings::kmap_local_page(p).cast::<u8>();
-                core::ptr::write_bytes(va.add(off), byte, r.len());
+                bindings::memset(va.add(off).cast(), c_int::from(byte), r.len());
                 bindings::kunmap_local(va.cast());
             }
         })
