@@ -194,8 +194,8 @@ pub struct ClassDevice {
     _class: Arc<Class>,
 }
 
-// SAFETY: The pointer is only used to unregister, which the driver core synchronises, and to
-// give out `&device::Device`, which is `Send`.
+// SAFETY: The pointer only gives out `&device::Device` (`Device` is `Sync`) and, in `drop`, goes
+// to `device_unregister()`, which any thread may call (process context); `Arc<Class>` is `Send`.
 unsafe impl Send for ClassDevice {}
 // SAFETY: `&self` only gives out `&device::Device`, which is `Sync`.
 unsafe impl Sync for ClassDevice {}
@@ -239,9 +239,9 @@ impl ClassDevice {
         // SAFETY: `mem` points to the live allocation just leaked; this only takes a field's
         // address.
         let dev = Opaque::cast_into(unsafe { addr_of_mut!((*mem).dev) });
-        // SAFETY: `dev` is a zeroed, not yet initialised `struct device` in memory that
-        // `device_release` frees. After `device_initialize()` every error path drops the
-        // initial reference with `put_device()`, which calls `device_release`.
+        // SAFETY: `dev` is a zeroed, uninitialised `struct device` that `device_release` frees;
+        // `cls` is registered and `mem.class` keeps its memory as long as the device. Every error
+        // after `device_initialize()` drops the initial reference with `put_device()`.
         unsafe {
             bindings::device_initialize(dev);
             (*dev).class = cls;

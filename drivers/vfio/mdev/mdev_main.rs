@@ -245,7 +245,7 @@ unsafe fn remove(mdev: *mut bindings::mdev_device) -> Result {
     // SAFETY: Alive (function safety requirements); `device_add()`/`device_del()` of mdevs run
     // under `unreg_sem`, held. An unregistration between the check of `active` and the guard
     // deleted it (regardless of `active`; the C core then removes it twice).
-    if unsafe { (*mdev).dev.kobj.state_in_sysfs() } == 0 {
+    if unsafe { bindings::kobject::state_in_sysfs_raw(addr_of!((*mdev).dev.kobj)) } == 0 {
         return Err(ENODEV);
     }
     // SAFETY: We cleared `active`, so no other `remove` deletes it, and it is not deleted yet

@@ -40,7 +40,7 @@ use core::{
     marker::{PhantomData, PhantomPinned},
     mem::ManuallyDrop,
     pin::Pin,
-    ptr::{self, addr_of_mut, null, null_mut, NonNull},
+    ptr::{self, addr_of, addr_of_mut, null, null_mut, NonNull},
     sync::atomic::{AtomicI32, Ordering},
 };
 
@@ -138,7 +138,8 @@ impl SysfsBuf<'_> {
     unsafe fn new(buf: *mut c_char) -> Self {
         Self {
             // SAFETY: The caller guarantees `PAGE_SIZE` writable bytes.
-            f: unsafe { Formatter::from_buffer(buf.cast(), bindings::PAGE_SIZE) },
+            // One byte short: sysfs warns about a `show` that returns `PAGE_SIZE`.
+            f: unsafe { Formatter::from_buffer(buf.cast(), bindings::PAGE_SIZE - 1) },
             _p: PhantomData,
         }
     }
@@ -233,10 +234,12 @@ pub struct DriverRegistration<T: Driver> {
     _pin: PhantomPinned,
 }
 
-// SAFETY: After registration the object is only read, by the driver core, under its locks; the
-// callbacks only reach `T`'s data, which is `Send + Sync`.
+// SAFETY: Its raw pointers point into itself or to `'static` data; `drop` only calls
+// `mdev_unregister_driver()` (`driver_unregister()`, callable from any thread in process context)
+// and frees memory. The callbacks only reach `T`'s data, which is `Send + Sync`.
 unsafe impl<T: Driver> Send for DriverRegistration<T> {}
-// SAFETY: As above.
+// SAFETY: `&DriverRegistration` exposes no data: its only `&self` method, the private `as_raw`,
+// hands `drv` to `mdev_register_parent()`, and the core only reads it.
 unsafe impl<T: Driver> Sync for DriverRegistration<T> {}
 
 impl<T: Driver> DriverRegistration<T> {
@@ -309,7 +312,9 @@ impl<T: Driver> DriverRegistration<T> {
                 ptr::write(addr_of_mut!((*slot).drv), Opaque::new(drv));
                 ptr::write(addr_of_mut!((*slot)._pin), PhantomPinned);
             }
-            // SAFETY: `drv` is fully initialised and stays in place until drop.
+            // SAFETY: `drv` was just written (so not registered) with a `device_api`; it is pinned
+            // in `slot`, and nothing changes it or what it points to (`'static` or in `slot`) until
+            // `drop` unregisters it, as `mdev_register_driver()` requires.
             let ret = to_result(unsafe { bindings::mdev_register_driver((*slot).drv.get()) });
             if ret.is_err() {
                 // SAFETY: The fields were written above; nothing else refers to them.
@@ -332,7 +337,9 @@ impl<T: Driver> DriverRegistration<T> {
 
 impl<T: Driver> Drop for DriverRegistration<T> {
     fn drop(&mut self) {
-        // SAFETY: Registered (type invariant); afterwards nothing refers to the fields.
+        // SAFETY: Registered by `new` (type invariant) and unregistered only here, as
+        // `mdev_unregister_driver()` requires. No parent uses it (each holds an `Arc` of it), and
+        // `driver_unregister()` keeps no pointer into the fields once it returns.
         unsafe { bindings::mdev_unregister_driver(self.as_raw()) };
     }
 }
@@ -371,6 +378,18 @@ pub struct ParentRegistration<T: Driver> {
     _p: PhantomData<ParentInner<T>>,
 }
 
+/// The `struct mdev_parent` of a [`ParentRegistration`], with a pointer back to the rest.
+///
+/// # Invariants
+///
+/// `inner` points to the `ParentInner<T>` whose `parent` this is, while it is registered.
+#[repr(C)]
+struct ParentBox<T: Driver> {
+    // First field: the core gives callbacks `*mut bindings::mdev_parent`.
+    raw: Opaque<bindings::mdev_parent>,
+    inner: *const ParentInner<T>,
+}
+
 /// What a [`ParentRegistration`] registers.
 ///
 /// # Invariants
@@ -385,12 +404,20 @@ struct ParentInner<T: Driver> {
     // `samples/vfio-mdev/mdev_misuse.rs`), whose release reads their type and parent.
     data: ManuallyDrop<T::ParentData>,
     // The other fields drop in declaration order after every type's kobject was released.
-    parent: Opaque<bindings::mdev_parent>,
+    // In its own allocation, which a failed registration leaks with `types` (see `new`).
+    parent: KBox<ParentBox<T>>,
     types: KVec<TypeEntry<T>>,
     type_ptrs: KVec<*mut bindings::mdev_type>,
     dev: ARef<device::Device>,
     driver: Arc<DriverRegistration<T>>,
     _pin: PhantomPinned,
+}
+
+impl<T: Driver> ParentInner<T> {
+    /// The `struct mdev_parent` registered with the core.
+    fn raw_parent(&self) -> *mut bindings::mdev_parent {
+        self.parent.raw.get()
+    }
 }
 
 // SAFETY: The registration only owns its `ParentInner`; the registered C structures in it are
@@ -418,8 +445,21 @@ impl<T: Driver> ParentRegistration<T> {
         let dev: ARef<device::Device> = dev.into();
         let driver = driver.clone();
         let init = move |slot: *mut ParentInner<T>| -> Result {
+            // INVARIANT: `slot` is where the `ParentInner` is built, which this box goes into.
+            let parent = KBox::new(
+                ParentBox {
+                    raw: Opaque::uninit(),
+                    inner: slot,
+                },
+                GFP_KERNEL,
+            )?;
             let mut entries = KVec::with_capacity(types.len(), GFP_KERNEL)?;
             for info in types {
+                // The core names the type's directory after it, as sysfs would rename a `/`.
+                let name = info.sysfs_name.to_bytes();
+                if name.is_empty() || name.contains(&b'/') {
+                    return Err(EINVAL);
+                }
                 // SAFETY: All-zero is a valid `mdev_type` before registration.
                 let mut raw: bindings::mdev_type = unsafe { core::mem::zeroed() };
                 raw.sysfs_name = info.sysfs_name.as_char_ptr();
@@ -449,7 +489,7 @@ impl<T: Driver> ParentRegistration<T> {
             // SAFETY: `slot` is valid for writes and pinned. The entries' buffer does not move
             // when the vector moves into it.
             unsafe {
-                ptr::write(addr_of_mut!((*slot).parent), Opaque::uninit());
+                ptr::write(addr_of_mut!((*slot).parent), parent);
                 ptr::write(addr_of_mut!((*slot).types), entries);
                 ptr::write(addr_of_mut!((*slot).type_ptrs), type_ptrs);
                 ptr::write(addr_of_mut!((*slot).dev), dev);
@@ -459,6 +499,7 @@ impl<T: Driver> ParentRegistration<T> {
             let drop_fields = |slot: *mut ParentInner<T>| {
                 // SAFETY: These fields were written above and are not referenced elsewhere.
                 unsafe {
+                    ptr::drop_in_place(addr_of_mut!((*slot).parent));
                     ptr::drop_in_place(addr_of_mut!((*slot).types));
                     ptr::drop_in_place(addr_of_mut!((*slot).type_ptrs));
                     ptr::drop_in_place(addr_of_mut!((*slot).dev));
@@ -468,16 +509,18 @@ impl<T: Driver> ParentRegistration<T> {
             // SAFETY: `data` is pinned in `slot`, which does not move; `ManuallyDrop` is
             // `repr(transparent)`.
             let data_slot = unsafe { addr_of_mut!((*slot).data) }.cast::<T::ParentData>();
-            // SAFETY: As above.
+            // SAFETY: `data_slot` is the uninitialised, pinned `data` field of `slot`, valid for
+            // writes; on `Err` it is not touched again (only the other fields are dropped).
             if let Err(e) = unsafe { pin_init::raw_try_init(data_slot, data) } {
                 drop_fields(slot);
                 return Err(e.into());
             }
-            // SAFETY: Every pointer passed is valid and stays in place until drop; the core
-            // initialises `parent`.
+            // SAFETY: As `mdev_register_parent()` requires: `type_ptrs` has `nr` types set up per
+            // `mdev.h`; `parent` (the core initialises it) and the types stay in `slot`, and `dev`
+            // and `driver` (registered) are held, until every type's release ran (`drop`; below).
             let ret = to_result(unsafe {
                 bindings::mdev_register_parent(
-                    (*slot).parent.get(),
+                    (*slot).raw_parent(),
                     (*slot).dev.as_raw(),
                     (*slot).driver.as_raw(),
                     (*slot).type_ptrs.as_mut_ptr(),
@@ -485,23 +528,37 @@ impl<T: Driver> ParentRegistration<T> {
                 )
             });
             if let Err(e) = ret {
-                // SAFETY: `data` was initialised above; nothing refers to it.
+                // SAFETY: `data` was initialised above. Before failing, the core removed the type
+                // files (`kobject_del()` drains the callbacks that borrow `data`) while holding
+                // `unreg_sem` for writing (so no mdev was probed): nothing refers to `data`.
                 unsafe { ptr::drop_in_place(data_slot) };
-                // The core put the kobjects of the types it had added; their releases (which
-                // read `parent` and the types) may be deferred.
-                // SAFETY: `types` is alive; the core gave up every reference it took.
-                for e in unsafe { (*slot).types.iter() } {
-                    // SAFETY: As above; the kobject is ours again once released.
-                    unsafe { wait_refs(addr_of_mut!((*e.raw.get()).kobj), 0) };
+                // The core put the kobjects of the types it had added, and their releases
+                // (which read `parent` and the types) may still run, deferred or on another
+                // thread, with nothing that tells when they are done: a reference count of 0
+                // is seen before the release ran. So the types and `parent` are leaked (with
+                // the types' data, never dropped); the rest goes.
+                crate::pr_warn!(
+                    "mdev: registering a parent failed ({:?}): its types are leaked\n",
+                    e
+                );
+                // SAFETY: The fields were written above; `types` and `parent` are moved out and
+                // forgotten, so their memory stays allocated; the other three are not referenced
+                // by the core after the failure and are dropped once.
+                unsafe {
+                    core::mem::forget(ptr::read(addr_of!((*slot).types)));
+                    core::mem::forget(ptr::read(addr_of!((*slot).parent)));
+                    ptr::drop_in_place(addr_of_mut!((*slot).type_ptrs));
+                    ptr::drop_in_place(addr_of_mut!((*slot).dev));
+                    ptr::drop_in_place(addr_of_mut!((*slot).driver));
                 }
-                drop_fields(slot);
                 return Err(e);
             }
             // INVARIANT: A reference on each type's kobject, which the core initialised in
             // `mdev_register_parent()`; `drop` puts them.
             // SAFETY: Registered: the kobjects are initialised and alive.
             for e in unsafe { (*slot).types.iter() } {
-                // SAFETY: As above.
+                // SAFETY: `mdev_register_parent()` succeeded: the core initialised each type's
+                // kobject and holds a reference on it until `mdev_unregister_parent()`.
                 unsafe { bindings::kobject_get(addr_of_mut!((*e.raw.get()).kobj)) };
             }
             Ok(())
@@ -554,7 +611,7 @@ impl<T: Driver> Drop for ParentRegistration<T> {
         // (calling `Driver::remove`) and the types' sysfs files, and drains the callbacks: after
         // it nothing but this function reaches `inner`, except mdev and type releases, which
         // only use `parent` and the C part of `types`.
-        unsafe { bindings::mdev_unregister_parent((*inner).parent.get()) };
+        unsafe { bindings::mdev_unregister_parent((*inner).raw_parent()) };
         // SAFETY: Initialised (invariant of `ParentInner`), dropped once, here; the callbacks
         // that borrowed it are gone, so this `&mut` to the field is unique.
         unsafe { ManuallyDrop::drop(&mut (*inner).data) };
@@ -584,25 +641,28 @@ impl<T: Driver> Drop for ParentRegistration<T> {
 ///
 /// # Safety
 ///
-/// `kobj` is the kobject of a type that was registered and is unregistered now, and the caller
-/// owns a reference on it, which this drops.
+/// `kobj` is the kobject of a type that was registered and is unregistered now, in memory that
+/// stays valid until this returns (a type's release does not free it), and the caller owns a
+/// reference on it, which this drops.
 unsafe fn wait_released(kobj: *mut bindings::kobject) {
-    // SAFETY: Our reference keeps the kobject alive until the put below.
-    unsafe { wait_refs(kobj, 1) };
+    // SAFETY: The memory stays valid, the type is unregistered (no new references) and we own a
+    // reference (function safety requirements), as `wait_last_ref` requires.
+    unsafe { wait_last_ref(kobj) };
     // SAFETY: Our reference (function safety requirements); the last one, so this releases.
     unsafe { bindings::kobject_put(kobj) };
-    // SAFETY: The kobject was initialised and is released now.
+    // SAFETY: Initialised (it was registered); the put above, on this thread, dropped its last
+    // reference; the memory stays valid (function safety requirements).
     unsafe { flush_release(kobj) };
 }
 
-/// Waits until the kobject of a type has `refs` references left (polling: the core gives no
-/// signal), and, for `refs == 0`, until its release ran.
+/// Waits until the kobject of a type has one reference left, the caller's (polling: the core
+/// gives no signal).
 ///
 /// # Safety
 ///
-/// `kobj` is the kobject of a type in memory that stays valid, and nobody takes new references
-/// on it (the type is not registered); for `refs > 0` the caller owns one of them.
-unsafe fn wait_refs(kobj: *mut bindings::kobject, refs: i32) {
+/// `kobj` is the kobject of a type in memory that stays valid, nobody takes new references on
+/// it (the type is not registered), and the caller owns one.
+unsafe fn wait_last_ref(kobj: *mut bindings::kobject) {
     // SAFETY: `refs` is the `atomic_t` counter of the kobject's `kref`, in memory that stays
     // valid (function safety requirements); C only accesses it atomically, and `AtomicI32` has
     // the layout of `int`.
@@ -610,23 +670,18 @@ unsafe fn wait_refs(kobj: *mut bindings::kobject, refs: i32) {
     let mut waited = 0u32;
     // Acquire: pairs with the release ordering of `kobject_put()` (`refcount_dec_and_test()`),
     // the last access of a released mdev to its type.
-    while count.load(Ordering::Acquire) > refs {
+    while count.load(Ordering::Acquire) > 1 {
         crate::time::delay::fsleep(crate::time::Delta::from_millis(10));
         waited += 1;
         if waited % 6000 == 0 {
-            // SAFETY: The name is set while the kobject lives.
+            // SAFETY: The core named the kobject when adding it, and only its release frees the
+            // name, which the caller's reference holds off.
             let name = unsafe { CStr::from_char_ptr((*kobj).name) };
             crate::pr_warn!(
                 "mdev: parent unregistration waits for the last reference on type {}: an mdev of it is still referenced\n",
                 name.to_str().unwrap_or("?")
             );
         }
-    }
-    // SAFETY: As above; `state_initialized` is only written by `kobject_init()`, which the
-    // core called (or not) before giving the type back.
-    if refs == 0 && unsafe { (*kobj).state_initialized() } != 0 {
-        // SAFETY: An initialised kobject without references: released, or being released.
-        unsafe { flush_release(kobj) };
     }
 }
 
@@ -635,7 +690,8 @@ unsafe fn wait_refs(kobj: *mut bindings::kobject, refs: i32) {
 ///
 /// # Safety
 ///
-/// `kobj` was initialised, has no reference left, and its memory stays valid.
+/// `kobj` was initialised, the `kobject_put()` that dropped its last reference has returned (so
+/// a deferred release is queued), and its memory stays valid.
 unsafe fn flush_release(kobj: *mut bindings::kobject) {
     #[cfg(CONFIG_DEBUG_KOBJECT_RELEASE)]
     // SAFETY: The last put queued the release in the kobject's own `release` work item; the
@@ -663,15 +719,10 @@ impl<T: Driver> Adapter<T> {
         // `TypeEntry<T>` (`repr(C)`).
         let ty = unsafe { &*mtype.cast::<TypeEntry<T>>() };
         // SAFETY: The core set `parent` to the `mdev_parent` that the registration passed to
-        // `mdev_register_parent()`: the `parent` field of its `ParentInner<T>`, alive while the
-        // type is registered.
-        let parent = unsafe {
-            &*crate::container_of!(
-                (*mtype).parent.cast::<Opaque<bindings::mdev_parent>>(),
-                ParentInner<T>,
-                parent
-            )
-        };
+        // `mdev_register_parent()`: the `raw` field, at offset 0, of a `ParentBox<T>`
+        // (`repr(C)`), whose `inner` points to its `ParentInner<T>` while the type is
+        // registered (invariant of `ParentBox`), which the caller guarantees for `'a`.
+        let parent = unsafe { &*(*(*mtype).parent.cast::<ParentBox<T>>()).inner };
         (parent, ty)
     }
 
@@ -686,12 +737,16 @@ impl<T: Driver> Adapter<T> {
         // binds it to this driver, with the device lock held: the `Core` context, for the
         // duration of this call only (the lifetime is local).
         let m = unsafe { &*mdev.cast::<Device<device::Core<'_>>>() };
-        // SAFETY: The device's type belongs to a `ParentRegistration<T>` (see above).
+        // SAFETY: The mdev's type was registered by a `ParentRegistration<T>` (only those use this
+        // driver), and `create` holds the parent's `unreg_sem` for reading across this probe, so
+        // `mdev_unregister_parent()`, which the registration's `drop` calls first, waits for us.
         let (parent, ty) = unsafe { Self::context(m.mdev_type().as_raw()) };
         from_result(|| {
             let data = T::probe(m, &parent.data, &ty.data)?;
             let data = KBox::new(data, GFP_KERNEL)?;
-            // SAFETY: The driver data of a device being bound is ours; `remove` takes it back.
+            // SAFETY: The driver core calls `probe` with the device lock held and creates this
+            // driver's `dev_groups` (the readers of `driver_data`) only after it returns; `remove`
+            // takes the `KBox` back, also when `really_probe()` fails after a successful `probe`.
             unsafe { (*mdev).dev.driver_data = data.into_foreign() };
             Ok(0)
         })
@@ -701,14 +756,13 @@ impl<T: Driver> Adapter<T> {
     ///
     /// Called by the core with an mdev that [`Self::probe`] bound.
     unsafe extern "C" fn remove(mdev: *mut bindings::mdev_device) {
-        // SAFETY: `Device<Ctx>` is `repr(transparent)` over the C struct for every `Ctx`, so
-        // the cast is a reborrow. The
-        // core holds a reference on the device during remove, which the driver core calls from
-        // the bus callback that unbinds it, with the device lock held and the driver still
-        // bound: the `Core` context, for this call only.
+        // SAFETY: `Device<Ctx>` is `repr(transparent)` over the C struct for every `Ctx`, so the
+        // cast is a reborrow. Every path into `device_remove()` holds a reference on the device and
+        // its lock, with the driver still bound: the `Core` context, for this call only.
         let m = unsafe { &*mdev.cast::<Device<device::Core<'_>>>() };
-        // SAFETY: `probe` stored a `KBox<T::DeviceData>` with `into_foreign`; the core calls
-        // `remove` once per successful `probe`, so it is taken back exactly once.
+        // SAFETY: `probe` stored a `KBox<T::DeviceData>` with `into_foreign`, and the driver core
+        // calls `remove` once per successful `probe`; `device_remove()` removed the `dev_groups`
+        // (draining `attr_context`'s borrows) before calling it.
         let data: KBox<T::DeviceData> = unsafe {
             let p = (*mdev).dev.driver_data;
             (*mdev).dev.driver_data = null_mut();
@@ -731,7 +785,8 @@ impl<T: Driver> Adapter<T> {
 
     /// # Safety
     ///
-    /// As for `get_available`, with a sysfs buffer.
+    /// Called by the core with a registered type of a [`ParentRegistration<T>`] and the
+    /// `PAGE_SIZE` buffer of the type's `description` file.
     unsafe extern "C" fn show_description(
         mtype: *mut bindings::mdev_type,
         buf: *mut c_char,
@@ -739,7 +794,8 @@ impl<T: Driver> Adapter<T> {
         // SAFETY: As in `get_available`: a type of a `ParentRegistration<T>`, from its
         // `description` attribute, which unregistration removes before the type goes.
         let (parent, ty) = unsafe { Self::context(mtype) };
-        // SAFETY: sysfs buffers have `PAGE_SIZE` bytes.
+        // SAFETY: The core passes on the buffer of its `show`, which `sysfs_kf_seq_show()` makes
+        // `PAGE_SIZE` writable bytes for the call; `b` does not outlive it.
         let mut b = unsafe { SysfsBuf::new(buf) };
         from_result(|| {
             T::description(&parent.data, &ty.data, &mut b)?;
@@ -758,7 +814,9 @@ impl<T: Driver> Adapter<T> {
     ) -> Result<(&'a Device, &'a DeviceAttribute<T>, &'a T::DeviceData)> {
         // SAFETY: `attr` is the `raw` field, at offset 0, of an `AttrEntry<T>` (`repr(C)`).
         let entry = unsafe { &*attr.cast::<AttrEntry<T>>() };
-        // SAFETY: Vendor attributes exist only on mdevs bound to this driver.
+        // SAFETY: `dev` has this driver's `dev_groups`, which exist only on mdevs bound to it
+        // (function safety requirements); the driver core removes them, draining this callback,
+        // before unbinding and deleting the mdev, so it stays alive for the call.
         let m = unsafe { Device::from_dev(dev) };
         // SAFETY: The driver core creates the attributes after `probe` and removes them before
         // `remove`, so the driver data is NULL or the `KBox<T::DeviceData>` `probe` stored with
@@ -789,7 +847,8 @@ impl<T: Driver> Adapter<T> {
             // to this driver: `dev` is such an mdev and `attr` such an attribute.
             let (m, desc, data) = unsafe { Self::attr_context(dev, attr) }?;
             let show = desc.show.ok_or(EIO)?;
-            // SAFETY: sysfs buffers have `PAGE_SIZE` bytes.
+            // SAFETY: `dev_attr_show()` passes on the buffer of `sysfs_kf_seq_show()`, which has
+            // `PAGE_SIZE` writable bytes for the call; `b` does not outlive it.
             let mut b = unsafe { SysfsBuf::new(buf) };
             show(m, data, &mut b)?;
             Ok(b.len() as isize)
@@ -811,7 +870,8 @@ impl<T: Driver> Adapter<T> {
             // its `T::ATTRIBUTES`.
             let (m, desc, data) = unsafe { Self::attr_context(dev, attr) }?;
             let store = desc.store.ok_or(EIO)?;
-            // SAFETY: sysfs passes `count` readable bytes.
+            // SAFETY: `kernfs_fop_write_iter()` copied what userspace wrote into a buffer whose
+            // `count` bytes `sysfs_kf_write()` and `dev_attr_store()` pass on, valid for the call.
             let bytes = unsafe { core::slice::from_raw_parts(buf.cast::<u8>(), count) };
             store(m, data, bytes)?;
             Ok(count as isize)

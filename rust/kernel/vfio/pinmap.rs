@@ -71,7 +71,7 @@ struct RunPtr(*const Run);
 struct PagePtr(*mut bindings::page);
 
 // SAFETY: A `struct page *` has no thread affinity: what is done with it here
-// (`kmap_local_page()`, `page_to_phys()`) may be done on any thread.
+// (`memcpy_from_page()` and friends, `page_to_phys()`) may be done on any thread.
 unsafe impl Send for PagePtr {}
 
 /// The pages of a run: one inline (the common single-page case), or a vector.
@@ -179,24 +179,30 @@ const TOMBSTONES: usize = 16;
 /// Pins in progress at once; more wait for a slot.
 const PINNING: usize = 16;
 
+/// Unmaps in progress at once; more wait for a slot.
+const UNMAPPING: usize = 16;
+
 /// The state under the map's lock.
 struct Inner {
     /// Runs by their last page number; runs never overlap.
     tree: RBTree<u64, Run>,
     pinned_pages: u64,
     runs: u64,
-    /// Ranges being unmapped, or unmapped less than [`UNMAP_GRACE_NS`] ago.
+    /// Ranges unmapped less than [`UNMAP_GRACE_NS`] ago.
     tombstones: [Option<Tombstone>; TOMBSTONES],
-    /// Unmaps in progress. While there is one, no tombstone expires (the range of each is
-    /// refused for its whole duration, however long it waits for DMAs in flight) and the map
-    /// cannot be opened (a device opening it could pin a range whose unmap is not done).
-    unmapping: usize,
+    /// Ranges of the unmaps in progress, `(first page, last page)`: refused for the whole
+    /// unmap, however long it waits for DMAs in flight, and the map cannot be opened while
+    /// there is one (a device opening it could pin a range whose unmap is not done).
+    unmapping: [Option<(u64, u64)>; UNMAPPING],
     /// Pins in progress (without the lock): `(first page, last page)`.
     pinning: [Option<(u64, u64)>; PINNING],
+    /// Runs taken out of the tree whose unpin is in progress (without the lock).
+    unpinning: usize,
     /// The `struct vfio_device` the map is bound to while that device is open.
     open_for: Option<usize>,
-    /// A close is dropping the pins: the map cannot be opened again until it is done.
-    closing: bool,
+    /// The device whose close is dropping the pins: the map cannot be opened again, and the
+    /// device's unmaps wait, until it is done.
+    closing: Option<usize>,
 }
 
 impl Inner {
@@ -208,6 +214,17 @@ impl Inner {
             .any(|&(f, l)| f <= last && first <= l)
     }
 
+    /// Returns `true` if pins of `[first, last]` are refused: it intersects a range being
+    /// unmapped, or one unmapped within the grace period.
+    fn refused(&mut self, first: u64, last: u64) -> bool {
+        let busy = self
+            .unmapping
+            .iter()
+            .flatten()
+            .any(|&(f, l)| f <= last && first <= l);
+        busy || self.recently_unmapped(first, last)
+    }
+
     /// Returns `true` if `[first, last]` intersects a range unmapped within the grace period
     /// (and forgets the expired ones).
     fn recently_unmapped(&mut self, first: u64, last: u64) -> bool {
@@ -216,7 +233,7 @@ impl Inner {
         for slot in self.tombstones.iter_mut() {
             if let Some(Tombstone(f, l, until)) = *slot {
                 let now = *now.get_or_insert_with(now_ns);
-                if until <= now && self.unmapping == 0 {
+                if until <= now {
                     *slot = None;
                 } else if f <= last && first <= l {
                     hit = true;
@@ -341,10 +358,11 @@ impl PinnedMap {
                 pinned_pages: 0,
                 runs: 0,
                 tombstones: [None; TOMBSTONES],
-                unmapping: 0,
+                unmapping: [None; UNMAPPING],
                 pinning: [None; PINNING],
+                unpinning: 0,
                 open_for: None,
-                closing: false,
+                closing: None,
             }, INNER_NAME, crate::static_lock_class!()),
             idle <- CondVar::new(IDLE_NAME, crate::static_lock_class!()),
             hits: AtomicU64::new(0),
@@ -387,14 +405,18 @@ impl PinnedMap {
     }
 
     /// Binds the map to `owner` as it is opened; forgets the ranges unmapped before (a new user
-    /// of the device comes with new IOMMU mappings). `EBUSY` if it is open for a device.
+    /// of the device comes with new IOMMU mappings). `EBUSY` if it is open for a device, or a
+    /// close or an unmap of a previous one is still in progress.
     pub(super) fn open(&self, owner: *mut bindings::vfio_device) -> Result {
         self.open_for(owner as usize)
     }
 
     fn open_for(&self, owner: usize) -> Result {
         let mut inner = self.inner.lock();
-        if inner.open_for.is_some() || inner.closing || inner.unmapping > 0 {
+        if inner.open_for.is_some()
+            || inner.closing.is_some()
+            || inner.unmapping.iter().any(Option::is_some)
+        {
             return Err(EBUSY);
         }
         inner.open_for = Some(owner);
@@ -418,15 +440,18 @@ impl PinnedMap {
                 return;
             }
             inner.open_for = None;
-            inner.closing = true;
+            inner.closing = Some(owner);
         }
-        self.unmap_with(backend, 0, u64::MAX, false);
-        self.inner.lock().closing = false;
+        self.unmap_with(backend, 0, u64::MAX, None);
+        let mut inner = self.inner.lock();
+        inner.closing = None;
+        // Wakes the device's unmaps that wait for the close.
+        self.idle.notify_all();
     }
 
     /// Drops every pin in `[iova, iova + length)` of `dev`'s map, waiting for DMAs in flight
-    /// there (the device's `dma_unmap`). Nothing if the map is not open for `dev`: then it
-    /// holds no pin of `dev`.
+    /// there (the device's `dma_unmap`). If `dev` is being closed, waits for the close, which
+    /// drops every pin; nothing if the map is not open for `dev`: then it holds no pin of it.
     #[inline]
     pub(super) fn unmap<T: DeviceOps>(&self, dev: &Device<T>, iova: u64, length: u64) {
         if length == 0 {
@@ -434,16 +459,32 @@ impl PinnedMap {
         }
         let first = iova >> PAGE_SHIFT;
         let last = iova.saturating_add(length - 1) >> PAGE_SHIFT;
-        {
+        self.unmap_for(&mut Vfio(dev), dev.as_raw() as usize, first, last)
+    }
+
+    fn unmap_for(&self, backend: &mut impl Backend, owner: usize, first: u64, last: u64) {
+        let slot = {
             let mut inner = self.inner.lock();
-            if inner.open_for != Some(dev.as_raw() as usize) {
-                return;
+            loop {
+                if inner.open_for != Some(owner) {
+                    // The IOMMU back end expects no pin of the range left when we return.
+                    while inner.closing == Some(owner) {
+                        self.idle.wait(&mut inner);
+                    }
+                    return;
+                }
+                // Taken under the lock of the check: until this unmap ends, the map cannot be
+                // closed and opened for another device, whose pins it would otherwise drop.
+                match inner.unmapping.iter().position(Option::is_none) {
+                    Some(i) => {
+                        inner.unmapping[i] = Some((first, last));
+                        break i;
+                    }
+                    None => self.idle.wait(&mut inner),
+                }
             }
-            // Counted under the lock of the check: until this unmap ends, the map cannot be
-            // closed and opened for another device, whose pins it would otherwise drop.
-            inner.unmapping += 1;
-        }
-        self.unmap_with(&mut Vfio(dev), first, last, true)
+        };
+        self.unmap_with(backend, first, last, Some(slot))
     }
 
     fn acquire_with(
@@ -473,7 +514,7 @@ impl PinnedMap {
         if inner.open_for != Some(owner) {
             return Err(ENODEV);
         }
-        if inner.recently_unmapped(first, last) {
+        if inner.refused(first, last) {
             return Err(EFAULT);
         }
         let mut pfn = first;
@@ -498,8 +539,13 @@ impl PinnedMap {
                         // only an unmap (which drops the run) can change the permission.
                         return Err(EPERM);
                     }
+                    let upto = inner.tree.get(&key).ok_or(EINVAL)?.last().min(last);
+                    // A run of a range whose unmap began after the checks above (the lock was
+                    // dropped for a pin): not used either.
+                    if inner.refused(pfn, upto) {
+                        return Err(EFAULT);
+                    }
                     let run = inner.tree.get(&key).ok_or(EINVAL)?;
-                    let upto = run.last().min(last);
                     for p in pfn..=upto {
                         m.pages.push(run.pages.get((p - run.first) as usize))?;
                     }
@@ -541,7 +587,7 @@ impl PinnedMap {
                 if inner.open_for != Some(owner) {
                     return Err(ENODEV);
                 }
-                if inner.recently_unmapped(pfn, end) {
+                if inner.refused(pfn, end) {
                     return Err(EFAULT);
                 }
                 match inner.pinning.iter().position(|p| p.is_none()) {
@@ -565,7 +611,7 @@ impl PinnedMap {
             // Another DMA may have pinned some of these pages meanwhile (keep its run), or an
             // unmap of them, or the device's close, may have started.
             let closed = ret.is_ok() && inner.open_for != Some(owner);
-            let unmapped = ret.is_ok() && (closed || inner.recently_unmapped(pfn, end));
+            let unmapped = ret.is_ok() && (closed || inner.refused(pfn, end));
             let raced = ret.is_ok()
                 && inner
                     .tree
@@ -635,16 +681,14 @@ impl PinnedMap {
         inner.runs -= 1;
     }
 
-    /// Drops the pins of `[first, last]`. `grace`: an unmap, which `unmap` counted in
-    /// `unmapping`, and whose range stays refused for a while; otherwise the device's close.
-    fn unmap_with(&self, backend: &mut impl Backend, first: u64, last: u64, grace: bool) {
+    /// Drops the pins of `[first, last]`. `slot`: an unmap, whose range `unmap_for` put in
+    /// `unmapping[slot]` (refused until the end, then for a while); otherwise the device's
+    /// close.
+    fn unmap_with(&self, backend: &mut impl Backend, first: u64, last: u64, slot: Option<usize>) {
         // Before looking at `users`: a mapping that drops a last use after this sees us.
         self.unmappers.fetch_add(1, Ordering::SeqCst);
         let mut inner = self.inner.lock();
-        if grace {
-            // Refuse new pins of the range from now on, for a moment (see `UNMAP_GRACE_NS`).
-            inner.add_tombstone(first, last);
-        } else {
+        if slot.is_none() {
             inner.tombstones = [None; TOMBSTONES];
         }
         // Pins of the range in progress end in the tree, or undone since the range is now
@@ -668,12 +712,16 @@ impl PinnedMap {
                         let (_, run) = node.to_key_value();
                         inner.pinned_pages -= run.npages as u64;
                         inner.runs -= 1;
-                        // Unpin without the map's lock (see `acquire_with`).
+                        // Unpin without the map's lock (see `acquire_with`), announced: an
+                        // unmap of an overlapping range that finds the run gone waits for it.
+                        inner.unpinning += 1;
                         drop(inner);
                         backend.unpin(run.first, run.npages);
                         self.unpins.fetch_add(1, Ordering::Relaxed);
                         drop(run);
                         inner = self.inner.lock();
+                        inner.unpinning -= 1;
+                        self.idle.notify_all();
                     }
                 } else if let Some(run) = inner.tree.get(&k) {
                     run.doomed.store(true, Ordering::Relaxed);
@@ -690,11 +738,17 @@ impl PinnedMap {
             // DMAs in flight hold doomed runs; the last one to finish wakes us.
             self.idle.wait(&mut inner);
         }
-        if grace {
+        // Runs of the range that another unmap (or the close) took out are unpinned when we
+        // return (any run's unpin is waited for: it ends without waiting for anything).
+        while inner.unpinning > 0 {
+            self.idle.wait(&mut inner);
+        }
+        if let Some(slot) = slot {
             // The grace period counts from the return to the IOMMU back end.
             inner.add_tombstone(first, last);
-            // Counted by `unmap`.
-            inner.unmapping -= 1;
+            inner.unmapping[slot] = None;
+            // Wakes unmaps waiting for a slot.
+            self.idle.notify_all();
         }
         drop(inner);
         self.unmappers.fetch_sub(1, Ordering::SeqCst);
@@ -790,15 +844,13 @@ impl Mapping<'_> {
     /// `buf`.
     pub fn read(&self, pos: usize, buf: &mut [u8]) -> Result {
         self.pieces(pos, buf.len(), |p, off, r| {
-            // SAFETY: `p` is pinned (type invariant); the mapping is local to this scope and
-            // `off + r.len() <= PAGE_SIZE`. Guest memory can change under the copy (the guest
-            // and userspace write it), so it is copied by C's `memcpy()` (a device's DMA, not
-            // a Rust access to memory nobody else writes).
+            // SAFETY: `p` is pinned (type invariant), `off + r.len() <= PAGE_SIZE` and `buf[r]`
+            // is writable. Guest memory can change under the copy (the guest and userspace
+            // write it), so C copies it (`memcpy_from_page()`, instrumented like any C copy),
+            // as for a device's DMA, not a Rust read of memory nobody else writes.
             unsafe {
-                let va = bindings::kmap_local_page(p).cast::<u8>();
                 let dst = buf[r.clone()].as_mut_ptr().cast();
-                bindings::memcpy(dst, va.add(off).cast(), r.len());
-                bindings::kunmap_local(va.cast());
+                bindings::memcpy_from_page(dst, p, off, r.len());
             }
         })
     }
@@ -812,14 +864,10 @@ impl Mapping<'_> {
             return Err(EPERM);
         }
         self.pieces(pos, data.len(), |p, off, r| {
-            // SAFETY: `p` is pinned for writing (type invariant, `writable` checked above); the
-            // mapping is local to this scope and `off + r.len() <= PAGE_SIZE`. Written by C's
-            // `memcpy()`, as guest memory is shared (see `read`).
-            unsafe {
-                let va = bindings::kmap_local_page(p).cast::<u8>();
-                bindings::memcpy(va.add(off).cast(), data[r.clone()].as_ptr().cast(), r.len());
-                bindings::kunmap_local(va.cast());
-            }
+            // SAFETY: `p` is pinned for writing (type invariant, `writable` checked above) and
+            // `off + r.len() <= PAGE_SIZE`. Written by C (`memcpy_to_page()`, which also flushes
+            // the data cache where that is needed), as guest memory is shared (see `read`).
+            unsafe { bindings::memcpy_to_page(p, off, data[r.clone()].as_ptr().cast(), r.len()) }
         })
     }
 
@@ -829,14 +877,10 @@ impl Mapping<'_> {
             return Err(EPERM);
         }
         self.pieces(pos, n, |p, off, r| {
-            // SAFETY: `p` is pinned for writing (type invariant, `writable` checked above); the
-            // mapping is local to this scope and `off + r.len() <= PAGE_SIZE`. Written by C's
-            // `memset()`, as guest memory is shared (see `read`).
-            unsafe {
-                let va = bindings::kmap_local_page(p).cast::<u8>();
-                bindings::memset(va.add(off).cast(), c_int::from(byte), r.len());
-                bindings::kunmap_local(va.cast());
-            }
+            // SAFETY: `p` is pinned for writing (type invariant, `writable` checked above) and
+            // `off + r.len() <= PAGE_SIZE`. Written by C (`memset_page()`), as guest memory is
+            // shared (see `read`).
+            unsafe { bindings::memset_page(p, off, c_int::from(byte), r.len()) }
         })
     }
 
@@ -1043,6 +1087,54 @@ mod tests {
         );
         // Another device can open it now.
         map.open_for(other)?;
+        Ok(())
+    }
+
+    /// While an unmap of a range is in progress, pins of it are refused, whatever the time,
+    /// and no other device can open the map; other ranges work.
+    #[test]
+    fn unmap_in_progress_refuses() -> Result {
+        let map = KBox::pin_init(PinnedMap::new(), GFP_KERNEL)?;
+        map.open_for(BENCH_OWNER)?;
+        drop(map.acquire_with(&mut NoPages, BENCH_OWNER, 0x10000, 0x2000, false)?);
+        // An unmap of pages 0x10-0x11 that has not finished.
+        map.inner.lock().unmapping[0] = Some((0x10, 0x11));
+        for (iova, len) in [(0x11000, 1), (0xf000, 0x2000), (0x10000, 0x3000)] {
+            assert_eq!(
+                map.acquire_with(&mut NoPages, BENCH_OWNER, iova, len, false)
+                    .err(),
+                Some(EFAULT)
+            );
+        }
+        drop(map.acquire_with(&mut NoPages, BENCH_OWNER, 0x20000, 1, false)?);
+        map.close_with(&mut NoPages, BENCH_OWNER);
+        assert_eq!(map.open_for(BENCH_OWNER + 1), Err(EBUSY));
+        map.inner.lock().unmapping[0] = None;
+        map.open_for(BENCH_OWNER + 1)?;
+        Ok(())
+    }
+
+    /// An unmap drops the pins of its range, gives its slot back, and the range is refused
+    /// after it (for the grace period); an unmap for a device the map is not open for does
+    /// nothing.
+    #[test]
+    fn unmap_gives_its_slot_back() -> Result {
+        let map = KBox::pin_init(PinnedMap::new(), GFP_KERNEL)?;
+        map.open_for(BENCH_OWNER)?;
+        drop(map.acquire_with(&mut NoPages, BENCH_OWNER, 0x10000, 0x2000, false)?);
+        drop(map.acquire_with(&mut NoPages, BENCH_OWNER, 0x20000, 1, false)?);
+        assert_eq!(map.stats().pinned_pages, 3);
+        map.unmap_for(&mut NoPages, BENCH_OWNER + 1, 0x10, 0x20);
+        assert_eq!(map.stats().pinned_pages, 3);
+        map.unmap_for(&mut NoPages, BENCH_OWNER, 0x10, 0x11);
+        assert_eq!(map.stats().pinned_pages, 1);
+        assert!(map.inner.lock().unmapping.iter().all(Option::is_none));
+        assert_eq!(map.inner.lock().unpinning, 0);
+        assert_eq!(
+            map.acquire_with(&mut NoPages, BENCH_OWNER, 0x10000, 1, false)
+                .err(),
+            Some(EFAULT)
+        );
         Ok(())
     }
 }
