@@ -534,8 +534,8 @@ pub trait DeviceOps: Sized + Send + Sync + 'static {
     /// The device's [`PinnedMap`], if it DMAs to guest memory through one.
     ///
     /// The abstraction then wires the map to the device: it binds and opens it before
-    /// [`DeviceOps::open`] (`EBUSY` if another device has the same map open or is closing
-    /// it), drops the pins of an unmapped range before [`DeviceOps::dma_unmap`], and closes it
+    /// [`DeviceOps::open`] (`EBUSY` if another device has the same map open, or is still
+    /// closing or unmapping through it), drops the pins of an unmapped range before [`DeviceOps::dma_unmap`], and closes it
     /// (no pin from then on, every pin dropped) after [`DeviceOps::close`]. It uses the map
     /// returned at open until the close. [`PinnedMap::acquire`] only pins through the open
     /// device it is bound to.

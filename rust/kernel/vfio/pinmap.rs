@@ -217,12 +217,15 @@ impl Inner {
     /// Returns `true` if pins of `[first, last]` are refused: it intersects a range being
     /// unmapped, or one unmapped within the grace period.
     fn refused(&mut self, first: u64, last: u64) -> bool {
-        let busy = self
-            .unmapping
+        self.unmapping_in(first, last) || self.recently_unmapped(first, last)
+    }
+
+    /// Returns `true` if `[first, last]` intersects the range of an unmap in progress.
+    fn unmapping_in(&self, first: u64, last: u64) -> bool {
+        self.unmapping
             .iter()
             .flatten()
-            .any(|&(f, l)| f <= last && first <= l);
-        busy || self.recently_unmapped(first, last)
+            .any(|&(f, l)| f <= last && first <= l)
     }
 
     /// Returns `true` if `[first, last]` intersects a range unmapped within the grace period
@@ -467,11 +470,13 @@ impl PinnedMap {
             let mut inner = self.inner.lock();
             loop {
                 if inner.open_for != Some(owner) {
-                    // The IOMMU back end expects no pin of the range left when we return.
-                    while inner.closing == Some(owner) {
-                        self.idle.wait(&mut inner);
+                    if inner.closing != Some(owner) {
+                        return;
                     }
-                    return;
+                    // The IOMMU back end expects no pin of the range left when we return: wait
+                    // for the close to drop them, then check again.
+                    self.idle.wait(&mut inner);
+                    continue;
                 }
                 // Taken under the lock of the check: until this unmap ends, the map cannot be
                 // closed and opened for another device, whose pins it would otherwise drop.
@@ -541,8 +546,9 @@ impl PinnedMap {
                     }
                     let upto = inner.tree.get(&key).ok_or(EINVAL)?.last().min(last);
                     // A run of a range whose unmap began after the checks above (the lock was
-                    // dropped for a pin): not used either.
-                    if inner.refused(pfn, upto) {
+                    // dropped for a pin): not used either. (Tombstones cover no run: an unmap
+                    // leaves none in its range, and none can be added to it for the period.)
+                    if inner.unmapping_in(pfn, upto) {
                         return Err(EFAULT);
                     }
                     let run = inner.tree.get(&key).ok_or(EINVAL)?;
@@ -739,7 +745,9 @@ impl PinnedMap {
             self.idle.wait(&mut inner);
         }
         // Runs of the range that another unmap (or the close) took out are unpinned when we
-        // return (any run's unpin is waited for: it ends without waiting for anything).
+        // return. Any unpin is waited for: it waits for no `PinnedMap` state, only, in type1,
+        // for `iommu->lock`, which type1 does not hold while it calls `dma_unmap` (it holds
+        // `device_list_lock` then, as when the unmap unpins a run itself).
         while inner.unpinning > 0 {
             self.idle.wait(&mut inner);
         }
@@ -1128,13 +1136,48 @@ mod tests {
         assert_eq!(map.stats().pinned_pages, 3);
         map.unmap_for(&mut NoPages, BENCH_OWNER, 0x10, 0x11);
         assert_eq!(map.stats().pinned_pages, 1);
-        assert!(map.inner.lock().unmapping.iter().all(Option::is_none));
-        assert_eq!(map.inner.lock().unpinning, 0);
-        assert_eq!(
-            map.acquire_with(&mut NoPages, BENCH_OWNER, 0x10000, 1, false)
-                .err(),
-            Some(EFAULT)
-        );
+        let inner = map.inner.lock();
+        assert!(inner.unmapping.iter().all(Option::is_none));
+        assert_eq!(inner.unpinning, 0);
+        // Refused for the grace period from now (checked by structure, not by time).
+        assert!(inner
+            .tombstones
+            .iter()
+            .flatten()
+            .any(|t| (t.0, t.1) == (0x10, 0x11)));
+        Ok(())
+    }
+
+    /// Pins like `NoPages`, and while the lock is dropped for that, an unmap of `range` begins.
+    struct UnmapDuringPin<'a>(&'a PinnedMap, (u64, u64));
+
+    impl Backend for UnmapDuringPin<'_> {
+        fn pin(&mut self, first: u64, pages: &mut [PagePtr], write: bool) -> Result {
+            self.0.inner.lock().unmapping[0] = Some(self.1);
+            NoPages.pin(first, pages, write)
+        }
+
+        fn unpin(&mut self, _first: u64, _npages: usize) {}
+    }
+
+    /// An unmap that begins while a request pins (the lock dropped) makes the request fail,
+    /// whether it overlaps the new pin (undone) or a cached run the request reaches next.
+    #[test]
+    fn unmap_during_a_pin_refuses() -> Result {
+        let map = KBox::pin_init(PinnedMap::new(), GFP_KERNEL)?;
+        map.open_for(BENCH_OWNER)?;
+        // A cached run at page 0x21.
+        drop(map.acquire_with(&mut NoPages, BENCH_OWNER, 0x21000, 1, false)?);
+        // The new pin of page 0x20 is undone, its range being unmapped now.
+        let mut b = UnmapDuringPin(&map, (0x20, 0x20));
+        let r = map.acquire_with(&mut b, BENCH_OWNER, 0x20000, 0x2000, false);
+        assert_eq!(r.err(), Some(EFAULT));
+        assert_eq!(map.stats().pinned_pages, 1);
+        map.inner.lock().unmapping[0] = None;
+        // The pin of page 0x20 succeeds, the cached run at 0x21 is being unmapped now.
+        let mut b = UnmapDuringPin(&map, (0x21, 0x21));
+        let r = map.acquire_with(&mut b, BENCH_OWNER, 0x20000, 0x2000, false);
+        assert_eq!(r.err(), Some(EFAULT));
         Ok(())
     }
 }
