@@ -529,8 +529,10 @@ impl<T: Driver> ParentRegistration<T> {
             });
             if let Err(e) = ret {
                 // SAFETY: `data` was initialised above. Before failing, the core removed the type
-                // files (`kobject_del()` drains the callbacks that borrow `data`) while holding
-                // `unreg_sem` for writing (so no mdev was probed): nothing refers to `data`.
+                // files (`kobject_del()` drains the callbacks that borrow `data`); the Rust core
+                // held `unreg_sem` for writing meanwhile, so no mdev was probed. (The C core does
+                // not: an mdev created during a registration it fails outlives it, a C core bug
+                // that the vendor guide's safety contract names.)
                 unsafe { ptr::drop_in_place(data_slot) };
                 // The core put the kobjects of the types it had added, and their releases
                 // (which read `parent` and the types) may still run, deferred or on another
