@@ -5,14 +5,6 @@
 #[allow(unused_imports)]
 use kernel::mdev::core_impl;
 
-type Kept = ();
+legal_in_probe!();
 
-fn in_probe(m: &mdev::Device<Core<'_>>, p: &Kept) -> Result {
-    let _ = (m.parent().device(), m.mdev_type().sysfs_name(), p);
-    Ok(())
-}
-
-fn in_attribute(m: &mdev::Device) -> Result {
-    let _ = m.uuid();
-    Ok(())
-}
+legal_in_attribute!();

@@ -3,17 +3,9 @@
 // S5/S6: a vendor cannot unpin through a `PinnedMap` itself (possibly through another
 // device, or while pins are in use): the VFIO abstraction owns the map's open, unmap and close.
 
-type Kept = ();
+legal_in_probe!();
 
-fn in_probe(m: &mdev::Device<Core<'_>>, p: &Kept) -> Result {
-    let _ = (m.parent().device(), m.mdev_type().sysfs_name(), p);
-    Ok(())
-}
-
-fn in_attribute(m: &mdev::Device) -> Result {
-    let _ = m.uuid();
-    Ok(())
-}
+legal_in_attribute!();
 
 #[pin_data]
 struct Dma {

@@ -11,7 +11,4 @@ fn in_probe(m: &mdev::Device<Core<'_>>, p: &Kept) -> Result {
     Ok(())
 }
 
-fn in_attribute(m: &mdev::Device) -> Result {
-    let _ = m.uuid();
-    Ok(())
-}
+legal_in_attribute!();
