@@ -42,7 +42,7 @@ use crate::{
     ioctl::_IO,
     prelude::*,
     str::CStr,
-    sync::Completion,
+    sync::{Completion, Mutex},
     transmute::{AsBytes, FromBytes},
     types::Opaque,
     uaccess::{UserPtr, UserSlice, UserSliceReader, UserSliceWriter},
@@ -55,6 +55,7 @@ use core::{
     sync::atomic::{AtomicPtr, Ordering},
 };
 
+pub mod migration;
 pub mod pci;
 pub mod pinmap;
 
@@ -542,6 +543,50 @@ pub trait DeviceOps: Sized + Send + Sync + 'static {
     fn pinned_map(&self) -> &PinnedMap {
         crate::build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
+
+    /// The device's migration support ([`migration::flags`]): 0 (the default) for none, or
+    /// `STOP_COPY` with any of `P2P` and `PRE_COPY`. With migration, [`DeviceOps::mig_save`],
+    /// [`DeviceOps::mig_load`] and [`DeviceOps::mig_data_size`] are required (the build fails
+    /// otherwise), and `VFIO_DEVICE_RESET` works even without [`DeviceOps::reset`] (it returns
+    /// the device to `RUNNING`). See [`migration`] for the protocol the abstraction runs.
+    const MIGRATION_FLAGS: u32 = 0;
+
+    /// Migration: the device must now do only what `activity` allows, before this returns
+    /// (outstanding DMA completed for [`migration::Activity::P2pQuiesced`] and
+    /// [`migration::Activity::Stopped`]). Called on every arc that changes it, with the
+    /// migration lock held. Not needed by a device that does nothing on its own (no DMA,
+    /// interrupts only in answer to the user's accesses, as mtty).
+    ///
+    /// An error fails the arc; the abstraction then asks for the previous activity again, and
+    /// if that fails too, the device enters `ERROR`.
+    fn mig_set_activity(_dev: &Device<Self>, _activity: migration::Activity) -> Result {
+        crate::build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Migration: writes the device state for `phase` into `out` (appended to the save stream
+    /// if this succeeds). For [`migration::SavePhase::StopCopy`] the device is stopped.
+    fn mig_save(
+        _dev: &Device<Self>,
+        _out: &mut migration::SaveWriter<'_>,
+        _phase: migration::SavePhase,
+    ) -> Result {
+        crate::build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Migration: loads the state in `data`, all the bytes userspace wrote into the resume
+    /// stream (at most [`DeviceOps::mig_data_size`]), at the `RESUMING` to `STOP` arc. The
+    /// bytes are untrusted: validate all of them before changing anything, and fail with
+    /// `EINVAL` on a stream that is truncated, too long or inconsistent; the device must be
+    /// unchanged on error (it stays `RESUMING`).
+    fn mig_load(_dev: &Device<Self>, _data: &[u8]) -> Result {
+        crate::build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Migration: the number of bytes a stop-copy stream holds
+    /// (`VFIO_DEVICE_FEATURE_MIG_DATA_SIZE`), and the most a resume stream accepts.
+    fn mig_data_size(_dev: &Device<Self>) -> usize {
+        crate::build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
 }
 
 /// A VFIO device with the driver's data `T`.
@@ -552,8 +597,10 @@ pub trait DeviceOps: Sized + Send + Sync + 'static {
 /// # Invariants
 ///
 /// `vdev` is a `struct vfio_device` allocated by `_vfio_alloc_device()` with
-/// `Adapter::<T>::VTABLE`; `data` is initialised once `initialized` is set, which happens
-/// before the device is registered, and is dropped by the release callback. `released` is
+/// `Adapter::<T>::VTABLE`; `mig` is initialised right after the allocation, before anything
+/// else can fail, and dropped by the release callback; `data` is initialised once
+/// `initialized` is set, which happens before the device is registered, and is dropped by the
+/// release callback. `released` is
 /// NULL or points to a [`Completion`] that the release callback completes as its last access
 /// to anything of the vendor module. `map` is NULL, or between `open_device` and
 /// `close_device` the [`PinnedMap`] that [`DeviceOps::pinned_map`] returned at open, which
@@ -565,6 +612,7 @@ pub struct Device<T: DeviceOps> {
     initialized: bool,
     released: AtomicPtr<Completion>,
     map: AtomicPtr<PinnedMap>,
+    mig: Mutex<migration::MigState>,
     data: T,
 }
 
@@ -779,6 +827,18 @@ impl<T: DeviceOps> Registration<T> {
         let vdev = crate::error::from_err_ptr(vdev)?;
         let ptr = vdev.cast::<Device<T>>();
         // SAFETY: The allocation is zeroed, large enough and aligned for `Device<T>` (asserted
+        // above), nobody else can reach it yet, and it does not move; the initialiser cannot
+        // fail, so `mig` is initialised from here on, as the release callback expects.
+        let res = unsafe {
+            pin_init::raw_try_init(
+                core::ptr::addr_of_mut!((*ptr).mig),
+                migration::MigState::new(),
+            )
+        };
+        if let Err(e) = res {
+            match e {}
+        }
+        // SAFETY: The allocation is zeroed, large enough and aligned for `Device<T>` (asserted
         // above); nobody else can reach it yet, and it does not move. On error `raw_try_init`
         // leaves `data` uninitialised and we only free the allocation.
         let res = unsafe { pin_init::raw_try_init(core::ptr::addr_of_mut!((*ptr).data), init) };
@@ -791,6 +851,26 @@ impl<T: DeviceOps> Registration<T> {
         // SAFETY: `ptr` is the allocation above, which nothing else can reach before it is
         // registered below.
         unsafe { (*ptr).initialized = true };
+        const {
+            assert!(
+                migration::flags_valid(T::MIGRATION_FLAGS),
+                "MIGRATION_FLAGS must be 0 or STOP_COPY with P2P and PRE_COPY only"
+            );
+            assert!(
+                T::MIGRATION_FLAGS == 0
+                    || (T::HAS_MIG_SAVE && T::HAS_MIG_LOAD && T::HAS_MIG_DATA_SIZE),
+                "migration needs mig_save, mig_load and mig_data_size"
+            );
+        }
+        if T::MIGRATION_FLAGS != 0 {
+            // SAFETY: Not registered yet, so the VFIO core does not read these fields; the ops
+            // table is a constant of this module, loaded as long as the device exists
+            // (`put_and_wait`).
+            unsafe {
+                (*vdev).migration_flags = T::MIGRATION_FLAGS;
+                (*vdev).mig_ops = migration::ops_ptr::<T>();
+            }
+        }
         // INVARIANT: `data` is initialised and the allocation's reference is `dev`'s.
         // SAFETY: `ptr` is not NULL (`from_err_ptr` checked it is no error pointer and
         // `_vfio_alloc_device()` never returns NULL).
@@ -923,7 +1003,7 @@ impl<T: DeviceOps> Adapter<T> {
         } else {
             None
         },
-        close_device: if T::HAS_CLOSE || T::HAS_PINNED_MAP {
+        close_device: if T::HAS_CLOSE || T::HAS_PINNED_MAP || T::MIGRATION_FLAGS != 0 {
             Some(Self::close_device)
         } else {
             None
@@ -964,12 +1044,14 @@ impl<T: DeviceOps> Adapter<T> {
     unsafe extern "C" fn release(vdev: *mut bindings::vfio_device) {
         let ptr = vdev.cast::<Device<T>>();
         // SAFETY: The last reference is gone, so no `&Device<T>` exists any more; `data` is
-        // initialised if `initialized` is set (type invariant), and may be dropped on this
-        // thread (`T: Send`). The VFIO core frees the memory afterwards.
+        // initialised if `initialized` is set and `mig` always (type invariant); both may be
+        // dropped on this thread (`T: Send`, the streams are `Send`). The VFIO core frees the
+        // memory afterwards.
         let done = unsafe {
             if (*ptr).initialized {
                 core::ptr::drop_in_place(core::ptr::addr_of_mut!((*ptr).data));
             }
+            core::ptr::drop_in_place(core::ptr::addr_of_mut!((*ptr).mig));
             (*ptr).released.load(Ordering::Acquire)
         };
         if !done.is_null() {
@@ -1016,6 +1098,11 @@ impl<T: DeviceOps> Adapter<T> {
         // `Registration::new` allocated with that table as a `Device<T>` and registered after
         // initialising `data`; the core keeps the device alive for the call.
         let dev = unsafe { Device::<T>::from_raw(vdev) };
+        if T::MIGRATION_FLAGS != 0 {
+            // The streams end before the close returns, as `struct vfio_migration_ops`
+            // requires; the next open finds the device `RUNNING`.
+            let _ = migration::MigAdapter::<T>::reset(dev);
+        }
         if T::HAS_CLOSE {
             T::close(dev);
         }
@@ -1091,10 +1178,23 @@ impl<T: DeviceOps> Adapter<T> {
             DEVICE_GET_INFO if T::HAS_DEVICE_INFO => Self::get_info(dev, arg).map(|()| 0),
             DEVICE_GET_IRQ_INFO if T::HAS_IRQ_INFO => Self::get_irq_info(dev, arg).map(|()| 0),
             DEVICE_SET_IRQS if T::HAS_SET_IRQS => Self::set_irqs(dev, arg).map(|()| 0),
-            DEVICE_RESET if T::HAS_RESET => T::reset(dev).map(|()| 0),
+            DEVICE_RESET if T::HAS_RESET || T::MIGRATION_FLAGS != 0 => Self::reset(dev),
             _ if T::HAS_IOCTL => T::ioctl(dev, cmd, arg).map(|n| n as c_long),
             _ => Err(ENOTTY),
         })
+    }
+
+    /// `VFIO_DEVICE_RESET`: the migration state returns to `RUNNING` (streams ended), then
+    /// the driver's reset.
+    #[inline]
+    fn reset(dev: &Device<T>) -> Result<c_long> {
+        if T::MIGRATION_FLAGS != 0 {
+            migration::MigAdapter::<T>::reset(dev)?;
+        }
+        if T::HAS_RESET {
+            T::reset(dev)?;
+        }
+        Ok(0)
     }
 
     /// `VFIO_DEVICE_GET_INFO`: `{argsz, flags, num_regions, num_irqs}` in, the same out.

@@ -9,8 +9,11 @@
 //! transmitted bytes back into a 16-byte receive FIFO, INTx and MSI through eventfds, and the
 //! vendor attribute `vendor/sample_mdev_dev`.
 //!
-//! Not ported: migration (the C sample's v2 migration state machine), so
-//! `VFIO_DEVICE_FEATURE` reports no migration support. Accesses outside a region
+//! Migration (v2, with pre-copy and the P2P states, as the C sample) streams the C sample's
+//! format byte for byte (`MIG_MAGIC`), so a device moves between the two drivers in both
+//! directions; unlike the C sample, a resumed stream is validated completely before it is
+//! loaded (FIFO indexes, flags), and a bad header fails the `RESUMING` to `STOP` arc
+//! (`EINVAL`) instead of the `write()` (`EFAULT`). Accesses outside a region
 //! (configuration space past 256 bytes, BAR offsets past 8, BAR2..5), which the C sample
 //! aliases, ignores or serves out of bounds, fail with `EFAULT`, the C sample's error for
 //! other failed accesses; see "Differences from the C samples" in the vendor guide.
@@ -27,7 +30,7 @@ use kernel::{
     sync::{new_mutex, Arc, Mutex},
     uaccess::{UserPtr, UserSliceReader, UserSliceWriter},
     vfio::{
-        self,
+        self, migration,
         pci::{self, cfg, ConfigSpace},
         Caps, DeviceInfo, IrqInfo, IrqSet, RegionInfo,
     },
@@ -92,6 +95,15 @@ const UART_MSR_CTS: u8 = 0x10;
 const UART_MSR_DDSR: u8 = 0x02;
 const UART_MSR_DCTS: u8 = 0x01;
 
+/// Migration stream: the C sample's `struct mtty_data` header, `{magic: u64, major_ver,
+/// minor_ver, nr_ports, flags: u32}` in native byte order, then `nr_ports` port records.
+const MIG_MAGIC: u64 = 0x7e9d_0989_8c3e_2c4e;
+const MIG_MAJOR: u32 = 1;
+const MIG_MINOR: u32 = 0;
+const MIG_HEADER_LEN: usize = 24;
+/// A port record: the C sample's `struct serial_port` (35 bytes of fields, padded to 36).
+const MIG_PORT_LEN: usize = 36;
+
 /// The ports all mtty devices share.
 struct PortPool {
     avail: AtomicU32,
@@ -146,6 +158,59 @@ struct SerialPort {
 impl SerialPort {
     fn fifo_empty(&self) -> bool {
         self.head == self.tail
+    }
+
+    /// The port as the C sample's `struct serial_port` (padding zero).
+    fn to_bytes(&self) -> [u8; MIG_PORT_LEN] {
+        let mut b = [0u8; MIG_PORT_LEN];
+        b[0..8].copy_from_slice(&self.uart_reg);
+        b[8..24].copy_from_slice(&self.fifo);
+        b[24] = self.head;
+        b[25] = self.tail;
+        b[26] = self.count;
+        b[27] = self.dlab.into();
+        b[28] = self.overrun.into();
+        b[30..32].copy_from_slice(&self.divisor.to_ne_bytes());
+        b[32] = self.fcr;
+        b[33] = self.max_fifo_size;
+        b[34] = self.intr_trigger_level;
+        b
+    }
+
+    /// A port from its record, if the record is one this driver could have written: FIFO
+    /// indexes within the FIFO and consistent with the count (the loop-back code relies on
+    /// both), flags 0 or 1, a FIFO size of 1 or 16. Padding is ignored.
+    fn from_bytes(b: &[u8]) -> Result<Self> {
+        let b: &[u8; MIG_PORT_LEN] = b.try_into().map_err(|_| EINVAL)?;
+        let flag = |v: u8| match v {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(EINVAL),
+        };
+        let mut p = SerialPort {
+            head: b[24],
+            tail: b[25],
+            count: b[26],
+            dlab: flag(b[27])?,
+            overrun: flag(b[28])?,
+            divisor: u16::from_ne_bytes([b[30], b[31]]),
+            fcr: b[32],
+            max_fifo_size: b[33],
+            intr_trigger_level: b[34],
+            ..Default::default()
+        };
+        p.uart_reg.copy_from_slice(&b[0..8]);
+        p.fifo.copy_from_slice(&b[8..24]);
+        let n = MAX_FIFO_SIZE;
+        if p.head >= n
+            || p.tail >= n
+            || p.count > n
+            || (p.tail + p.count) % n != p.head
+            || !matches!(p.max_fifo_size, 1 | MAX_FIFO_SIZE)
+        {
+            return Err(EINVAL);
+        }
+        Ok(p)
     }
 }
 
@@ -211,6 +276,39 @@ impl State {
             c.set_u8(off, v)?;
         }
         c.write(0x60, b"PCI Serial/UART")?;
+        Ok(())
+    }
+
+    /// The migration stream's header for this device.
+    fn mig_header(&self) -> [u8; MIG_HEADER_LEN] {
+        let mut h = [0u8; MIG_HEADER_LEN];
+        h[0..8].copy_from_slice(&MIG_MAGIC.to_ne_bytes());
+        h[8..12].copy_from_slice(&MIG_MAJOR.to_ne_bytes());
+        h[12..16].copy_from_slice(&MIG_MINOR.to_ne_bytes());
+        h[16..20].copy_from_slice(&self.nr_ports.to_ne_bytes());
+        // flags: 0
+        h
+    }
+
+    /// The length of a complete stream for this device.
+    fn mig_len(&self) -> usize {
+        MIG_HEADER_LEN + MIG_PORT_LEN * self.nr_ports as usize
+    }
+
+    /// Loads a complete stream, all of it checked before anything changes.
+    fn mig_load(&mut self, data: &[u8]) -> Result {
+        if data.len() != self.mig_len() {
+            return Err(EINVAL);
+        }
+        let (h, ports) = data.split_at(MIG_HEADER_LEN);
+        if h[..20] != self.mig_header()[..20] || h[20..24] != [0; 4] {
+            return Err(EINVAL);
+        }
+        let mut s = self.s;
+        for (i, rec) in ports.chunks(MIG_PORT_LEN).enumerate() {
+            s[i] = SerialPort::from_bytes(rec)?;
+        }
+        self.s = s;
         Ok(())
     }
 
@@ -530,6 +628,36 @@ impl vfio::DeviceOps for MttyDevice {
 
     fn ioctl(_dev: &vfio::Device<Self>, _cmd: u32, _arg: UserPtr) -> Result<isize> {
         Err(ENOTTY)
+    }
+
+    // The UARTs only act on the user's accesses: no activity to stop (no `mig_set_activity`).
+    const MIGRATION_FLAGS: u32 =
+        migration::flags::STOP_COPY | migration::flags::P2P | migration::flags::PRE_COPY;
+
+    fn mig_save(
+        dev: &vfio::Device<Self>,
+        out: &mut migration::SaveWriter<'_>,
+        phase: migration::SavePhase,
+    ) -> Result {
+        let st = dev.state.lock();
+        // As the C sample: the header when the stream opens, the ports at stop-copy.
+        if !matches!(phase, migration::SavePhase::StopCopy { continued: true }) {
+            out.write(&st.mig_header())?;
+        }
+        if matches!(phase, migration::SavePhase::StopCopy { .. }) {
+            for p in &st.s[..st.nr_ports as usize] {
+                out.write(&p.to_bytes())?;
+            }
+        }
+        Ok(())
+    }
+
+    fn mig_load(dev: &vfio::Device<Self>, data: &[u8]) -> Result {
+        dev.state.lock().mig_load(data)
+    }
+
+    fn mig_data_size(dev: &vfio::Device<Self>) -> usize {
+        dev.state.lock().mig_len()
     }
 }
 
