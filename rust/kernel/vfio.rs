@@ -55,6 +55,7 @@ use core::{
     sync::atomic::{AtomicPtr, Ordering},
 };
 
+pub mod dirty;
 pub mod migration;
 pub mod pci;
 pub mod pinmap;
@@ -869,6 +870,7 @@ impl<T: DeviceOps> Registration<T> {
             unsafe {
                 (*vdev).migration_flags = T::MIGRATION_FLAGS;
                 (*vdev).mig_ops = migration::ops_ptr::<T>();
+                (*vdev).log_ops = migration::log_ops_ptr::<T>();
             }
         }
         // INVARIANT: `data` is initialised and the allocation's reference is `dev`'s.
@@ -1098,13 +1100,18 @@ impl<T: DeviceOps> Adapter<T> {
         // `Registration::new` allocated with that table as a `Device<T>` and registered after
         // initialising `data`; the core keeps the device alive for the call.
         let dev = unsafe { Device::<T>::from_raw(vdev) };
+        let close = || {
+            if T::HAS_CLOSE {
+                T::close(dev);
+            }
+        };
         if T::MIGRATION_FLAGS != 0 {
             // The streams end before the close returns, as `struct vfio_migration_ops`
-            // requires; the next open finds the device `RUNNING`.
-            let _ = migration::MigAdapter::<T>::reset(dev);
-        }
-        if T::HAS_CLOSE {
-            T::close(dev);
+            // requires; the driver's close runs while the device is still stopped, if it was,
+            // and the next open finds it `RUNNING`.
+            migration::MigAdapter::<T>::close(dev, close);
+        } else {
+            close();
         }
         dev.close_map();
     }
@@ -1184,15 +1191,16 @@ impl<T: DeviceOps> Adapter<T> {
         })
     }
 
-    /// `VFIO_DEVICE_RESET`: the migration state returns to `RUNNING` (streams ended), then
-    /// the driver's reset.
+    /// `VFIO_DEVICE_RESET`: the streams end, the driver's reset runs, and the migration state
+    /// returns to `RUNNING` (the driver is told after its reset, so that it drops what it was
+    /// holding back while stopped).
     #[inline]
     fn reset(dev: &Device<T>) -> Result<c_long> {
+        let reset = || if T::HAS_RESET { T::reset(dev) } else { Ok(()) };
         if T::MIGRATION_FLAGS != 0 {
-            migration::MigAdapter::<T>::reset(dev)?;
-        }
-        if T::HAS_RESET {
-            T::reset(dev)?;
+            migration::MigAdapter::<T>::reset(dev, reset)?;
+        } else {
+            reset()?;
         }
         Ok(0)
     }

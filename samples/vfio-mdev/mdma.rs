@@ -25,6 +25,14 @@
 //! | 0x28 | DOORBELL | write 1 to run |
 //! | 0x2c | IRQ_ENABLE | bit 0: interrupt on completion |
 //!
+//! Live migration (v2, with `PRE_COPY` and the P2P states): while the device is stopped or
+//! P2P-quiesced a doorbell runs nothing; the request stays pending (STATUS 0) and runs when
+//! the device runs again, on this host or, migrated, on the destination. The stream is
+//! `"MDMA"`, version 1, then the registers, the pending flag and the writable configuration
+//! space fields (see `MIG_LEN`), little endian. Every page the engine writes (copy, fill) is
+//! recorded by the pinned-page map while userspace logs DMA (`DMA_LOGGING_*`), so QEMU
+//! re-sends exactly those pages.
+//!
 //! Each device also has `vendor/dma_stats` (the map's counters) and `vendor/map_bench` (write
 //! a power of two N: benchmark the map's data structure with N single-page entries; read the
 //! result).
@@ -38,6 +46,7 @@ use kernel::{
     uaccess::{UserSliceReader, UserSliceWriter},
     vfio::{
         self,
+        migration::{Activity, SavePhase},
         pci::{self, cfg, ConfigSpace},
         pinmap::{self, BenchResult},
         Caps, DeviceInfo, IrqInfo, IrqSet, PinnedMap, RegionInfo,
@@ -147,12 +156,24 @@ struct Regs {
     irq_enable: u32,
 }
 
+/// Migration stream: magic, version, then `MIG_REGS_LEN` bytes of registers and state.
+const MIG_MAGIC: u32 = 0x4d44_4d41;
+const MIG_VERSION: u32 = 1;
+const MIG_HEADER_LEN: usize = 8;
+/// status, src, dst, len, op, fill, result, irq_enable, pending; command, BAR0, interrupt line.
+const MIG_REGS_LEN: usize = 4 + 8 + 8 + 4 * 6 + 2 + 4 + 1;
+const MIG_LEN: usize = MIG_HEADER_LEN + MIG_REGS_LEN;
+
 /// Device state under the device's lock.
 struct State {
     cfg: ConfigSpace<0x100>,
     regs: Regs,
     irq: pci::Irqs,
     bench: KVec<BenchResult>,
+    /// Stopped or P2P-quiesced for migration: doorbells wait in `pending`.
+    stopped: bool,
+    /// A doorbell rang while stopped; it runs when the device runs again.
+    pending: bool,
 }
 
 impl State {
@@ -174,7 +195,97 @@ impl State {
             regs: Regs::default(),
             irq: pci::Irqs::default(),
             bench: KVec::new(),
+            stopped: false,
+            pending: false,
         })
+    }
+
+    /// The migration header.
+    fn mig_header() -> [u8; MIG_HEADER_LEN] {
+        let mut h = [0u8; MIG_HEADER_LEN];
+        h[..4].copy_from_slice(&MIG_MAGIC.to_le_bytes());
+        h[4..].copy_from_slice(&MIG_VERSION.to_le_bytes());
+        h
+    }
+
+    /// The registers, the pending flag and the writable configuration fields.
+    fn mig_regs(&self) -> Result<[u8; MIG_REGS_LEN]> {
+        let r = &self.regs;
+        let mut b = [0u8; MIG_REGS_LEN];
+        let mut w = 0;
+        let mut put = |bytes: &[u8]| {
+            b[w..w + bytes.len()].copy_from_slice(bytes);
+            w += bytes.len();
+        };
+        put(&r.status.to_le_bytes());
+        put(&r.src.to_le_bytes());
+        put(&r.dst.to_le_bytes());
+        for v in [
+            r.len,
+            r.op,
+            r.fill,
+            r.result,
+            r.irq_enable,
+            u32::from(self.pending),
+        ] {
+            put(&v.to_le_bytes());
+        }
+        let mut cmd = [0u8; 2];
+        self.cfg.read(cfg::COMMAND, &mut cmd)?;
+        put(&cmd);
+        let mut bar = [0u8; 4];
+        self.cfg.read(cfg::BASE_ADDRESS_0, &mut bar)?;
+        put(&bar);
+        let mut line = [0u8; 1];
+        self.cfg.read(cfg::INTERRUPT_LINE, &mut line)?;
+        put(&line);
+        Ok(b)
+    }
+
+    /// Loads a complete stream, checked in full before anything changes.
+    fn mig_load(&mut self, data: &[u8]) -> Result {
+        if data.len() != MIG_LEN || data[..MIG_HEADER_LEN] != Self::mig_header() {
+            return Err(EINVAL);
+        }
+        let mut b = &data[MIG_HEADER_LEN..];
+        let mut take = |n: usize| {
+            let (a, rest) = b.split_at(n);
+            b = rest;
+            a
+        };
+        let u32_at = |a: &[u8]| u32::from_le_bytes([a[0], a[1], a[2], a[3]]);
+        let u64_at =
+            |a: &[u8]| u64::from_le_bytes([a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]]);
+        let status = u32_at(take(4));
+        let src = u64_at(take(8));
+        let dst = u64_at(take(8));
+        let mut w = [0u32; 6];
+        for v in w.iter_mut() {
+            *v = u32_at(take(4));
+        }
+        let [len, op, fill, result, irq_enable, pending] = w;
+        let cmd = take(2);
+        let bar = u32_at(take(4));
+        let line = take(1)[0];
+        if irq_enable > 1 || pending > 1 {
+            return Err(EINVAL);
+        }
+        self.regs = Regs {
+            status,
+            src,
+            dst,
+            len,
+            op,
+            fill,
+            result,
+            irq_enable,
+        };
+        self.pending = pending == 1;
+        self.cfg.write(cfg::COMMAND, cmd)?;
+        self.cfg
+            .write_bar(cfg::BASE_ADDRESS_0, bar, !(BAR0_SIZE as u32 - 1))?;
+        self.cfg.set_u8(cfg::INTERRUPT_LINE, line)?;
+        Ok(())
     }
 
     fn cfg_write(&mut self, off: u64, data: &[u8]) -> Result {
@@ -275,6 +386,12 @@ impl Mdma {
 
     fn doorbell(dev: &vfio::Device<Self>, st: &mut State) {
         st.regs.status = 0;
+        if st.stopped {
+            // No DMA and no interrupt while stopped: the request runs when the device runs.
+            st.pending = true;
+            return;
+        }
+        st.pending = false;
         st.regs.status = match Self::execute(dev, &st.regs) {
             Ok(crc) => {
                 if let Some(crc) = crc {
@@ -357,7 +474,10 @@ impl vfio::DeviceOps for Mdma {
     const NAME: &'static CStr = c_str!("vfio-mdma");
 
     fn close(dev: &vfio::Device<Self>) {
-        dev.state.lock().irq.disable();
+        let mut st = dev.state.lock();
+        st.irq.disable();
+        // A request held back while stopped dies with the user that made it.
+        st.pending = false;
     }
 
     fn pinned_map(&self) -> &PinnedMap {
@@ -421,7 +541,45 @@ impl vfio::DeviceOps for Mdma {
     fn reset(dev: &vfio::Device<Self>) -> Result {
         let mut st = dev.state.lock();
         st.regs = Regs::default();
+        st.pending = false;
         Ok(())
+    }
+
+    const MIGRATION_FLAGS: u32 = vfio::migration::flags::STOP_COPY
+        | vfio::migration::flags::P2P
+        | vfio::migration::flags::PRE_COPY;
+
+    fn mig_set_activity(dev: &vfio::Device<Self>, activity: Activity) -> Result {
+        let mut st = dev.state.lock();
+        // The engine runs requests synchronously under this lock: once we hold it, no DMA is
+        // in flight. It cannot tell peer-to-peer DMA apart, so P2P quiescing stops it too.
+        st.stopped = activity != Activity::Running;
+        if !st.stopped && st.pending {
+            Self::doorbell(dev, &mut st);
+        }
+        Ok(())
+    }
+
+    fn mig_save(
+        dev: &vfio::Device<Self>,
+        out: &mut vfio::migration::SaveWriter<'_>,
+        phase: SavePhase,
+    ) -> Result {
+        if !matches!(phase, SavePhase::StopCopy { continued: true }) {
+            out.write(&State::mig_header())?;
+        }
+        if matches!(phase, SavePhase::StopCopy { .. }) {
+            out.write(&dev.state.lock().mig_regs()?)?;
+        }
+        Ok(())
+    }
+
+    fn mig_load(dev: &vfio::Device<Self>, data: &[u8]) -> Result {
+        dev.state.lock().mig_load(data)
+    }
+
+    fn mig_data_size(_dev: &vfio::Device<Self>) -> usize {
+        MIG_LEN
     }
 }
 

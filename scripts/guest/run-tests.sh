@@ -75,10 +75,15 @@ if [ "${MDEV_E2E:-1}" = 1 ]; then
 		case " ${cores[*]} " in *" ${r%%:*} "*) e2e_runs+=("$r") ;; esac
 	done
 fi
+# Cross-implementation migration (C mtty <-> Rust mtty) needs both.
+if [ -z "${MDEV_MIGRATION:-}" ]; then
+	MDEV_MIGRATION=0
+	[[ " ${impls[*]} " == *" mtty "* && " ${impls[*]} " == *" mtty_rs "* ]] && MDEV_MIGRATION=1
+fi
 nfirst=4
 if [ "$e2e_only" = 1 ]; then
 	nfirst=0 progs=() dma_progs=() cell_impls=() ncmp=0
-	MDEV_MDEVCTL=0 MDEV_STRESS=0 MDEV_MISUSE=0
+	MDEV_MDEVCTL=0 MDEV_STRESS=0 MDEV_MISUSE=0 MDEV_MIGRATION=0
 fi
 
 pass=0 fail=0 skip=0 n=0
@@ -86,6 +91,7 @@ echo "TAP version 13"
 nextra=$(( ncmp + ${#e2e_runs[@]} ))
 [ "${MDEV_MDEVCTL:-1}" = 1 ] && nextra=$((nextra + 1))
 [ "${MDEV_MISUSE:-1}" = 1 ] && nextra=$((nextra + 1))
+[ "$MDEV_MIGRATION" = 1 ] && nextra=$((nextra + 1))
 [ "${MDEV_STRESS:-1}" = 1 ] && nextra=$((nextra + 1))
 ndma=0
 [ ${#dma_progs[@]} -gt 0 ] && ndma=$(( ${#cores[@]} * (${#dma_progs[@]} + 1) ))
@@ -344,10 +350,11 @@ fi
 
 # A script that checks every core itself and ends with "<name>: N passed,
 # M failed": its checks count as test cases, and it is one TAP line.
-run_checks() { # run_checks <name> <script>
+run_checks() { # run_checks <name> <script> [args...]
 	local name=$1 script=$2 out rc summary sp sf t0=$SECONDS
+	shift 2
 	out=$(MDEV_TEST_CORES="${cores[*]}" MDEV_MTTY_IMPLS="$impls_arg" \
-		"$(dirname "$0")/$script" 2>&1)
+		"$(dirname "$0")/$script" "$@" 2>&1)
 	rc=$?
 	sed 's/^/# /' <<<"$out"
 	echo "# $name took $((SECONDS - t0)) s"
@@ -364,6 +371,12 @@ run_checks() { # run_checks <name> <script>
 #     registrations past remove (samples/vfio-mdev/mdev_misuse.rs) cannot
 #     leave a VFIO device registered on an unbound mdev (misuse.sh).
 [ "${MDEV_MISUSE:-1}" = 1 ] && run_checks misuse misuse.sh
+
+# 3c. When both mtty implementations are tested (or MDEV_MIGRATION=1; =0
+#     leaves it out): a device state saved by the C mtty resumes on the Rust
+#     mtty and back, with the modules swapped in between (migration.sh; the
+#     in-cell migration tests are mdev_mig_test).
+[ "$MDEV_MIGRATION" = 1 ] && run_checks migration migration.sh "$dir"
 
 # 4. mdevctl end to end on every core and mtty implementation: types, start,
 #    list, stop, define --auto and autostart by udev when the parent

@@ -38,7 +38,7 @@
 //! [`DeviceOps::mig_data_size`]: super::DeviceOps::mig_data_size
 //! [`DeviceOps::mig_set_activity`]: super::DeviceOps::mig_set_activity
 
-use super::{Device, DeviceOps};
+use super::{dirty::DirtyLog, Device, DeviceOps};
 use crate::{
     alloc::{flags::GFP_KERNEL, KVec},
     bindings,
@@ -221,6 +221,9 @@ pub(super) struct MigState {
     current: State,
     saving: Option<Arc<Stream>>,
     resuming: Option<Arc<Stream>>,
+    /// The DMA log of a device without a [`PinnedMap`](super::PinnedMap), which cannot write
+    /// guest memory through the safe API: its reports are always clean.
+    log: Option<DirtyLog>,
 }
 
 impl MigState {
@@ -230,6 +233,7 @@ impl MigState {
             current: State::Running,
             saving: None,
             resuming: None,
+            log: None,
         })
     }
 
@@ -682,18 +686,117 @@ impl<T: DeviceOps> MigAdapter<T> {
         0
     }
 
-    /// `VFIO_DEVICE_RESET` and the close: ends the streams and returns the device to
-    /// `RUNNING` (from any state, `ERROR` included).
-    pub(super) fn reset(dev: &Device<T>) -> Result {
+    unsafe extern "C" fn log_start(
+        vdev: *mut bindings::vfio_device,
+        ranges: *mut bindings::rb_root_cached,
+        nnodes: u32,
+        page_size: *mut u64,
+    ) -> c_int {
+        // SAFETY: The VFIO core calls `log_ops` only for devices whose `log_ops`
+        // `Registration::new` set, which it allocated as a `Device<T>` with initialised data;
+        // the device is open for the call.
+        let dev = unsafe { Device::<T>::from_raw(vdev) };
+        crate::error::from_result(|| {
+            // SAFETY: The VFIO core passes the interval tree it built from the user's ranges,
+            // which it frees after the call.
+            let ranges = unsafe { super::dirty::ranges_of(ranges, nnodes)? };
+            // SAFETY: The VFIO core passes a pointer to its copy of the request, read and
+            // written back after the call.
+            let ps = unsafe { *page_size };
+            let ps = if T::HAS_PINNED_MAP {
+                dev.open_map().ok_or(ENODEV)?.log_start(&ranges, ps)?
+            } else {
+                let mut m = dev.mig.lock();
+                if m.log.is_some() {
+                    return Err(EBUSY);
+                }
+                let log = DirtyLog::new(&ranges, ps)?;
+                let ps = log.page_size();
+                m.log = Some(log);
+                ps
+            };
+            // SAFETY: As above.
+            unsafe { *page_size = ps };
+            Ok(0)
+        })
+    }
+
+    unsafe extern "C" fn log_stop(vdev: *mut bindings::vfio_device) -> c_int {
+        // SAFETY: As in `log_start`.
+        let dev = unsafe { Device::<T>::from_raw(vdev) };
+        if T::HAS_PINNED_MAP {
+            if let Some(map) = dev.open_map() {
+                map.log_stop();
+            }
+        } else {
+            dev.mig.lock().log = None;
+        }
+        0
+    }
+
+    unsafe extern "C" fn log_read_and_clear(
+        vdev: *mut bindings::vfio_device,
+        iova: c_ulong,
+        length: c_ulong,
+        dirty: *mut bindings::iova_bitmap,
+    ) -> c_int {
+        // SAFETY: As in `log_start`.
+        let dev = unsafe { Device::<T>::from_raw(vdev) };
+        let set = |s: u64, l: u64| {
+            // SAFETY: `dirty` is the bitmap of this report, the callback's argument.
+            unsafe { super::dirty::set_dirty(dirty, s, l) }
+        };
+        crate::error::from_result(|| {
+            if T::HAS_PINNED_MAP {
+                dev.open_map()
+                    .ok_or(ENODEV)?
+                    .log_report(iova as u64, length as u64, set)?;
+            } else {
+                let mut m = dev.mig.lock();
+                Option::as_mut(&mut m.log)
+                    .ok_or(EINVAL)?
+                    .report(iova as u64, length as u64, set);
+            }
+            Ok(0)
+        })
+    }
+
+    pub(super) const LOG_OPS: bindings::vfio_log_ops = bindings::vfio_log_ops {
+        log_start: Some(Self::log_start),
+        log_stop: Some(Self::log_stop),
+        log_read_and_clear: Some(Self::log_read_and_clear),
+    };
+
+    /// `VFIO_DEVICE_RESET` and the close: ends the streams, runs `device_reset` (the driver's
+    /// reset, or its close: what the device was doing while stopped is dropped there), then
+    /// returns the device to `RUNNING` (from any state, `ERROR` included).
+    pub(super) fn reset(dev: &Device<T>, device_reset: impl FnOnce() -> Result) -> Result {
         let mut m = dev.mig.lock();
         m.end_streams();
         let cur = m.current;
         m.current = State::Running;
-        Self::set_activity(dev, cur, State::Running)
+        let res = device_reset();
+        res.and(Self::set_activity(dev, cur, State::Running))
+    }
+
+    /// The close: as [`Self::reset`] around the driver's close, and DMA logging stops (the
+    /// pinned map stops its own).
+    pub(super) fn close(dev: &Device<T>, driver_close: impl FnOnce()) {
+        // An activity change that fails leaves nothing to do: the device is closing.
+        let _ = Self::reset(dev, || {
+            driver_close();
+            Ok(())
+        });
+        dev.mig.lock().log = None;
     }
 }
 
 /// The raw pointer to the ops table of `T`, for `vfio_device.mig_ops`.
 pub(super) const fn ops_ptr<T: DeviceOps>() -> *const bindings::vfio_migration_ops {
     &MigAdapter::<T>::OPS
+}
+
+/// The raw pointer to the DMA logging table of `T`, for `vfio_device.log_ops`.
+pub(super) const fn log_ops_ptr<T: DeviceOps>() -> *const bindings::vfio_log_ops {
+    &MigAdapter::<T>::LOG_OPS
 }

@@ -37,7 +37,7 @@
 //! use counts, without the mutex: copies never wait for an unmap, and an unmap waits only for
 //! copies in flight in its range.
 
-use super::{Device, DeviceOps};
+use super::{dirty::DirtyLog, Device, DeviceOps};
 use crate::{
     alloc::{flags::GFP_KERNEL, KVec},
     bindings,
@@ -296,6 +296,11 @@ pub struct PinnedMap {
     unpins: AtomicU64,
     /// Unmaps in progress; a [`Mapping`] dropping the last use of a run wakes them.
     unmappers: AtomicUsize,
+    /// DMA logging is on: `log` holds a log. Read without the lock by every write.
+    logging: AtomicBool,
+    /// The dirty-page log while DMA logging is on.
+    #[pin]
+    log: Mutex<Option<DirtyLog>>,
 }
 
 /// Where the pages come from: VFIO for devices, nothing for the benchmark.
@@ -351,6 +356,7 @@ impl<T: DeviceOps> Backend for Vfio<'_, T> {
 /// reports as two different names for one lock class key.
 static INNER_NAME: &CStr = crate::c_str!("vfio::PinnedMap::inner");
 static IDLE_NAME: &CStr = crate::c_str!("vfio::PinnedMap::idle");
+static LOG_NAME: &CStr = crate::c_str!("vfio::PinnedMap::log");
 
 impl PinnedMap {
     /// Creates an empty map.
@@ -373,7 +379,55 @@ impl PinnedMap {
             pins: AtomicU64::new(0),
             unpins: AtomicU64::new(0),
             unmappers: AtomicUsize::new(0),
+            logging: AtomicBool::new(false),
+            log <- Mutex::new(None, LOG_NAME, crate::static_lock_class!()),
         })
+    }
+
+    /// Starts DMA logging over `ranges` (`(first, last)`, inclusive) at `page_size`: from now
+    /// on every page written through a [`Mapping`] of the map is recorded. Returns the page
+    /// size used. Errors: `EBUSY` if logging is on already, the errors of [`DirtyLog::new`].
+    pub(super) fn log_start(&self, ranges: &[(u64, u64)], page_size: u64) -> Result<u64> {
+        let mut log = self.log.lock();
+        if log.is_some() {
+            return Err(EBUSY);
+        }
+        let l = DirtyLog::new(ranges, page_size)?;
+        let ps = l.page_size();
+        *log = Some(l);
+        // Pairs with the fence in `mark_dirty`: a write that does not see this finished
+        // before logging started, so userspace's first pass over memory (after this returns)
+        // sees its data.
+        self.logging.store(true, Ordering::SeqCst);
+        Ok(ps)
+    }
+
+    /// Stops DMA logging (nothing if it is off).
+    pub(super) fn log_stop(&self) {
+        let mut log = self.log.lock();
+        self.logging.store(false, Ordering::SeqCst);
+        *log = None;
+    }
+
+    /// Reads and clears the dirty pages of `[iova, iova + length)` (see [`DirtyLog::report`]).
+    /// `EINVAL` if logging is off.
+    pub(super) fn log_report(&self, iova: u64, length: u64, f: impl FnMut(u64, u64)) -> Result {
+        let mut guard = self.log.lock();
+        Option::as_mut(&mut *guard)
+            .ok_or(EINVAL)?
+            .report(iova, length, f);
+        Ok(())
+    }
+
+    /// Records a device write of `[iova, iova + len)`, after its data was written.
+    fn mark_dirty(&self, iova: u64, len: u64) {
+        // Orders the data written before the check (see `log_start`).
+        core::sync::atomic::fence(Ordering::SeqCst);
+        if self.logging.load(Ordering::Relaxed) {
+            if let Some(log) = Option::as_mut(&mut *self.log.lock()) {
+                log.mark(iova, len);
+            }
+        }
     }
 
     /// Returns the counters.
@@ -445,6 +499,8 @@ impl PinnedMap {
             inner.open_for = None;
             inner.closing = Some(owner);
         }
+        // Logging is a state of the open device.
+        self.log_stop();
         self.unmap_with(backend, 0, u64::MAX, None);
         let mut inner = self.inner.lock();
         inner.closing = None;
@@ -508,6 +564,7 @@ impl PinnedMap {
         let last = end >> PAGE_SHIFT;
         let mut m = Mapping {
             map: self,
+            iova,
             offset: (iova as usize) & (PAGE_SIZE - 1),
             len: usize::try_from(len).map_err(|_| EINVAL)?,
             pages: Small::new(),
@@ -795,6 +852,8 @@ impl PinnedMap {
 /// read-only page cache page).
 pub struct Mapping<'a> {
     map: &'a PinnedMap,
+    /// IOVA of the first byte.
+    iova: u64,
     /// Offset of the first byte in the first page.
     offset: usize,
     len: usize,
@@ -876,7 +935,10 @@ impl Mapping<'_> {
             // `off + r.len() <= PAGE_SIZE`. Written by C (`memcpy_to_page()`, which also flushes
             // the data cache where that is needed), as guest memory is shared (see `read`).
             unsafe { bindings::memcpy_to_page(p, off, data[r.clone()].as_ptr().cast(), r.len()) }
-        })
+        })?;
+        self.map
+            .mark_dirty(self.iova + pos as u64, data.len() as u64);
+        Ok(())
     }
 
     /// Fills `n` bytes of guest memory at `pos` with `byte`; `EPERM` as for [`Mapping::write`].
@@ -889,12 +951,20 @@ impl Mapping<'_> {
             // `off + r.len() <= PAGE_SIZE`. Written by C (`memset_page()`), as guest memory is
             // shared (see `read`).
             unsafe { bindings::memset_page(p, off, c_int::from(byte), r.len()) }
-        })
+        })?;
+        self.map.mark_dirty(self.iova + pos as u64, n as u64);
+        Ok(())
     }
 
     /// The physical segments of the request, `(host physical address, length)`, page by page
     /// (contiguous pages are not merged), for a device that DMAs itself.
+    ///
+    /// The abstraction cannot see what hardware writes: with DMA logging on, a writable
+    /// request counts as written in full when its segments are handed out.
     pub fn segments(&self) -> impl Iterator<Item = (u64, usize)> + '_ {
+        if self.writable {
+            self.map.mark_dirty(self.iova, self.len as u64);
+        }
         let mut pos = 0;
         core::iter::from_fn(move || {
             if pos >= self.len {

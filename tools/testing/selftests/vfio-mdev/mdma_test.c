@@ -1863,4 +1863,490 @@ TEST_F_TIMEOUT(mdma, irq_intx, MDEV_TIMEOUT)
 	ASSERT_EQ(0, mdev_wait_event(self->efd, NO_EVENT_MS));
 }
 
+/* ------------------------------------------------------------------ */
+/*
+ * Live migration and DMA logging (kernel::vfio::migration and
+ * rust/kernel/vfio/dirty.rs).  mdma's stream: "MDMA", version 1, then
+ * STATUS, SRC, DST, LEN, OP, FILL, RESULT, IRQ_ENABLE, the pending flag,
+ * and the configuration space's COMMAND, BAR0 and INTERRUPT_LINE (59 bytes,
+ * little endian).  While stopped (STOP*, RUNNING_P2P, PRE_COPY_P2P) a
+ * doorbell leaves STATUS 0 and runs when the device runs again.
+ */
+#define MDMA_MIG_LEN		59
+#define MDMA_MIG_HDR		8
+
+static int dev_feature(int fd, __u32 flags, void *data, size_t size)
+{
+	__u64 buf[(sizeof(struct vfio_device_feature) + 64) / 8] = { 0 };
+	struct vfio_device_feature *f = (void *)buf;
+
+	if (size > 64)
+		return -E2BIG;
+	f->argsz = sizeof(*f) + size;
+	f->flags = flags;
+	if (size)
+		memcpy(f->data, data, size);
+	if (ioctl(fd, VFIO_DEVICE_FEATURE, f))
+		return -errno;
+	if (size)
+		memcpy(data, f->data, size);
+	return 0;
+}
+
+/* 0 or -errno; *page_size: in, the size asked; out, the size the device uses */
+static int log_start(int fd, __u64 *page_size,
+		     const struct vfio_device_feature_dma_logging_range *r,
+		     __u32 n)
+{
+	struct vfio_device_feature_dma_logging_control c = {
+		.page_size = *page_size,
+		.num_ranges = n,
+		.ranges = (uintptr_t)r,
+	};
+	int ret = dev_feature(fd, VFIO_DEVICE_FEATURE_SET |
+			      VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
+			      &c, sizeof(c));
+
+	*page_size = c.page_size;
+	return ret;
+}
+
+static int log_stop(int fd)
+{
+	return dev_feature(fd, VFIO_DEVICE_FEATURE_SET |
+			   VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP, NULL, 0);
+}
+
+static int log_report(int fd, __u64 iova, __u64 len, __u64 page_size,
+		      __u64 *bitmap)
+{
+	struct vfio_device_feature_dma_logging_report r = {
+		.iova = iova,
+		.length = len,
+		.page_size = page_size,
+		.bitmap = (uintptr_t)bitmap,
+	};
+
+	return dev_feature(fd, VFIO_DEVICE_FEATURE_GET |
+			   VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT,
+			   &r, sizeof(r));
+}
+
+static int mig_set(int fd, __u32 state, int *data_fd)
+{
+	struct vfio_device_feature_mig_state m = {
+		.device_state = state,
+		.data_fd = -1,
+	};
+	int ret = dev_feature(fd, VFIO_DEVICE_FEATURE_SET |
+			      VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
+			      &m, sizeof(m));
+
+	if (data_fd)
+		*data_fd = m.data_fd;
+	return ret;
+}
+
+static __u32 mig_get(struct __test_metadata *_metadata, int fd)
+{
+	struct vfio_device_feature_mig_state m = { .data_fd = -1 };
+
+	ASSERT_EQ(0, dev_feature(fd, VFIO_DEVICE_FEATURE_GET |
+				 VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
+				 &m, sizeof(m)));
+	return m.device_state;
+}
+
+/*
+ * The bitmap of a report holds exactly the bits of want[] (n of them, in
+ * any order) among its nbits; logs the first bit that differs.
+ */
+static bool bits_exactly(const __u64 *bm, unsigned long nbits,
+			 const unsigned long *want, unsigned int n,
+			 unsigned long *bad)
+{
+	unsigned long i;
+	unsigned int k;
+
+	for (i = 0; i < nbits; i++) {
+		bool set = bm[i / 64] >> (i % 64) & 1, expect = false;
+
+		for (k = 0; k < n; k++)
+			expect |= want[k] == i;
+		if (set != expect) {
+			*bad = i;
+			return false;
+		}
+	}
+	return true;
+}
+
+#define REPORT_EXACTLY(iova, len, ps, ...) do {				\
+	const unsigned long __want[] = { __VA_ARGS__ };			\
+	unsigned long __nbits = (len) / (ps), __bad = 0;		\
+	__u64 *__bm = calloc((__nbits + 63) / 64 + 1, 8);		\
+	int __ret;							\
+	ASSERT_NE(NULL, __bm);						\
+	__ret = log_report(self->fd, iova, len, ps, __bm);		\
+	ASSERT_EQ(0, __ret) {						\
+		TH_LOG("report of 0x%llx+0x%llx at %llu: %s",		\
+		       (unsigned long long)(iova),			\
+		       (unsigned long long)(len),			\
+		       (unsigned long long)(ps), strerror(-__ret));	\
+	}								\
+	EXPECT_TRUE(bits_exactly(__bm, __nbits, __want,			\
+				 sizeof(__want) / sizeof(__want[0]) -	\
+				 (__want[0] == ~0UL), &__bad)) {	\
+		TH_LOG("report of 0x%llx+0x%llx at page size %llu: bit %lu (IOVA 0x%llx) is wrong", \
+		       (unsigned long long)(iova),			\
+		       (unsigned long long)(len),			\
+		       (unsigned long long)(ps), __bad,			\
+		       (unsigned long long)((iova) + __bad * (ps)));	\
+	}								\
+	free(__bm);							\
+} while (0)
+/* REPORT_EXACTLY(..., NO_BITS): a clean report */
+#define NO_BITS		(~0UL)
+
+/* Opens the device again after mdma_close_device(), on the same container / IOAS */
+static void mdma_reopen(struct __test_metadata *_metadata,
+			FIXTURE_DATA(mdma) *self)
+{
+	char path[MDEV_PATH_MAX];
+
+	if (self->path == MDEV_VFIO_GROUP) {
+		self->fd = ioctl(self->v.group, VFIO_GROUP_GET_DEVICE_FD,
+				 self->uuid);
+		ASSERT_LE(0, self->fd) {
+			TH_LOG("VFIO_GROUP_GET_DEVICE_FD: %s", strerror(errno));
+		}
+	} else {
+		struct vfio_device_bind_iommufd bind = {
+			.argsz = sizeof(bind),
+			.iommufd = self->v.iommufd,
+		};
+		struct vfio_device_attach_iommufd_pt attach = {
+			.argsz = sizeof(attach),
+			.pt_id = self->v.ioas_id,
+		};
+
+		snprintf(path, sizeof(path), "/dev/vfio/devices/vfio%d",
+			 mdev_cdev_id(_metadata, self->uuid));
+		self->fd = open(path, O_RDWR | O_CLOEXEC);
+		ASSERT_LE(0, self->fd) {
+			TH_LOG("open %s: %s", path, strerror(errno));
+		}
+		ASSERT_EQ(0, ioctl(self->fd, VFIO_DEVICE_BIND_IOMMUFD, &bind));
+		ASSERT_EQ(0, ioctl(self->fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT,
+				   &attach));
+	}
+	self->v.device = self->fd;
+}
+
+TEST_F_TIMEOUT(mdma, dirty_log_4k, MDEV_TIMEOUT)
+{
+	const size_t ssize = 64 * PG, dsize = 256 * PG;
+	const struct vfio_device_feature_dma_logging_range r[2] = {
+		{ .iova = IOVA_SRC, .length = ssize },
+		{ .iova = IOVA_DST, .length = dsize },
+	};
+	__u64 ps = PG;
+	__u8 *src, *dst, *want;
+
+	src = dma_buf(_metadata, self, ssize, IOVA_SRC, true, 51);
+	dst = dma_buf(_metadata, self, dsize, IOVA_DST, true, 52);
+	dma_buf(_metadata, self, 4 * PG, IOVA_AUX, true, 53);
+
+	/* not logging: no report; a copy now is not recorded */
+	ASSERT_EQ(-EINVAL, log_report(self->fd, IOVA_DST, dsize, PG, &ps));
+	COPY_OK(IOVA_SRC, IOVA_DST, 2 * PG);
+	ASSERT_EQ(0, log_start(self->fd, &ps, r, 2));
+	ASSERT_EQ(PG, ps);
+	ps = PG;
+	ASSERT_EQ(-EBUSY, log_start(self->fd, &ps, r, 2));
+	REPORT_EXACTLY(IOVA_DST, dsize, PG, NO_BITS);
+
+	/* bytes 0x3800..0x57ff: pages 3, 4, 5 */
+	COPY_OK(IOVA_SRC, IOVA_DST + 3 * PG + 0x800, 2 * PG);
+	/* 0x20 bytes across the 16/17 boundary */
+	FILL_OK(IOVA_DST + 17 * PG - 0x10, 0x20, 0xab);
+	/* the last page */
+	FILL_OK(IOVA_DST + 255 * PG, PG, 1);
+	/* reads only, and a write outside the tracked ranges */
+	CRC_OK(IOVA_DST, dsize);
+	COPY_OK(IOVA_DST, IOVA_AUX, PG);
+	want = snapshot(_metadata, dst, dsize);
+	memcpy(want, src, 2 * PG);
+	memcpy(want + 3 * PG + 0x800, src, 2 * PG);
+	memset(want + 17 * PG - 0x10, 0xab, 0x20);
+	memset(want + 255 * PG, 1, PG);
+	BUF_EXPECT(dst, want, dsize, "dst after the logged DMAs");
+
+	REPORT_EXACTLY(IOVA_DST, dsize, PG, 3, 4, 5, 16, 17, 255);
+	REPORT_EXACTLY(IOVA_SRC, ssize, PG, NO_BITS);
+	/* read and cleared */
+	REPORT_EXACTLY(IOVA_DST, dsize, PG, NO_BITS);
+
+	/* a window of part of the range: its bit only, cleared */
+	FILL_OK(IOVA_DST + 40 * PG + 7, 1, 2);
+	FILL_OK(IOVA_DST + 60 * PG, 1, 2);
+	REPORT_EXACTLY(IOVA_DST + 32 * PG, 16 * PG, PG, 8);
+	REPORT_EXACTLY(IOVA_DST, dsize, PG, 60);
+
+	/* a coarser report: one bit per 64 KiB */
+	FILL_OK(IOVA_DST + 100 * PG, 1, 3);
+	FILL_OK(IOVA_DST + 101 * PG, 1, 3);
+	FILL_OK(IOVA_DST + 200 * PG, 1, 3);
+	REPORT_EXACTLY(IOVA_DST, dsize, 16 * PG, 6, 12);
+	REPORT_EXACTLY(IOVA_DST, dsize, PG, NO_BITS);
+
+	ASSERT_EQ(0, log_stop(self->fd));
+	ASSERT_EQ(0, log_stop(self->fd));
+	FILL_OK(IOVA_DST, PG, 4);
+	ASSERT_EQ(-EINVAL, log_report(self->fd, IOVA_DST, dsize, PG, &ps));
+	/* logging can start again, clean */
+	ps = PG;
+	ASSERT_EQ(0, log_start(self->fd, &ps, r, 2));
+	REPORT_EXACTLY(IOVA_DST, dsize, PG, NO_BITS);
+}
+
+TEST_F_TIMEOUT(mdma, dirty_log_2m, MDEV_TIMEOUT)
+{
+	const size_t size = 8 * MiB;
+	const struct vfio_device_feature_dma_logging_range r = {
+		.iova = IOVA_DST, .length = size,
+	};
+	__u64 ps = 2 * MiB;
+
+	dma_buf(_metadata, self, size, IOVA_DST, true, 54);
+	ASSERT_EQ(0, log_start(self->fd, &ps, &r, 1));
+	ASSERT_EQ(2 * MiB, ps);
+	FILL_OK(IOVA_DST + 3 * MiB + 5, 1, 7);
+	FILL_OK(IOVA_DST + 6 * MiB - 2, 4, 9);
+	REPORT_EXACTLY(IOVA_DST, size, 2 * MiB, 1, 2, 3);
+	REPORT_EXACTLY(IOVA_DST, size, 2 * MiB, NO_BITS);
+	/* at 4 KiB: the whole 2 MiB page */
+	FILL_OK(IOVA_DST + 5 * MiB, 1, 1);
+	{
+		unsigned long nbits = size / PG, i, n = 0, bad = ~0UL;
+		__u64 *bm = calloc(nbits / 64, 8);
+
+		ASSERT_NE(NULL, bm);
+		ASSERT_EQ(0, log_report(self->fd, IOVA_DST, size, PG, bm));
+		/* 5 MiB is in the 2 MiB page [4 MiB, 6 MiB): bits 1024..1535 */
+		for (i = 0; i < nbits; i++) {
+			bool set = bm[i / 64] >> (i % 64) & 1;
+
+			n += set;
+			if (set != (i >= 1024 && i < 1536) && bad == ~0UL)
+				bad = i;
+		}
+		EXPECT_EQ(~0UL, bad) {
+			TH_LOG("4 KiB bit %lu is wrong (%lu bits set)", bad, n);
+		}
+		EXPECT_EQ(512, n);
+		free(bm);
+	}
+	ASSERT_EQ(0, log_stop(self->fd));
+}
+
+TEST_F_TIMEOUT(mdma, dirty_log_errors, MDEV_TIMEOUT)
+{
+	struct vfio_device_feature_dma_logging_range r[2] = {
+		{ .iova = IOVA_DST, .length = 16 * PG },
+		{ .iova = IOVA_DST + 8 * PG, .length = 16 * PG },
+	};
+	__u64 ps, bm[4];
+
+	/* the core: no range, overlapping ranges, unaligned for 2 MiB */
+	ps = PG;
+	ASSERT_EQ(-EINVAL, log_start(self->fd, &ps, r, 0));
+	ps = PG;
+	ASSERT_EQ(-EINVAL, log_start(self->fd, &ps, r, 2));
+	ps = 2 * MiB;
+	ASSERT_EQ(-EINVAL, log_start(self->fd, &ps, r, 1));
+	/* the abstraction: page sizes that are no power of two, or < 4 KiB */
+	ps = 3 * PG;
+	ASSERT_EQ(-EINVAL, log_start(self->fd, &ps, r, 1));
+	ps = 2048;
+	ASSERT_EQ(-EINVAL, log_start(self->fd, &ps, r, 1));
+	/* more than 2^28 pages */
+	r[0].iova = 0;
+	r[0].length = 1ULL << 52;
+	ps = PG;
+	ASSERT_EQ(-E2BIG, log_start(self->fd, &ps, r, 1));
+	/* nothing started: reports fail, stop is harmless */
+	ASSERT_EQ(-EINVAL, log_report(self->fd, IOVA_DST, 16 * PG, PG, bm));
+	ASSERT_EQ(0, log_stop(self->fd));
+	/* the core: report page size below 4 KiB */
+	r[0].iova = IOVA_DST;
+	r[0].length = 16 * PG;
+	ps = PG;
+	ASSERT_EQ(0, log_start(self->fd, &ps, r, 1));
+	ASSERT_EQ(-EINVAL, log_report(self->fd, IOVA_DST, 16 * PG, 1024, bm));
+	/* closing the device stops logging */
+	mdma_close_device(self);
+	mdma_reopen(_metadata, self);
+	ASSERT_EQ(-EINVAL, log_report(self->fd, IOVA_DST, 16 * PG, PG, bm));
+}
+
+TEST_F_TIMEOUT(mdma, mig_stopped_doorbell_waits, MDEV_TIMEOUT)
+{
+	const size_t size = 4 * PG;
+	__u8 *dst, *want;
+
+	dst = dma_buf(_metadata, self, size, IOVA_DST, true, 61);
+	want = snapshot(_metadata, dst, size);
+	ASSERT_EQ(VFIO_DEVICE_STATE_RUNNING, mig_get(_metadata, self->fd));
+
+	ASSERT_EQ(0, mig_set(self->fd, VFIO_DEVICE_STATE_STOP, NULL));
+	DMA_EXPECT(0, OP_FILL, 0, IOVA_DST + 1, 10, 0x5a);
+	BUF_EXPECT(dst, want, size, "dst while stopped");
+	ASSERT_EQ(0, mig_set(self->fd, VFIO_DEVICE_STATE_RUNNING, NULL));
+	ASSERT_EQ(ST_DONE, RD(REG_STATUS));
+	memset(want + 1, 0x5a, 10);
+	BUF_EXPECT(dst, want, size, "dst once running again");
+
+	/* P2P quiescing stops the engine too (it cannot tell P2P DMA apart) */
+	ASSERT_EQ(0, mig_set(self->fd, VFIO_DEVICE_STATE_RUNNING_P2P, NULL));
+	DMA_EXPECT(0, OP_FILL, 0, IOVA_DST + 100, 3, 0x11);
+	BUF_EXPECT(dst, want, size, "dst while P2P quiesced");
+	ASSERT_EQ(0, mig_set(self->fd, VFIO_DEVICE_STATE_RUNNING, NULL));
+	memset(want + 100, 0x11, 3);
+	BUF_EXPECT(dst, want, size, "dst after P2P");
+
+	/* reset drops a waiting request and returns to RUNNING */
+	ASSERT_EQ(0, mig_set(self->fd, VFIO_DEVICE_STATE_STOP, NULL));
+	DMA_EXPECT(0, OP_FILL, 0, IOVA_DST + 200, 3, 0x22);
+	ASSERT_EQ(0, ioctl(self->fd, VFIO_DEVICE_RESET));
+	ASSERT_EQ(VFIO_DEVICE_STATE_RUNNING, mig_get(_metadata, self->fd));
+	ASSERT_EQ(0, RD(REG_STATUS));
+	BUF_EXPECT(dst, want, size, "dst after a reset");
+
+	/* a request waiting at close does not run (nor at the next open) */
+	ASSERT_EQ(0, mig_set(self->fd, VFIO_DEVICE_STATE_STOP, NULL));
+	DMA_EXPECT(0, OP_FILL, 0, IOVA_DST + 300, 3, 0x33);
+	mdma_close_device(self);
+	mdma_reopen(_metadata, self);
+	ASSERT_EQ(VFIO_DEVICE_STATE_RUNNING, mig_get(_metadata, self->fd));
+	BUF_EXPECT(dst, want, size, "dst after a close with a request waiting");
+	FILL_OK(IOVA_DST + 400, 2, 0x44);
+	memset(want + 400, 0x44, 2);
+	BUF_EXPECT(dst, want, size, "dst after the reopen");
+}
+
+static ssize_t read_all(int fd, __u8 *buf, size_t size, size_t chunk)
+{
+	size_t got = 0;
+	ssize_t n;
+
+	while (got < size) {
+		n = read(fd, buf + got, chunk < size - got ? chunk : size - got);
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		got += n;
+	}
+	return got;
+}
+
+TEST_F_TIMEOUT(mdma, mig_round_trip, MDEV_TIMEOUT)
+{
+	struct vfio_device_feature_mig_data_size ds = { 0 };
+	struct vfio_precopy_info info = { .argsz = sizeof(info) };
+	const size_t size = 4 * PG;
+	__u8 stream[MDMA_MIG_LEN + 16], bad[MDMA_MIG_LEN];
+	__u8 *dst, *want;
+	int sfd, rfd;
+	ssize_t n;
+	size_t off;
+
+	open_second(_metadata, self);
+	dst = dma_buf(_metadata, self, size, IOVA_DST, true, 62);
+	want = snapshot(_metadata, dst, size);
+	ASSERT_EQ(0, dev_feature(self->fd, VFIO_DEVICE_FEATURE_GET |
+				 VFIO_DEVICE_FEATURE_MIG_DATA_SIZE,
+				 &ds, sizeof(ds)));
+	ASSERT_EQ(MDMA_MIG_LEN, ds.stop_copy_length);
+
+	/* pre-copy: the header, then the temporary end */
+	ASSERT_EQ(0, mig_set(self->fd, VFIO_DEVICE_STATE_PRE_COPY, &sfd));
+	ASSERT_LE(0, sfd);
+	ASSERT_EQ(0, ioctl(sfd, VFIO_MIG_GET_PRECOPY_INFO, &info));
+	ASSERT_EQ(MDMA_MIG_HDR, info.initial_bytes);
+	ASSERT_EQ(0, info.dirty_bytes);
+	ASSERT_EQ(MDMA_MIG_HDR, read_all(sfd, stream, MDMA_MIG_HDR, 3));
+	ASSERT_EQ(0, memcmp(stream, "AMDM\1\0\0\0", 8));
+	ASSERT_EQ(-1, read(sfd, stream, 1));
+	ASSERT_EQ(ENOMSG, errno);
+
+	/* program the engine and ring while P2P: the request waits */
+	WR(REG_SRC_LO, 0x12345678);
+	WR(REG_SRC_HI, 0x9abc);
+	WR(REG_DST_LO, (__u32)IOVA_DST + 0x100);
+	WR(REG_DST_HI, (__u32)(IOVA_DST >> 32));
+	WR(REG_LEN, 0x40);
+	WR(REG_OP, OP_FILL);
+	WR(REG_FILL, 0x77);
+	WR(REG_IRQ_ENABLE, 1);
+	ASSERT_EQ(0, mig_set(self->fd, VFIO_DEVICE_STATE_PRE_COPY_P2P, NULL));
+	WR(REG_DOORBELL, 1);
+	ASSERT_EQ(0, RD(REG_STATUS));
+	ASSERT_EQ(0, mig_set(self->fd, VFIO_DEVICE_STATE_STOP_COPY, &rfd));
+	ASSERT_EQ(-1, rfd);
+	n = read_all(sfd, stream + MDMA_MIG_HDR, sizeof(stream) - MDMA_MIG_HDR,
+		     7);
+	ASSERT_EQ(MDMA_MIG_LEN - MDMA_MIG_HDR, n);
+	ASSERT_EQ(0, read(sfd, stream, 1));
+	ASSERT_EQ(0, mig_set(self->fd, VFIO_DEVICE_STATE_STOP, NULL));
+	close(sfd);
+	BUF_EXPECT(dst, want, size, "dst after the source stopped");
+	/* the source is abandoned, its request with it */
+	ASSERT_EQ(0, ioctl(self->fd, VFIO_DEVICE_RESET));
+
+	/* corrupted streams leave the destination RESUMING, unchanged */
+	memcpy(bad, stream, MDMA_MIG_LEN);
+	bad[MDMA_MIG_HDR + 4 + 8 + 8 + 4 * 5] = 2;	/* pending = 2 */
+	ASSERT_EQ(0, mig_set(self->fd2, VFIO_DEVICE_STATE_RESUMING, &rfd));
+	ASSERT_EQ(MDMA_MIG_LEN, write(rfd, bad, MDMA_MIG_LEN));
+	ASSERT_EQ(-EINVAL, mig_set(self->fd2, VFIO_DEVICE_STATE_STOP, NULL));
+	ASSERT_EQ(VFIO_DEVICE_STATE_RESUMING, mig_get(_metadata, self->fd2));
+	ASSERT_EQ(-1, write(rfd, bad, 1));
+	ASSERT_EQ(ENOMEM, errno);
+	close(rfd);
+	ASSERT_EQ(0, ioctl(self->fd2, VFIO_DEVICE_RESET));
+	ASSERT_EQ(0, mig_set(self->fd2, VFIO_DEVICE_STATE_RESUMING, &rfd));
+	ASSERT_EQ(MDMA_MIG_LEN - 1, write(rfd, stream, MDMA_MIG_LEN - 1));
+	ASSERT_EQ(-EINVAL, mig_set(self->fd2, VFIO_DEVICE_STATE_STOP, NULL));
+	close(rfd);
+	ASSERT_EQ(0, ioctl(self->fd2, VFIO_DEVICE_RESET));
+	ASSERT_EQ(0, reg_rd(_metadata, self->fd2, REG_LEN));
+
+	/* the real stream, in odd chunks */
+	ASSERT_EQ(0, mig_set(self->fd2, VFIO_DEVICE_STATE_RESUMING, &rfd));
+	for (off = 0; off < MDMA_MIG_LEN; off += 11) {
+		size_t c = MDMA_MIG_LEN - off < 11 ? MDMA_MIG_LEN - off : 11;
+
+		ASSERT_EQ((ssize_t)c, write(rfd, stream + off, c));
+	}
+	ASSERT_EQ(0, mig_set(self->fd2, VFIO_DEVICE_STATE_STOP, NULL));
+	close(rfd);
+	ASSERT_EQ(0x12345678, reg_rd(_metadata, self->fd2, REG_SRC_LO));
+	ASSERT_EQ(0x9abc, reg_rd(_metadata, self->fd2, REG_SRC_HI));
+	ASSERT_EQ((__u32)IOVA_DST + 0x100, reg_rd(_metadata, self->fd2, REG_DST_LO));
+	ASSERT_EQ((__u32)(IOVA_DST >> 32), reg_rd(_metadata, self->fd2, REG_DST_HI));
+	ASSERT_EQ(0x40, reg_rd(_metadata, self->fd2, REG_LEN));
+	ASSERT_EQ(OP_FILL, reg_rd(_metadata, self->fd2, REG_OP));
+	ASSERT_EQ(0x77, reg_rd(_metadata, self->fd2, REG_FILL));
+	ASSERT_EQ(1, reg_rd(_metadata, self->fd2, REG_IRQ_ENABLE));
+	ASSERT_EQ(0, reg_rd(_metadata, self->fd2, REG_STATUS));
+	BUF_EXPECT(dst, want, size, "dst before the destination runs");
+	/* running, the destination completes the request the source took */
+	ASSERT_EQ(0, mig_set(self->fd2, VFIO_DEVICE_STATE_RUNNING, NULL));
+	ASSERT_EQ(ST_DONE, reg_rd(_metadata, self->fd2, REG_STATUS));
+	memset(want + 0x100, 0x77, 0x40);
+	BUF_EXPECT(dst, want, size, "dst after the destination ran");
+}
+
 TEST_HARNESS_MAIN
