@@ -553,10 +553,14 @@ pub trait DeviceOps: Sized + Send + Sync + 'static {
     const MIGRATION_FLAGS: u32 = 0;
 
     /// Migration: the device must now do only what `activity` allows, before this returns
-    /// (outstanding DMA completed for [`migration::Activity::P2pQuiesced`] and
+    /// (outstanding DMA completed, and every [`Mapping`] whose segments went to hardware
+    /// dropped, for [`migration::Activity::P2pQuiesced`] and
     /// [`migration::Activity::Stopped`]). Called on every arc that changes it, with the
-    /// migration lock held. Not needed by a device that does nothing on its own (no DMA,
-    /// interrupts only in answer to the user's accesses, as mtty).
+    /// migration lock held (do not wait here for anything that makes a migration request),
+    /// and when reset or close return the device to running. It must accept the activity the
+    /// device already has (after a failure, or from `ERROR`, the abstraction may repeat it).
+    /// Not needed by a device that does nothing on its own (no DMA, interrupts only in answer
+    /// to the user's accesses, as mtty).
     ///
     /// An error fails the arc; the abstraction then asks for the previous activity again, and
     /// if that fails too, the device enters `ERROR`.
@@ -583,10 +587,19 @@ pub trait DeviceOps: Sized + Send + Sync + 'static {
         crate::build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
-    /// Migration: the number of bytes a stop-copy stream holds
-    /// (`VFIO_DEVICE_FEATURE_MIG_DATA_SIZE`), and the most a resume stream accepts.
+    /// Migration: the estimated number of bytes it takes to complete a stop-copy
+    /// (`VFIO_DEVICE_FEATURE_MIG_DATA_SIZE`; it may shrink once pre-copy sent data).
     fn mig_data_size(_dev: &Device<Self>) -> usize {
         crate::build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Migration: the most a stream holds, pre-copy and stop-copy together (default
+    /// [`migration::DEFAULT_STREAM_LIMIT`], capped at [`migration::MAX_STREAM_LIMIT`]). A
+    /// save that would exceed it fails its arc with `EFBIG` on the source; a resume write
+    /// beyond it fails with `ENOMEM` (as in the C mtty, whose limit is its exact stream
+    /// length).
+    fn mig_stream_limit(_dev: &Device<Self>) -> usize {
+        migration::DEFAULT_STREAM_LIMIT
     }
 }
 
@@ -715,9 +728,10 @@ pub struct Registration<T: DeviceOps> {
 struct DeviceRef<T: DeviceOps>(NonNull<Device<T>>);
 
 // SAFETY: The reference only gives out `&Device<T>`, usable from any thread although the
-// `Opaque` makes it `!Sync`: Rust only reads the C part's immutable `dev` or passes it to VFIO
-// functions that lock themselves, `initialized` is written before the device is shared,
-// `released` and `map` are atomics and `T: Sync`. Putting it may run the release, which drops
+// `Opaque` makes it `!Sync`: Rust only reads the C part's immutable `dev` (and, volatile, the
+// byte `precopy_info_v2`, see `migration::info_v2_of`) or passes it to VFIO functions that
+// lock themselves, `initialized` is written before the device is shared, `released` and `map`
+// are atomics, `mig` is a mutex of `Send` data and `T: Sync`. Putting it may run the release, which drops
 // `T: Send`, on the putting thread.
 unsafe impl<T: DeviceOps> Send for DeviceRef<T> {}
 // SAFETY: `&DeviceRef<T>` only gives out `&Device<T>`, usable from any thread (see `Send`).
@@ -1100,20 +1114,22 @@ impl<T: DeviceOps> Adapter<T> {
         // `Registration::new` allocated with that table as a `Device<T>` and registered after
         // initialising `data`; the core keeps the device alive for the call.
         let dev = unsafe { Device::<T>::from_raw(vdev) };
-        let close = || {
-            if T::HAS_CLOSE {
-                T::close(dev);
-            }
-        };
         if T::MIGRATION_FLAGS != 0 {
             // The streams end before the close returns, as `struct vfio_migration_ops`
-            // requires; the driver's close runs while the device is still stopped, if it was,
-            // and the next open finds it `RUNNING`.
-            migration::MigAdapter::<T>::close(dev, close);
-        } else {
-            close();
+            // requires.
+            migration::MigAdapter::<T>::close_begin(dev);
+        }
+        // The driver's close runs while the device is still stopped, if it was: it drops what
+        // it held back.
+        if T::HAS_CLOSE {
+            T::close(dev);
         }
         dev.close_map();
+        if T::MIGRATION_FLAGS != 0 {
+            // No DMA can start any more (the map is closed): the device may run again, and
+            // the next open finds it `RUNNING`.
+            migration::MigAdapter::<T>::close_end(dev);
+        }
     }
 
     /// # Safety

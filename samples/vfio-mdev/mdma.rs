@@ -270,6 +270,12 @@ impl State {
         if irq_enable > 1 || pending > 1 {
             return Err(EINVAL);
         }
+        // Everything that can fail first, on a copy: the device is unchanged on error.
+        let mut cfg = self.cfg.clone();
+        cfg.write(cfg::COMMAND, cmd)?;
+        cfg.write_bar(cfg::BASE_ADDRESS_0, bar, !(BAR0_SIZE as u32 - 1))?;
+        cfg.set_u8(cfg::INTERRUPT_LINE, line)?;
+        self.cfg = cfg;
         self.regs = Regs {
             status,
             src,
@@ -281,10 +287,6 @@ impl State {
             irq_enable,
         };
         self.pending = pending == 1;
-        self.cfg.write(cfg::COMMAND, cmd)?;
-        self.cfg
-            .write_bar(cfg::BASE_ADDRESS_0, bar, !(BAR0_SIZE as u32 - 1))?;
-        self.cfg.set_u8(cfg::INTERRUPT_LINE, line)?;
         Ok(())
     }
 
@@ -579,6 +581,10 @@ impl vfio::DeviceOps for Mdma {
     }
 
     fn mig_data_size(_dev: &vfio::Device<Self>) -> usize {
+        MIG_LEN
+    }
+
+    fn mig_stream_limit(_dev: &vfio::Device<Self>) -> usize {
         MIG_LEN
     }
 }

@@ -659,6 +659,11 @@ impl vfio::DeviceOps for MttyDevice {
     fn mig_data_size(dev: &vfio::Device<Self>) -> usize {
         dev.state.lock().mig_len()
     }
+
+    // As the C sample: a resume stream takes at most the exact stream length (`ENOMEM`).
+    fn mig_stream_limit(dev: &vfio::Device<Self>) -> usize {
+        dev.state.lock().mig_len()
+    }
 }
 
 /// The mdev driver.

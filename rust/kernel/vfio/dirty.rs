@@ -6,19 +6,24 @@
 //! A log covers the IOVA ranges userspace asked to track, one bit per page of the tracking
 //! page size. [`PinnedMap`](super::PinnedMap) marks in it every page a device writes through a
 //! [`Mapping`](super::Mapping) while logging is on, so a vendor driver cannot forget a write;
-//! a report reads and clears the bits of a window of IOVAs. This file is the pure logic (no
-//! locking, no user memory), tested by KUnit.
+//! a report reads and clears the bits of a window of IOVAs, a bounded number of runs at a time,
+//! so that the caller can fill the user's bitmap without holding the log's lock. This file is
+//! the logic (no locking, no user memory, no allocation after [`DirtyLog::new`]), tested by
+//! KUnit.
 
 use crate::{
-    alloc::{flags::GFP_KERNEL, KVVec, KVec},
+    alloc::{
+        flags::{__GFP_NOWARN, GFP_KERNEL_ACCOUNT},
+        KVVec, KVec,
+    },
     bindings,
     ffi::c_ulong,
     page::PAGE_SIZE,
     prelude::*,
 };
 
-/// The most pages a log tracks, over all its ranges: 1 TiB at 4 KiB (a 32 MiB bitmap).
-/// Larger requests fail with `E2BIG`.
+/// The most pages a log tracks, over all its ranges (a 32 MiB bitmap): 1 TiB at 4 KiB. A
+/// request for more is tracked with larger pages.
 pub const LOG_MAX_PAGES: u64 = 1 << 28;
 
 /// One tracked range, `[first, last]` (inclusive, aligned to the page size), with one bit per
@@ -40,46 +45,74 @@ pub struct DirtyLog {
     ranges: KVec<Range>,
 }
 
-impl DirtyLog {
-    /// A log with no dirty page over `ranges` (`(first, last)`, inclusive), tracked per
-    /// `page_size` bytes.
-    ///
-    /// Errors: `EINVAL` for a page size that is not a power of two of at least `PAGE_SIZE`,
-    /// no range, a range that is empty, unaligned or overlaps another; `E2BIG` for more than
-    /// [`LOG_MAX_PAGES`] pages; `ENOMEM`.
-    pub fn new(ranges: &[(u64, u64)], page_size: u64) -> Result<Self> {
-        if !page_size.is_power_of_two() || page_size < PAGE_SIZE as u64 || ranges.is_empty() {
-            return Err(EINVAL);
+/// The tracking page size for a request: `hint` rounded up to a power of two of at least
+/// `PAGE_SIZE`, then doubled until `ranges` (rounded outwards to it) hold at most
+/// [`LOG_MAX_PAGES`] pages. Userspace's page size is a hint (the uAPI lets the driver choose);
+/// the choice is written back to it. `EINVAL` for no range or an empty one.
+pub fn page_shift(ranges: &[(u64, u64)], hint: u64) -> Result<u32> {
+    if ranges.is_empty() || ranges.iter().any(|&(f, l)| l < f) {
+        return Err(EINVAL);
+    }
+    let min = (PAGE_SIZE as u64).trailing_zeros();
+    let mut shift = match hint.checked_next_power_of_two() {
+        Some(p) => p.trailing_zeros().max(min),
+        None => 63,
+    };
+    while shift < 63 {
+        // Overlaps after rounding only make this count larger than the log's.
+        let total = ranges.iter().fold(0u64, |t, &(f, l)| {
+            t.saturating_add(((l >> shift) - (f >> shift)).saturating_add(1))
+        });
+        if total <= LOG_MAX_PAGES {
+            break;
         }
-        let shift = page_size.trailing_zeros();
-        let mask = page_size - 1;
-        let mut sorted = KVec::with_capacity(ranges.len(), GFP_KERNEL)?;
+        shift += 1;
+    }
+    Ok(shift)
+}
+
+impl DirtyLog {
+    /// A log with no dirty page over `ranges` (`(first, last)`, inclusive), tracked per page
+    /// of the size [`page_shift`] chooses for `page_size`.
+    ///
+    /// Errors: `EINVAL` (see [`page_shift`]), `ENOMEM`.
+    pub fn new(ranges: &[(u64, u64)], page_size: u64) -> Result<Self> {
+        let shift = page_shift(ranges, page_size)?;
+        let flags = GFP_KERNEL_ACCOUNT | __GFP_NOWARN;
+        // Rounded outwards to the page size, sorted, overlapping ones merged.
+        let mut sorted = KVec::with_capacity(ranges.len(), flags)?;
         for &(first, last) in ranges {
-            if last < first || first & mask != 0 || last & mask != mask {
-                return Err(EINVAL);
-            }
-            sorted.push((first, last), GFP_KERNEL)?;
+            let f = first >> shift << shift;
+            let l = (last >> shift << shift).saturating_add((1u64 << shift) - 1);
+            sorted.push((f, l), flags)?;
         }
         sorted.sort_unstable_by_key(|r| r.0);
-        let mut total = 0u64;
-        for (i, &(first, last)) in sorted.iter().enumerate() {
-            if i > 0 && sorted[i - 1].1 >= first {
-                return Err(EINVAL);
+        let mut out: KVec<Range> = KVec::with_capacity(sorted.len(), flags)?;
+        let mut cur: Option<(u64, u64)> = None;
+        for &(f, l) in Iterator::chain(sorted.iter(), core::iter::once(&(u64::MAX, u64::MAX))) {
+            match cur {
+                Some((cf, cl)) if f <= cl.saturating_add(1) && f != u64::MAX => {
+                    cur = Some((cf, cl.max(l)));
+                }
+                Some((cf, cl)) => {
+                    let pages = ((cl - cf) >> shift) + 1;
+                    // At most `LOG_MAX_PAGES / 64` words (`page_shift`): fits `usize`.
+                    let words = pages.div_ceil(64) as usize;
+                    let bits = KVVec::from_elem(0u64, words, flags)?;
+                    out.push(
+                        Range {
+                            first: cf,
+                            last: cl,
+                            bits,
+                        },
+                        flags,
+                    )?;
+                    cur = Some((f, l));
+                }
+                None => cur = Some((f, l)),
             }
-            total = total.saturating_add(((last - first) >> shift) + 1);
         }
-        if total > LOG_MAX_PAGES {
-            return Err(E2BIG);
-        }
-        let mut out = KVec::with_capacity(sorted.len(), GFP_KERNEL)?;
-        for &(first, last) in sorted.iter() {
-            let pages = ((last - first) >> shift) + 1;
-            // At most `LOG_MAX_PAGES / 64` words: fits `usize`.
-            let words = pages.div_ceil(64) as usize;
-            let bits = KVVec::from_elem(0u64, words, GFP_KERNEL)?;
-            out.push(Range { first, last, bits }, GFP_KERNEL)?;
-        }
-        // INVARIANT: sorted, disjoint and aligned (checked above), one bit per page.
+        // INVARIANT: sorted, disjoint (merged) and aligned (rounded), one bit per page.
         Ok(Self { shift, ranges: out })
     }
 
@@ -115,25 +148,34 @@ impl DirtyLog {
         }
     }
 
-    /// Reads and clears the dirty pages of the window `[iova, iova + len)`: calls `f(start,
-    /// length)` for each run of dirty pages, clipped to the window, in IOVA order. A dirty page
-    /// that the window covers only in part is reported and stays dirty (the rest of it is
-    /// reported by the window that covers it).
-    pub fn report(&mut self, iova: u64, len: u64, mut f: impl FnMut(u64, u64)) {
-        if len == 0 {
-            return;
+    /// Reads and clears the dirty pages of the window `[iova, iova + len)` from `from` on
+    /// (`from >= iova`): pushes each run of dirty pages, clipped to the window, in IOVA order,
+    /// into `out`, without allocating, until `out` is full. Returns where to go on from when
+    /// it stopped for that (`None`: the window is done). A dirty page that the window covers
+    /// only in part is reported and stays dirty (the rest of it is reported by the window
+    /// that covers it). `out` must have room for at least one run.
+    pub fn report_some(
+        &mut self,
+        iova: u64,
+        len: u64,
+        from: u64,
+        out: &mut KVec<(u64, u64)>,
+    ) -> Option<u64> {
+        if len == 0 || out.len() >= out.capacity() {
+            return None;
         }
         let end = iova.saturating_add(len - 1);
+        let from = from.max(iova);
         let shift = self.shift;
         let psize = 1u64 << shift;
-        // The run being gathered: `[run.0, run.1]`.
+        // The run being gathered: `[run.0, run.1]`; the last slot of `out` is kept for it.
         let mut run: Option<(u64, u64)> = None;
-        let start = self.first_from(iova);
+        let start = self.first_from(from);
         for r in self.ranges[start..].iter_mut() {
             if r.first > end {
                 break;
             }
-            let a = (iova.max(r.first) - r.first) >> shift;
+            let a = (from.max(r.first) - r.first) >> shift;
             let b = (end.min(r.last) - r.first) >> shift;
             let mut p = a;
             while p <= b {
@@ -148,24 +190,49 @@ impl DirtyLog {
                 if *w & (1 << (p % 64)) != 0 {
                     let ps = r.first + (p << shift);
                     let pe = ps + (psize - 1);
+                    let (s, e) = (ps.max(iova), pe.min(end));
+                    match run {
+                        Some((_, re)) if re.checked_add(1) == Some(s) => {
+                            run = run.map(|(rs, _)| (rs, e));
+                        }
+                        Some(prev) => {
+                            let _ = out.push_within_capacity((prev.0, prev.1 - prev.0 + 1));
+                            if out.len() + 1 >= out.capacity() {
+                                // Full: this page has not been touched; go on from it.
+                                return Some(s);
+                            }
+                            run = Some((s, e));
+                        }
+                        None => run = Some((s, e)),
+                    }
                     if ps >= iova && pe <= end {
                         *w &= !(1 << (p % 64));
                     }
-                    let (s, e) = (ps.max(iova), pe.min(end));
-                    run = match run {
-                        Some((rs, re)) if re.checked_add(1) == Some(s) => Some((rs, e)),
-                        Some((rs, re)) => {
-                            f(rs, re - rs + 1);
-                            Some((s, e))
-                        }
-                        None => Some((s, e)),
-                    };
                 }
                 p += 1;
             }
         }
-        if let Some((rs, re)) = run {
-            f(rs, re - rs + 1);
+        if let Some(prev) = run {
+            let _ = out.push_within_capacity((prev.0, prev.1 - prev.0 + 1));
+        }
+        None
+    }
+
+    /// Reads and clears the dirty pages of `[iova, iova + len)` (see
+    /// [`DirtyLog::report_some`]), calling `f(start, length)` for each run. Allocates.
+    pub fn report(&mut self, iova: u64, len: u64, mut f: impl FnMut(u64, u64)) -> Result {
+        let mut out = KVec::with_capacity(64, GFP_KERNEL_ACCOUNT)?;
+        let mut from = iova;
+        loop {
+            out.clear();
+            let next = self.report_some(iova, len, from, &mut out);
+            for &(s, l) in out.iter() {
+                f(s, l);
+            }
+            match next {
+                Some(n) => from = n,
+                None => return Ok(()),
+            }
         }
     }
 
@@ -213,17 +280,20 @@ pub(super) unsafe fn set_dirty(bitmap: *mut bindings::iova_bitmap, iova: u64, le
 }
 
 /// Without `CONFIG_IOMMUFD_DRIVER` the VFIO core answers reports with `EOPNOTSUPP` before
-/// calling the driver, so this is never called.
+/// calling the driver (and the abstraction sets no `log_ops`), so this is never called.
 ///
 /// # Safety
 ///
-/// None needed; the signature matches the other configuration's.
+/// As in the other configuration (the contract does not depend on it).
 #[cfg(not(CONFIG_IOMMUFD_DRIVER))]
 pub(super) unsafe fn set_dirty(_bitmap: *mut bindings::iova_bitmap, _iova: u64, _len: u64) {}
 
+// The cases use 4 KiB addresses and sizes.
+#[cfg(CONFIG_PAGE_SIZE_4KB)]
 #[kunit_tests(rust_kernel_vfio_dirty)]
 mod tests {
     use super::*;
+    use crate::alloc::flags::GFP_KERNEL;
 
     const K4: u64 = 4096;
     const M2: u64 = 2 << 20;
@@ -236,33 +306,39 @@ mod tests {
             if let Err(e) = v.push((s, l), GFP_KERNEL) {
                 err = Err(e);
             }
-        });
+        })?;
         err?;
         Ok(v)
     }
 
     #[test]
-    fn validation() {
-        assert_eq!(DirtyLog::new(&[(0, K4 - 1)], 0).err(), Some(EINVAL));
-        assert_eq!(DirtyLog::new(&[(0, K4 - 1)], 3 * K4).err(), Some(EINVAL));
-        assert_eq!(DirtyLog::new(&[(0, 511)], 512).err(), Some(EINVAL));
+    fn page_size_is_a_hint() -> Result {
         assert_eq!(DirtyLog::new(&[], K4).err(), Some(EINVAL));
-        // unaligned start, unaligned end, empty
-        assert_eq!(DirtyLog::new(&[(1, K4 - 1)], K4).err(), Some(EINVAL));
-        assert_eq!(DirtyLog::new(&[(0, K4)], K4).err(), Some(EINVAL));
         assert_eq!(DirtyLog::new(&[(K4, K4 - 1)], K4).err(), Some(EINVAL));
-        // overlapping, in any order
+        // rounded up to a power of two of at least PAGE_SIZE
+        assert_eq!(DirtyLog::new(&[(0, K4 - 1)], 0)?.page_size(), K4);
+        assert_eq!(DirtyLog::new(&[(0, K4 - 1)], 512)?.page_size(), K4);
+        assert_eq!(DirtyLog::new(&[(0, K4 - 1)], 3 * K4)?.page_size(), 4 * K4);
         assert_eq!(
-            DirtyLog::new(&[(4 * K4, 8 * K4 - 1), (0, 5 * K4 - 1)], K4).err(),
-            Some(EINVAL)
+            DirtyLog::new(&[(0, K4 - 1)], u64::MAX)?.page_size(),
+            1 << 63
         );
-        // too many pages
-        assert_eq!(
-            DirtyLog::new(&[(0, (LOG_MAX_PAGES + 1) * K4 - 1)], K4).err(),
-            Some(E2BIG)
-        );
-        // the whole 64-bit space at 2^40: 2^24 pages
-        assert!(DirtyLog::new(&[(0, u64::MAX)], 1 << 40).is_ok());
+        // more than LOG_MAX_PAGES pages: larger pages
+        let log = DirtyLog::new(&[(0, (LOG_MAX_PAGES + 1) * K4 - 1)], K4)?;
+        assert_eq!(log.page_size(), 2 * K4);
+        // the whole 64-bit space
+        assert_eq!(DirtyLog::new(&[(0, u64::MAX)], K4)?.page_size(), 1 << 36);
+        Ok(())
+    }
+
+    #[test]
+    fn ranges_rounded_and_merged() -> Result {
+        // unaligned and overlapping ranges, in any order: [0x1000, 0x5fff] after rounding
+        let mut log = DirtyLog::new(&[(0x3000, 0x5010), (0x1800, 0x3fff)], K4)?;
+        log.mark(0, 0x10_0000);
+        let v = runs(&mut log, 0, u64::MAX)?;
+        assert_eq!(&v[..], &[(0x1000, 0x5000)]);
+        Ok(())
     }
 
     #[test]
@@ -339,6 +415,32 @@ mod tests {
                 (199 * K4, K4)
             ]
         );
+        Ok(())
+    }
+
+    #[test]
+    fn report_in_small_pieces() -> Result {
+        // every other page dirty: 50 runs, read 1 (a capacity of 2) at a time
+        let mut log = DirtyLog::new(&[(0, 100 * K4 - 1)], K4)?;
+        for p in (0..100u64).step_by(2) {
+            log.mark(p * K4, 1);
+        }
+        let mut out = KVec::with_capacity(2, GFP_KERNEL)?;
+        let (mut from, mut n) = (0, 0u64);
+        loop {
+            out.clear();
+            let next = log.report_some(0, 100 * K4, from, &mut out);
+            for &(s, l) in out.iter() {
+                assert_eq!((s, l), (2 * n * K4, K4));
+                n += 1;
+            }
+            match next {
+                Some(f) => from = f,
+                None => break,
+            }
+        }
+        assert_eq!(n, 50);
+        assert!(log.is_clean());
         Ok(())
     }
 }

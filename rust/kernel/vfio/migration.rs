@@ -38,9 +38,12 @@
 //! [`DeviceOps::mig_data_size`]: super::DeviceOps::mig_data_size
 //! [`DeviceOps::mig_set_activity`]: super::DeviceOps::mig_set_activity
 
-use super::{dirty::DirtyLog, Device, DeviceOps};
+use super::{Device, DeviceOps};
 use crate::{
-    alloc::{flags::GFP_KERNEL, KVec},
+    alloc::{
+        flags::{__GFP_NOWARN, GFP_KERNEL, GFP_KERNEL_ACCOUNT},
+        Flags, KVVec,
+    },
     bindings,
     error::{to_result, Result},
     ffi::{c_char, c_int, c_long, c_uint, c_ulong},
@@ -52,7 +55,18 @@ use crate::{
     types::ForeignOwnable,
     uaccess::{UserPtr, UserSlice},
 };
-use core::{marker::PhantomData, mem::size_of, ptr};
+use core::{
+    marker::PhantomData,
+    mem::size_of,
+    ptr,
+    sync::atomic::{AtomicBool, Ordering},
+};
+
+/// Allocations of stream bytes: accounted to the user's memory cgroup, and failing quietly
+/// (sizes are the user's and the driver's).
+fn stream_gfp() -> Flags {
+    GFP_KERNEL_ACCOUNT | __GFP_NOWARN
+}
 
 /// `VFIO_MIGRATION_*` flags of [`DeviceOps::MIGRATION_FLAGS`](super::DeviceOps::MIGRATION_FLAGS).
 pub mod flags {
@@ -160,7 +174,7 @@ pub enum SavePhase {
 ///
 /// The bytes are appended to the save stream only if the save succeeds.
 pub struct SaveWriter<'a> {
-    buf: &'a mut KVec<u8>,
+    buf: &'a mut KVVec<u8>,
 }
 
 impl SaveWriter<'_> {
@@ -186,44 +200,74 @@ impl SaveWriter<'_> {
     }
 }
 
-/// A save or resume stream's data; shared by the device (which ends it) and its file.
+/// The default of [`DeviceOps::mig_stream_limit`](super::DeviceOps::mig_stream_limit).
+pub const DEFAULT_STREAM_LIMIT: usize = 64 << 20;
+/// The most any stream holds, whatever the driver says (a stream's buffer is one
+/// `kvmalloc()`).
+pub const MAX_STREAM_LIMIT: usize = 1 << 30;
+
+/// The bytes of a save or resume stream.
+///
+/// # Invariants
+///
+/// `pos <= data.len()`.
 struct StreamData {
-    /// The bytes of the stream: saved (read out from `pos`) or received (`pos` is the length).
-    data: KVec<u8>,
+    /// The bytes of the stream: saved (read out from `pos`) or received. `kvmalloc`ed and
+    /// accounted to the user: a device state may be large (a GPU's).
+    data: KVVec<u8>,
     /// Read position of a save stream.
     pos: usize,
-    /// The stream has ended: every access fails with `ENODEV`.
-    ended: bool,
     /// A save stream in pre-copy: at its end, reads fail with `ENOMSG`, and
     /// `VFIO_MIG_GET_PRECOPY_INFO` works.
     precopy: bool,
-    /// The most a resume stream accepts ([`DeviceOps::mig_data_size`] at its start).
-    ///
-    /// [`DeviceOps::mig_data_size`]: super::DeviceOps::mig_data_size
+    /// The most the stream holds (the driver's `mig_stream_limit` at its start).
     limit: usize,
-    /// Userspace opted in to `VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2` (the flags of
-    /// `struct vfio_precopy_info` are an output).
-    info_v2: bool,
 }
 
-type Stream = Mutex<StreamData>;
+/// A save or resume stream, shared by the device (which ends it) and its file (which keeps
+/// it until it is released).
+///
+/// # Invariants
+///
+/// Once `ended` is set, it stays set.
+#[pin_data]
+struct Stream {
+    /// The stream has ended: reads and writes fail with `ENODEV`, the pre-copy ioctl with
+    /// `EINVAL` (the device left pre-copy). Set without `data`'s lock, so that ending a stream
+    /// (at reset, at close) never waits for a copy to or from user memory in progress.
+    ended: AtomicBool,
+    /// Userspace opted in to `VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2` (the flags of
+    /// `struct vfio_precopy_info` are an output); refreshed at every migration request.
+    info_v2: AtomicBool,
+    #[pin]
+    data: Mutex<StreamData>,
+}
 
-impl StreamData {
-    fn end(&mut self) {
-        self.ended = true;
-        self.data = KVec::new();
-        self.pos = 0;
+impl Stream {
+    /// Ends the stream (its bytes are freed with the file).
+    fn end(&self) {
+        self.ended.store(true, Ordering::Release);
+    }
+
+    fn ended(&self) -> bool {
+        self.ended.load(Ordering::Acquire)
     }
 }
 
 /// The migration state of a device, under its lock in [`Device`].
+///
+/// # Invariants
+///
+/// `saving` is `Some` only while `current` is a saving state, `resuming` only while it is
+/// `Resuming` (each may be `None` there after a failed arc that ended it).
 pub(super) struct MigState {
     current: State,
     saving: Option<Arc<Stream>>,
     resuming: Option<Arc<Stream>>,
-    /// The DMA log of a device without a [`PinnedMap`](super::PinnedMap), which cannot write
-    /// guest memory through the safe API: its reports are always clean.
-    log: Option<DirtyLog>,
+    /// DMA logging is on, for a device without a [`PinnedMap`](super::PinnedMap): such a
+    /// device cannot write guest memory through the safe API, so its reports are clean and
+    /// need no bitmap.
+    logging: bool,
 }
 
 impl MigState {
@@ -233,7 +277,7 @@ impl MigState {
             current: State::Running,
             saving: None,
             resuming: None,
-            log: None,
+            logging: false,
         })
     }
 
@@ -243,9 +287,26 @@ impl MigState {
             .into_iter()
             .flatten()
         {
-            s.lock().end();
+            s.end();
         }
     }
+
+    /// Reads the user's pre-copy opt-in again into the open streams.
+    fn refresh_info_v2(&self, vdev: *mut bindings::vfio_device) {
+        let v2 = info_v2_of(vdev);
+        for s in [&self.saving, &self.resuming].into_iter().flatten() {
+            s.info_v2.store(v2, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Whether the user opted in to `VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2` on `vdev`.
+fn info_v2_of(vdev: *mut bindings::vfio_device) -> bool {
+    // SAFETY: `vdev` is the registered device of a running migration callback, alive for the
+    // call. The VFIO core writes `precopy_info_v2` without a lock, from its feature ioctl
+    // (possibly on another thread) and at close: a volatile byte read, as C's `READ_ONCE`,
+    // sees one value or the other.
+    unsafe { core::ptr::read_volatile(core::ptr::addr_of!((*vdev).precopy_info_v2)) != 0 }
 }
 
 /// A reference on a `struct file`, put on drop unless handed to the VFIO core.
@@ -312,8 +373,8 @@ unsafe extern "C" fn save_read(
     }
     // SAFETY: The VFS calls `read` between the file's creation and its release.
     let stream = unsafe { stream_of(file) };
-    let mut s = stream.lock();
-    if s.ended {
+    let mut s = stream.data.lock();
+    if stream.ended() {
         return ENODEV.to_errno() as isize;
     }
     let rest = s.data.get(s.pos..).unwrap_or(&[]);
@@ -329,6 +390,7 @@ unsafe extern "C" fn save_read(
     if let Err(e) = w.write_slice(&rest[..n]) {
         return e.to_errno() as isize;
     }
+    // INVARIANT: `n` bytes were left after `pos`.
     s.pos += n;
     n as isize
 }
@@ -349,8 +411,8 @@ unsafe extern "C" fn resume_write(
     }
     // SAFETY: The VFS calls `write` between the file's creation and its release.
     let stream = unsafe { stream_of(file) };
-    let mut s = stream.lock();
-    if s.ended {
+    let mut s = stream.data.lock();
+    if stream.ended() {
         return ENODEV.to_errno() as isize;
     }
     let old = s.data.len();
@@ -362,7 +424,7 @@ unsafe extern "C" fn resume_write(
         return 0;
     }
     let r = UserSlice::new(UserPtr::from_ptr(buf.cast_mut().cast()), len).reader();
-    if let Err(e) = r.read_all(&mut s.data, GFP_KERNEL) {
+    if let Err(e) = r.read_all(&mut s.data, stream_gfp()) {
         // Nothing of a failed write stays in the stream.
         s.data.truncate(old);
         return e.to_errno() as isize;
@@ -388,17 +450,16 @@ unsafe extern "C" fn save_ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_u
         if (info.argsz as usize) < PRECOPY_INFO_MINSZ {
             return Err(EINVAL);
         }
-        let s = stream.lock();
-        if s.ended {
-            return Err(ENODEV);
-        }
-        if !s.precopy {
+        let s = stream.data.lock();
+        // An ended stream: the device left pre-copy.
+        if stream.ended() || !s.precopy {
             return Err(EINVAL);
         }
-        if s.info_v2 {
+        if stream.info_v2.load(Ordering::Relaxed) {
             // An output since the opt-in; this driver never re-initialises its data.
             info.flags = 0;
         }
+        // No underflow: `pos <= data.len()` (type invariant).
         info.initial_bytes = (s.data.len() - s.pos) as u64;
         info.dirty_bytes = 0;
         drop(s);
@@ -431,6 +492,7 @@ unsafe extern "C" fn stream_release(
 pub(super) struct MigAdapter<T: DeviceOps>(PhantomData<T>);
 
 impl<T: DeviceOps> MigAdapter<T> {
+    /// The `struct vfio_migration_ops` of `T`'s devices.
     pub(super) const OPS: bindings::vfio_migration_ops = bindings::vfio_migration_ops {
         migration_set_state: Some(Self::set_state),
         migration_get_state: Some(Self::get_state),
@@ -489,25 +551,26 @@ impl<T: DeviceOps> MigAdapter<T> {
         Ok(FileRef(file))
     }
 
-    /// A new stream, with the user's pre-copy opt-in read from `vdev`.
+    /// A new stream of at most `limit` bytes, with the user's pre-copy opt-in read from
+    /// `vdev`.
     fn new_stream(
         vdev: *mut bindings::vfio_device,
         precopy: bool,
         limit: usize,
     ) -> Result<Arc<Stream>> {
-        // SAFETY: `vdev` is the registered device of the running callback; the VFIO core only
-        // writes `precopy_info_v2` from its own ioctl handler and at close, a byte read here.
-        let info_v2 = unsafe { (*vdev).precopy_info_v2 } != 0;
         Arc::pin_init(
-            new_mutex!(StreamData {
-                data: KVec::new(),
-                pos: 0,
-                ended: false,
-                precopy,
-                limit,
-                info_v2,
+            pin_init!(Stream {
+                ended: AtomicBool::new(false),
+                info_v2: AtomicBool::new(info_v2_of(vdev)),
+                // INVARIANT: `pos == 0 == data.len()`.
+                data <- new_mutex!(StreamData {
+                    data: KVVec::new(),
+                    pos: 0,
+                    precopy,
+                    limit: limit.min(MAX_STREAM_LIMIT),
+                }),
             }),
-            GFP_KERNEL,
+            GFP_KERNEL_ACCOUNT,
         )
     }
 
@@ -521,10 +584,14 @@ impl<T: DeviceOps> MigAdapter<T> {
 
     /// Runs the driver's save for `phase` and appends its bytes to `stream`.
     fn save(dev: &Device<T>, stream: &Stream, phase: SavePhase) -> Result {
-        let mut buf = KVec::new();
+        let mut buf = KVVec::new();
         T::mig_save(dev, &mut SaveWriter { buf: &mut buf }, phase)?;
-        let mut s = stream.lock();
-        s.data.extend_from_slice(&buf, GFP_KERNEL)?;
+        let mut s = stream.data.lock();
+        // More than the destination would accept: fail here, not there.
+        if s.data.len().saturating_add(buf.len()) > s.limit {
+            return Err(EFBIG);
+        }
+        s.data.extend_from_slice(&buf, stream_gfp())?;
         if matches!(phase, SavePhase::StopCopy { .. }) {
             s.precopy = false;
         }
@@ -541,11 +608,10 @@ impl<T: DeviceOps> MigAdapter<T> {
         next: State,
     ) -> Result<Option<FileRef>> {
         let cur = m.current;
-        Self::set_activity(dev, cur, next).inspect_err(|_| {
-            m.end_streams();
-            m.current = State::Error;
-        })?;
-        let res = Self::step_data(dev, vdev, m, cur, next);
+        let res = Self::set_activity(dev, cur, next)
+            .and_then(|()| Self::step_data(dev, vdev, m, cur, next));
+        // Back to the activity of `cur` (nothing if it did not change, or the change failed
+        // before doing anything: `mig_set_activity` is idempotent).
         if res.is_err() && Self::set_activity(dev, next, cur).is_err() {
             m.end_streams();
             m.current = State::Error;
@@ -569,7 +635,7 @@ impl<T: DeviceOps> MigAdapter<T> {
         }
         if next.saving() && !cur.saving() {
             let precopy = next != State::StopCopy;
-            let stream = Self::new_stream(vdev, precopy, 0)?;
+            let stream = Self::new_stream(vdev, precopy, T::mig_stream_limit(dev))?;
             let phase = if precopy {
                 SavePhase::PreCopy
             } else {
@@ -578,33 +644,33 @@ impl<T: DeviceOps> MigAdapter<T> {
             Self::save(dev, &stream, phase)?;
             let file = Self::new_file(&stream, true)?;
             if let Some(old) = m.saving.replace(stream) {
-                old.lock().end();
+                old.end();
             }
             return Ok(Some(file));
         }
         if cur.saving() && !next.saving() {
             if let Some(s) = m.saving.take() {
-                s.lock().end();
+                s.end();
             }
             return Ok(None);
         }
         match (cur, next) {
             (State::Stop, State::Resuming) => {
-                let stream = Self::new_stream(vdev, false, T::mig_data_size(dev))?;
+                let stream = Self::new_stream(vdev, false, T::mig_stream_limit(dev))?;
                 let file = Self::new_file(&stream, false)?;
                 if let Some(old) = m.resuming.replace(stream) {
-                    old.lock().end();
+                    old.end();
                 }
                 Ok(Some(file))
             }
             (State::Resuming, State::Stop) => {
                 let stream = m.resuming.clone().ok_or(EINVAL)?;
-                let mut s = stream.lock();
+                let s = stream.data.lock();
                 // The device state is only changed by a load that succeeds; on error the
                 // stream stays open, as the state stays `RESUMING`.
                 T::mig_load(dev, &s.data)?;
-                s.end();
                 drop(s);
+                stream.end();
                 m.resuming = None;
                 Ok(None)
             }
@@ -619,6 +685,7 @@ impl<T: DeviceOps> MigAdapter<T> {
         new: u32,
     ) -> Result<Option<FileRef>> {
         let mut m = dev.mig.lock();
+        m.refresh_info_v2(vdev);
         // `vfio_mig_get_next_state()` warns when asked from `ERROR`: refuse first.
         if m.current == State::Error {
             return Err(EINVAL);
@@ -635,14 +702,11 @@ impl<T: DeviceOps> MigAdapter<T> {
             let next = State::from_raw(next).ok_or(EINVAL)?;
             let f = Self::step(dev, vdev, &mut m, next)?;
             m.current = next;
-            if f.is_some() {
-                // Only the last arc of a path opens a stream (`vfio_mig_get_next_state()`
-                // never routes through a saving or resuming state).
-                if next as u32 != new {
-                    return Err(EINVAL);
-                }
-                file = f;
-            }
+            // Only the last arc of a path opens a stream: `vfio_mig_get_next_state()` routes
+            // through a saving state only from another (`PRE_COPY` to `STOP_COPY` through
+            // `PRE_COPY_P2P`), which continues the stream. Should an earlier arc open one,
+            // the later arcs end it, and its file is put here.
+            file = f.or(file.filter(|_| m.current.saving() || m.current == State::Resuming));
         }
         Ok(file)
     }
@@ -668,7 +732,10 @@ impl<T: DeviceOps> MigAdapter<T> {
     ) -> c_int {
         // SAFETY: As in `set_state`.
         let dev = unsafe { Device::<T>::from_raw(vdev) };
-        let cur = dev.mig.lock().current;
+        let m = dev.mig.lock();
+        m.refresh_info_v2(vdev);
+        let cur = m.current;
+        drop(m);
         // SAFETY: The VFIO core passes a pointer to its local variable.
         unsafe { *state = cur as u32 };
         0
@@ -707,13 +774,12 @@ impl<T: DeviceOps> MigAdapter<T> {
                 dev.open_map().ok_or(ENODEV)?.log_start(&ranges, ps)?
             } else {
                 let mut m = dev.mig.lock();
-                if m.log.is_some() {
+                if m.logging {
                     return Err(EBUSY);
                 }
-                let log = DirtyLog::new(&ranges, ps)?;
-                let ps = log.page_size();
-                m.log = Some(log);
-                ps
+                let shift = super::dirty::page_shift(&ranges, ps)?;
+                m.logging = true;
+                1u64 << shift
             };
             // SAFETY: As above.
             unsafe { *page_size = ps };
@@ -729,7 +795,7 @@ impl<T: DeviceOps> MigAdapter<T> {
                 map.log_stop();
             }
         } else {
-            dev.mig.lock().log = None;
+            dev.mig.lock().logging = false;
         }
         0
     }
@@ -751,43 +817,61 @@ impl<T: DeviceOps> MigAdapter<T> {
                 dev.open_map()
                     .ok_or(ENODEV)?
                     .log_report(iova as u64, length as u64, set)?;
-            } else {
-                let mut m = dev.mig.lock();
-                Option::as_mut(&mut m.log)
-                    .ok_or(EINVAL)?
-                    .report(iova as u64, length as u64, set);
+            } else if !dev.mig.lock().logging {
+                return Err(EINVAL);
             }
             Ok(0)
         })
     }
 
+    /// The `struct vfio_log_ops` of `T`'s devices.
     pub(super) const LOG_OPS: bindings::vfio_log_ops = bindings::vfio_log_ops {
         log_start: Some(Self::log_start),
         log_stop: Some(Self::log_stop),
         log_read_and_clear: Some(Self::log_read_and_clear),
     };
 
-    /// `VFIO_DEVICE_RESET` and the close: ends the streams, runs `device_reset` (the driver's
-    /// reset, or its close: what the device was doing while stopped is dropped there), then
-    /// returns the device to `RUNNING` (from any state, `ERROR` included).
+    /// `VFIO_DEVICE_RESET`: ends the streams, runs the driver's reset (which drops what the
+    /// device was holding back while stopped), then returns the device to `RUNNING` (from any
+    /// state, `ERROR` included). If the device cannot be made to run, it enters `ERROR`.
     pub(super) fn reset(dev: &Device<T>, device_reset: impl FnOnce() -> Result) -> Result {
         let mut m = dev.mig.lock();
         m.end_streams();
         let cur = m.current;
-        m.current = State::Running;
         let res = device_reset();
-        res.and(Self::set_activity(dev, cur, State::Running))
+        // `ERROR`'s activity is unknown: "stopped" makes the driver hear `Running` (it
+        // accepts an activity it already has).
+        match Self::set_activity(dev, cur, State::Running) {
+            Ok(()) => {
+                m.current = State::Running;
+                res
+            }
+            Err(e) => {
+                m.current = State::Error;
+                Err(e)
+            }
+        }
     }
 
-    /// The close: as [`Self::reset`] around the driver's close, and DMA logging stops (the
-    /// pinned map stops its own).
-    pub(super) fn close(dev: &Device<T>, driver_close: impl FnOnce()) {
-        // An activity change that fails leaves nothing to do: the device is closing.
-        let _ = Self::reset(dev, || {
-            driver_close();
-            Ok(())
-        });
-        dev.mig.lock().log = None;
+    /// The first half of the close, before the driver's: ends the streams (the VFIO core
+    /// requires it before `close_device` returns) and DMA logging (the pinned map stops its
+    /// own when it is closed).
+    pub(super) fn close_begin(dev: &Device<T>) {
+        let mut m = dev.mig.lock();
+        m.end_streams();
+        m.logging = false;
+    }
+
+    /// The second half, after the driver's close and the pinned map's (no DMA can start any
+    /// more): the device runs again and the next open finds it `RUNNING`, or `ERROR` if it
+    /// cannot be made to run.
+    pub(super) fn close_end(dev: &Device<T>) {
+        let mut m = dev.mig.lock();
+        let cur = m.current;
+        m.current = match Self::set_activity(dev, cur, State::Running) {
+            Ok(()) => State::Running,
+            Err(_) => State::Error,
+        };
     }
 }
 
@@ -796,7 +880,14 @@ pub(super) const fn ops_ptr<T: DeviceOps>() -> *const bindings::vfio_migration_o
     &MigAdapter::<T>::OPS
 }
 
-/// The raw pointer to the DMA logging table of `T`, for `vfio_device.log_ops`.
+/// The raw pointer to the DMA logging table of `T`, for `vfio_device.log_ops`; NULL without
+/// `CONFIG_IOMMUFD_DRIVER`, whose `iova_bitmap` the reports need (the VFIO core answers every
+/// report `EOPNOTSUPP` without it, and QEMU falls back to its own dirty tracking when the
+/// device offers none).
 pub(super) const fn log_ops_ptr<T: DeviceOps>() -> *const bindings::vfio_log_ops {
-    &MigAdapter::<T>::LOG_OPS
+    if cfg!(CONFIG_IOMMUFD_DRIVER) {
+        &MigAdapter::<T>::LOG_OPS
+    } else {
+        ptr::null()
+    }
 }

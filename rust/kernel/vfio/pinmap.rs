@@ -36,17 +36,25 @@
 //! appeared meanwhile before it is inserted. A [`Mapping`] keeps its runs pinned with atomic
 //! use counts, without the mutex: copies never wait for an unmap, and an unmap waits only for
 //! copies in flight in its range.
+//!
+//! DMA logging (see [`super::dirty`]): the log is behind a spinlock of its own, taken by a
+//! write only while logging is on and only to set bits, so copies still never sleep; a report
+//! takes it to read and clear a bounded number of runs at a time and fills the user's bitmap
+//! without it.
 
 use super::{dirty::DirtyLog, Device, DeviceOps};
 use crate::{
-    alloc::{flags::GFP_KERNEL, KVec},
+    alloc::{
+        flags::{GFP_KERNEL, GFP_KERNEL_ACCOUNT},
+        KVec,
+    },
     bindings,
     error::{Error, Result},
     ffi::c_int,
     page::{PAGE_SHIFT, PAGE_SIZE},
     prelude::*,
     rbtree::{RBTree, RBTreeNode, RBTreeNodeReservation},
-    sync::{CondVar, Mutex},
+    sync::{CondVar, Mutex, SpinLock},
 };
 use core::{
     ptr::null_mut,
@@ -298,9 +306,11 @@ pub struct PinnedMap {
     unmappers: AtomicUsize,
     /// DMA logging is on: `log` holds a log. Read without the lock by every write.
     logging: AtomicBool,
-    /// The dirty-page log while DMA logging is on.
+    /// The dirty-page log while DMA logging is on. A spinlock, so that writes through a
+    /// [`Mapping`] never sleep; only bits are set, read and cleared under it (allocation and
+    /// freeing happen outside it, and the user's bitmap is written without it).
     #[pin]
-    log: Mutex<Option<DirtyLog>>,
+    log: SpinLock<Option<DirtyLog>>,
 }
 
 /// Where the pages come from: VFIO for devices, nothing for the benchmark.
@@ -357,6 +367,8 @@ impl<T: DeviceOps> Backend for Vfio<'_, T> {
 static INNER_NAME: &CStr = crate::c_str!("vfio::PinnedMap::inner");
 static IDLE_NAME: &CStr = crate::c_str!("vfio::PinnedMap::idle");
 static LOG_NAME: &CStr = crate::c_str!("vfio::PinnedMap::log");
+/// Runs of dirty pages a report gathers per lock hold.
+const REPORT_RUNS: usize = 256;
 
 impl PinnedMap {
     /// Creates an empty map.
@@ -380,25 +392,30 @@ impl PinnedMap {
             unpins: AtomicU64::new(0),
             unmappers: AtomicUsize::new(0),
             logging: AtomicBool::new(false),
-            log <- Mutex::new(None, LOG_NAME, crate::static_lock_class!()),
+            log <- SpinLock::new(None, LOG_NAME, crate::static_lock_class!()),
         })
     }
 
-    /// Starts DMA logging over `ranges` (`(first, last)`, inclusive) at `page_size`: from now
-    /// on every page written through a [`Mapping`] of the map is recorded. Returns the page
-    /// size used. Errors: `EBUSY` if logging is on already, the errors of [`DirtyLog::new`].
+    /// Starts DMA logging over `ranges` (`(first, last)`, inclusive) at `page_size` (a hint,
+    /// see [`dirty::page_shift`](super::dirty::page_shift)): from now on every page written
+    /// through a [`Mapping`] of the map is recorded. Returns the page size used. Errors:
+    /// `EBUSY` if logging is on already, the errors of [`DirtyLog::new`].
     pub(super) fn log_start(&self, ranges: &[(u64, u64)], page_size: u64) -> Result<u64> {
+        let new = DirtyLog::new(ranges, page_size)?;
+        let ps = new.page_size();
         let mut log = self.log.lock();
         if log.is_some() {
+            drop(log);
+            // `new` is freed here, without the spinlock.
             return Err(EBUSY);
         }
-        let l = DirtyLog::new(ranges, page_size)?;
-        let ps = l.page_size();
-        *log = Some(l);
-        // Pairs with the fence in `mark_dirty`: a write that does not see this finished
-        // before logging started, so userspace's first pass over memory (after this returns)
-        // sees its data.
+        *log = Some(new);
         self.logging.store(true, Ordering::SeqCst);
+        drop(log);
+        // Pairs with the fence in `mark_dirty` (store buffering): either a write sees
+        // `logging` and marks its pages, or its data is visible to everything userspace reads
+        // after this returns (its first pass over guest memory).
+        core::sync::atomic::fence(Ordering::SeqCst);
         Ok(ps)
     }
 
@@ -406,20 +423,37 @@ impl PinnedMap {
     pub(super) fn log_stop(&self) {
         let mut log = self.log.lock();
         self.logging.store(false, Ordering::SeqCst);
-        *log = None;
+        let old = log.take();
+        drop(log);
+        // The bitmap is freed without the spinlock.
+        drop(old);
     }
 
-    /// Reads and clears the dirty pages of `[iova, iova + length)` (see [`DirtyLog::report`]).
-    /// `EINVAL` if logging is off.
-    pub(super) fn log_report(&self, iova: u64, length: u64, f: impl FnMut(u64, u64)) -> Result {
-        let mut guard = self.log.lock();
-        Option::as_mut(&mut *guard)
-            .ok_or(EINVAL)?
-            .report(iova, length, f);
-        Ok(())
+    /// Reads and clears the dirty pages of `[iova, iova + length)` (see
+    /// [`DirtyLog::report_some`]), calling `f(start, length)` for each run without the log's
+    /// lock held (`f` fills the user's bitmap, which may fault). `EINVAL` if logging is off.
+    pub(super) fn log_report(&self, iova: u64, length: u64, mut f: impl FnMut(u64, u64)) -> Result {
+        let mut out = KVec::with_capacity(REPORT_RUNS, GFP_KERNEL_ACCOUNT)?;
+        let mut from = iova;
+        loop {
+            out.clear();
+            let next = {
+                let mut guard = self.log.lock();
+                let log = Option::as_mut(&mut *guard).ok_or(EINVAL)?;
+                log.report_some(iova, length, from, &mut out)
+            };
+            for &(s, l) in out.iter() {
+                f(s, l);
+            }
+            match next {
+                Some(n) => from = n,
+                None => return Ok(()),
+            }
+        }
     }
 
-    /// Records a device write of `[iova, iova + len)`, after its data was written.
+    /// Records a device write of `[iova, iova + len)`, after its data was written. Does not
+    /// sleep.
     fn mark_dirty(&self, iova: u64, len: u64) {
         // Orders the data written before the check (see `log_start`).
         core::sync::atomic::fence(Ordering::SeqCst);
@@ -571,6 +605,7 @@ impl PinnedMap {
             held: Small::new(),
             // INVARIANT: A request for writing pins every page writable, or fails (below).
             writable: write,
+            handed_out: AtomicBool::new(false),
         };
         let mut inner = self.inner.lock();
         if inner.open_for != Some(owner) {
@@ -861,6 +896,9 @@ pub struct Mapping<'a> {
     held: Small<RunPtr>,
     /// Acquired for writing: [`Mapping::write`] and [`Mapping::fill`] are allowed.
     writable: bool,
+    /// [`Mapping::segments`] handed the (writable) pages to hardware: they count as written
+    /// again when the mapping is dropped, after the hardware is done.
+    handed_out: AtomicBool,
 }
 
 impl Mapping<'_> {
@@ -960,9 +998,13 @@ impl Mapping<'_> {
     /// (contiguous pages are not merged), for a device that DMAs itself.
     ///
     /// The abstraction cannot see what hardware writes: with DMA logging on, a writable
-    /// request counts as written in full when its segments are handed out.
+    /// request counts as written in full, when its segments are handed out and again when the
+    /// mapping is dropped (a report between the two must not lose a write that comes after
+    /// it). A device that DMAs must therefore drop its mappings before it reports
+    /// [`Activity::Stopped`](super::migration::Activity::Stopped).
     pub fn segments(&self) -> impl Iterator<Item = (u64, usize)> + '_ {
         if self.writable {
+            self.handed_out.store(true, Ordering::Relaxed);
             self.map.mark_dirty(self.iova, self.len as u64);
         }
         let mut pos = 0;
@@ -984,6 +1026,10 @@ impl Mapping<'_> {
 
 impl Drop for Mapping<'_> {
     fn drop(&mut self) {
+        if self.handed_out.load(Ordering::Relaxed) {
+            // Hardware may have written any of the pages since `segments`.
+            self.map.mark_dirty(self.iova, self.len as u64);
+        }
         self.map.put(&self.held);
     }
 }
