@@ -64,6 +64,41 @@ fi
 [ -e "$LIBCLANG_DIR/libclang.so" ] || [ -e "$LIBCLANG_DIR/libclang.so.1" ] ||
 	die "$LIBCLANG_DIR/libclang.so missing (package libclang-$LLVM_VERSION-dev)"
 
+# 1b. QEMU 10.0 from bookworm-backports: VFIO migration v2 with device dirty
+#     tracking (QEMU 7.2 speaks only the v1 protocol) and the iommufd
+#     backend.  The suite is added with a pin that takes only QEMU and the
+#     firmware it needs (seabios >> 1.16.3) from it: every other package
+#     keeps bookworm's version (backports stay at priority 100).  It replaces
+#     bookworm's QEMU 7.2, which ran the test VM and the nested guest before.
+QEMU_BPO_PACKAGES="qemu-system-x86 qemu-system-common qemu-system-data seabios"
+bpo_list=/etc/apt/sources.list.d/mdev-rs-bookworm-backports.sources
+bpo_pref=/etc/apt/preferences.d/mdev-rs-qemu-from-backports
+bpo_list_text="# mdev-rs (scripts/setup.sh): QEMU 10 only, see $bpo_pref
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg"
+bpo_pref_text="# mdev-rs (scripts/setup.sh): only QEMU and its firmware from bookworm-backports
+Package: $QEMU_BPO_PACKAGES
+Pin: release n=bookworm-backports
+Pin-Priority: 990"
+qemu_version() { dpkg-query -W -f='${Version}' qemu-system-x86 2>/dev/null || true; }
+if [[ "$(qemu_version)" == 1:10.0.* ]] && [ -f "$bpo_pref" ]; then
+	say "QEMU $(qemu_version) (bookworm-backports) present"
+else
+	say "installing QEMU 10.0 from bookworm-backports (pinned: $QEMU_BPO_PACKAGES)"
+	printf '%s\n' "$bpo_list_text" | as_root tee "$bpo_list" >/dev/null
+	printf '%s\n' "$bpo_pref_text" | as_root tee "$bpo_pref" >/dev/null
+	as_root apt-get update -q || die "apt-get update failed (bookworm-backports)"
+	# shellcheck disable=SC2086
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+		--no-install-recommends $QEMU_BPO_PACKAGES ||
+		die "apt-get install of QEMU 10 from bookworm-backports failed"
+	[[ "$(qemu_version)" == 1:10.0.* ]] ||
+		die "qemu-system-x86 is $(qemu_version) after the install, not 10.0 from bookworm-backports"
+fi
+
 # 2. The kernel source: Debian's linux-source-$KERNEL_SERIES, version
 #    $KERNEL_DEB_VERSION, from $KERNEL_SUITE, fetched with a private sources
 #    list and state directory so that the machine's own apt configuration

@@ -74,6 +74,16 @@ if [ "${MDEV_E2E:-1}" = 1 ]; then
 	for r in mdev_c:mtty mdev:mtty_rs; do
 		case " ${cores[*]} " in *" ${r%%:*} "*) e2e_runs+=("$r") ;; esac
 	done
+	# and the guest migrated from the C mtty on the C core to the Rust mtty
+	# on the Rust core (qemu-e2e.sh --cross), and a guest driving the mdma
+	# DMA engine migrated live on the Rust core (qemu-e2e.sh --dma)
+	if [ "${MDEV_E2E_MIGRATE:-1}" != 0 ]; then
+		[[ " ${cores[*]} " == *" mdev_c "* && " ${cores[*]} " == *" mdev "* &&
+			" ${impls[*]} " == *" mtty "* && " ${impls[*]} " == *" mtty_rs "* ]] &&
+			e2e_runs+=(cross:cross)
+		[[ " ${cores[*]} " == *" mdev "* ]] && [ "${MDEV_MDMA:-1}" = 1 ] &&
+			e2e_runs+=(mdev:dma)
+	fi
 fi
 # Cross-implementation migration (C mtty <-> Rust mtty) needs both.
 if [ -z "${MDEV_MIGRATION:-}" ]; then
@@ -301,7 +311,13 @@ fi
 for r in "${e2e_runs[@]}"; do
 	t0=$SECONDS
 	core=${r%%:*} mod=${r#*:}
-	out=$(MDEV_E2E_CORES=$core MDEV_MTTY_MODULE=$mod "$(dirname "$0")/qemu-e2e.sh" 2>&1)
+	if [ "$r" = cross:cross ]; then
+		out=$("$(dirname "$0")/qemu-e2e.sh" --cross 2>&1)
+	elif [ "$mod" = dma ]; then
+		out=$(MDEV_E2E_CORES=$core "$(dirname "$0")/qemu-e2e.sh" --dma 2>&1)
+	else
+		out=$(MDEV_E2E_CORES=$core MDEV_MTTY_MODULE=$mod "$(dirname "$0")/qemu-e2e.sh" 2>&1)
+	fi
 	rc=$?
 	sed 's/^/# /' <<<"$out"
 	res=$(sed -nE 's/^RESULT: pass=([0-9]+) fail=([0-9]+) skip=([0-9]+).*/\1 \2 \3/p' <<<"$out" | tail -n1)
@@ -315,7 +331,10 @@ for r in "${e2e_runs[@]}"; do
 	pass=$((pass + ep)) fail=$((fail + ef + es))
 	ok=1
 	[ "$rc" = 0 ] && [ "$ef" = 0 ] && [ "$es" = 0 ] && [ "$ep" -gt 0 ] && ok=0
-	result $ok "qemu-e2e core=$core mtty=$mod: pass=$ep fail=$ef skip=$es ($((SECONDS - t0)) s)"
+	what="core=$core mtty=$mod"
+	[ "$r" = cross:cross ] && what="migration from mtty on mdev_c to mtty_rs on mdev"
+	[ "$mod" = dma ] && what="live migration of a guest driving mdma, core=$core"
+	result $ok "qemu-e2e $what: pass=$ep fail=$ef skip=$es ($((SECONDS - t0)) s)"
 done
 
 # 3. Differential: the ABI dumps (mdev_dump) of every core and mtty

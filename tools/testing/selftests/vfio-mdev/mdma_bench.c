@@ -29,6 +29,23 @@
  *   warm	REPS repetitions of ITERS COPYs of window 0 again (its pages
  *		are pinned and cached since the last cold repetition), ITERS =
  *		max(1, -b / size).
+ *   warmlog	the same with DMA logging on (VFIO_DEVICE_FEATURE_DMA_LOGGING_*,
+ *		4 KiB pages over both buffers): every page the engine writes is
+ *		recorded; a report afterwards must hold exactly window 0's
+ *		destination pages.  warmlog / warm is the cost of logging.
+ *
+ * And once per path, with logging over 1 GiB of IOVA (the destination
+ * buffer and what follows it): the time of one DMA_LOGGING_REPORT of the
+ * whole GiB (a 32 KiB bitmap), clean and after a 16 MiB copy dirtied 4096
+ * pages (checked: exactly those bits), as
+ *
+ *	bench mdma_<path>_report1g_<clean|16m> core=<core> value=<us> unit=us reps=<REPS>
+ *
+ * and the time of a stop-copy save of the device: SET STOP_COPY from
+ * RUNNING (through RUNNING_P2P and STOP), reading the whole stream, and
+ * SET RUNNING again (checked: the stream has the device's data size):
+ *
+ *	bench mdma_<path>_stopcopy core=<core> value=<us> unit=us bytes=<stream length> reps=<REPS>
  *
  * A DMA is the register writes SRC_LO/HI, DST_LO/HI, LEN, OP, DOORBELL
  * (pwrite of 4 bytes each on the device fd) and a read of STATUS; the
@@ -122,6 +139,9 @@ static const struct mdev_sample_desc mdma_desc = {
 };
 
 static const char *core = "unknown";
+
+/* mdma's stop-copy stream (samples/vfio-mdev/mdma.rs, MIG_LEN) */
+#define MDMA_MIG_LEN	59
 
 struct opts {
 	unsigned long sizes[MAX_SIZES];
@@ -481,11 +501,199 @@ static void report(enum dma_path path, const char *kind, unsigned long size,
 		path_names[path], kind, sz, m, lo, hi, reps, dmas);
 }
 
+static int dev_feature(int fd, __u32 flags, void *data, size_t size)
+{
+	__u64 buf[(sizeof(struct vfio_device_feature) + 32) / 8] = { 0 };
+	struct vfio_device_feature *f = (void *)buf;
+
+	f->argsz = sizeof(*f) + size;
+	f->flags = VFIO_DEVICE_FEATURE_SET | flags;
+	if (flags == VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT)
+		f->flags = VFIO_DEVICE_FEATURE_GET | flags;
+	if (size)
+		memcpy(f->data, data, size);
+	return ioctl(fd, VFIO_DEVICE_FEATURE, f) ? -errno : 0;
+}
+
+/* DMA logging at 4 KiB over [a, a + alen) and [b, b + blen) (blen 0: one range) */
+static int log_start(struct mdma *m, __u64 a, __u64 alen, __u64 b, __u64 blen)
+{
+	struct vfio_device_feature_dma_logging_range r[2] = {
+		{ .iova = a, .length = alen }, { .iova = b, .length = blen },
+	};
+	struct vfio_device_feature_dma_logging_control c = {
+		.page_size = PG,
+		.num_ranges = blen ? 2 : 1,
+		.ranges = (uintptr_t)r,
+	};
+	int ret = dev_feature(m->fd, VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
+			      &c, sizeof(c));
+
+	if (ret)
+		fprintf(stderr, "# DMA_LOGGING_START: %s\n", strerror(-ret));
+	return ret;
+}
+
+static int log_stop(struct mdma *m)
+{
+	return dev_feature(m->fd, VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP, NULL, 0);
+}
+
+/* A report of [iova, iova + len) at 4 KiB into bm; its number of set bits */
+static long log_report(struct mdma *m, __u64 iova, __u64 len, __u64 *bm)
+{
+	struct vfio_device_feature_dma_logging_report r = {
+		.iova = iova,
+		.length = len,
+		.page_size = PG,
+		.bitmap = (uintptr_t)bm,
+	};
+	unsigned long i, words = len / PG / 64;
+	long n = 0;
+	int ret;
+
+	memset(bm, 0, words * 8);
+	ret = dev_feature(m->fd, VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT,
+			  &r, sizeof(r));
+	if (ret) {
+		fprintf(stderr, "# DMA_LOGGING_REPORT: %s\n", strerror(-ret));
+		return ret;
+	}
+	for (i = 0; i < words; i++)
+		n += __builtin_popcountll(bm[i]);
+	return n;
+}
+
+/* The first set bits of bm are exactly [0, n) */
+static bool bits_prefix(const __u64 *bm, unsigned long nbits, unsigned long n)
+{
+	unsigned long i;
+
+	for (i = 0; i < nbits; i++)
+		if (!!(bm[i / 64] >> (i % 64) & 1) != (i < n))
+			return false;
+	return true;
+}
+
+/* The report figures of one path: 1 GiB tracked, clean and 16 MiB dirty */
+static int bench_report(struct mdma *m, const struct opts *o)
+{
+	const unsigned long len = 1024 * MiB, nbits = len / PG;
+	double us[MAX_REPS];
+	__u64 *bm = calloc(nbits / 64, 8);
+	uint64_t t0;
+	long n;
+	int r, k;
+
+	if (!bm || log_start(m, IOVA_DST, len, 0, 0))
+		return -1;
+	for (k = 0; k < 2; k++) {
+		for (r = 0; r < o->reps; r++) {
+			if (k && dma_copy(m, IOVA_SRC, IOVA_DST, 16 * MiB))
+				goto fail;
+			t0 = now_ns();
+			n = log_report(m, IOVA_DST, len, bm);
+			us[r] = (now_ns() - t0) / 1e3;
+			if (n != (k ? 4096 : 0) ||
+			    (k && !bits_prefix(bm, nbits, 4096))) {
+				fprintf(stderr, "# %s report of 1 GiB: %ld pages dirty, expected %d\n",
+					path_names[m->path], n, k ? 4096 : 0);
+				goto fail;
+			}
+		}
+		printf("bench mdma_%s_report1g_%s core=%s value=%.3f unit=us reps=%d\n",
+		       path_names[m->path], k ? "16m" : "clean", core,
+		       median(us, o->reps), o->reps);
+		fflush(stdout);
+	}
+	free(bm);
+	return log_stop(m);
+fail:
+	free(bm);
+	log_stop(m);
+	return -1;
+}
+
+static int mig_set(struct mdma *m, __u32 state, int *data_fd)
+{
+	struct vfio_device_feature_mig_state st = {
+		.device_state = state,
+		.data_fd = -1,
+	};
+	__u64 buf[(sizeof(struct vfio_device_feature) + sizeof(st) + 7) / 8] = { 0 };
+	struct vfio_device_feature *f = (void *)buf;
+
+	f->argsz = sizeof(*f) + sizeof(st);
+	f->flags = VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE;
+	memcpy(f->data, &st, sizeof(st));
+	if (ioctl(m->fd, VFIO_DEVICE_FEATURE, f))
+		return -errno;
+	memcpy(&st, f->data, sizeof(st));
+	*data_fd = st.data_fd;
+	return 0;
+}
+
+/* The stop-copy figure of one path */
+static int bench_stopcopy(struct mdma *m, const struct opts *o)
+{
+	double us[MAX_REPS];
+	__u8 stream[256];
+	ssize_t len = 0, n;
+	uint64_t t0;
+	int r, fd = -1, dummy;
+
+	for (r = 0; r < o->reps; r++) {
+		t0 = now_ns();
+		if (mig_set(m, VFIO_DEVICE_STATE_STOP_COPY, &fd) || fd < 0) {
+			fprintf(stderr, "# STOP_COPY: %s\n", strerror(errno));
+			return -1;
+		}
+		len = 0;
+		while ((n = read(fd, stream + len, sizeof(stream) - len)) > 0)
+			len += n;
+		if (mig_set(m, VFIO_DEVICE_STATE_RUNNING, &dummy)) {
+			close(fd);
+			return -1;
+		}
+		us[r] = (now_ns() - t0) / 1e3;
+		close(fd);
+		if (n < 0 || len != MDMA_MIG_LEN) {
+			fprintf(stderr, "# stop-copy stream of %zd bytes, expected %d\n",
+				len, MDMA_MIG_LEN);
+			return -1;
+		}
+	}
+	printf("bench mdma_%s_stopcopy core=%s value=%.3f unit=us bytes=%zd reps=%d\n",
+	       path_names[m->path], core, median(us, o->reps), len, o->reps);
+	fflush(stdout);
+	return 0;
+}
+
+/* REPS repetitions of ITERS copies of window 0: MiB/s and us per DMA of each */
+static int time_warm(struct mdma *m, const struct opts *o, unsigned long size,
+		     unsigned long iters, double *mibs, double *us)
+{
+	unsigned long i;
+	uint64_t t0, t;
+	int r;
+
+	for (r = 0; r < o->reps; r++) {
+		t0 = now_ns();
+		for (i = 0; i < iters; i++)
+			if (dma_copy(m, IOVA_SRC, IOVA_DST, size))
+				return -1;
+		t = now_ns() - t0;
+		mibs[r] = (double)iters * size / MiB / (t / 1e9);
+		us[r] = t / 1e3 / iters;
+	}
+	return 0;
+}
+
 /* The cold and warm figures of one size */
 static int bench_size(struct mdma *m, const struct opts *o, __u8 *src,
 		      __u8 *dst, unsigned long size)
 {
-	unsigned long windows = BUF_SIZE / size, iters, w, i;
+	unsigned long windows = BUF_SIZE / size, iters, w;
 	unsigned long pages = size / PG;
 	double mibs[MAX_REPS], us[MAX_REPS];
 	long long miss0, miss1;
@@ -543,15 +751,8 @@ static int bench_size(struct mdma *m, const struct opts *o, __u8 *src,
 	snprintf(what, sizeof(what), "%s warm %s", path_names[m->path], sz);
 	if (verify(what, src, dst, size))
 		return -1;
-	for (r = 0; r < o->reps; r++) {
-		t0 = now_ns();
-		for (i = 0; i < iters; i++)
-			if (dma_copy(m, IOVA_SRC, IOVA_DST, size))
-				return -1;
-		t = now_ns() - t0;
-		mibs[r] = (double)iters * size / MiB / (t / 1e9);
-		us[r] = t / 1e3 / iters;
-	}
+	if (time_warm(m, o, size, iters, mibs, us))
+		return -1;
 	miss1 = stat_misses(m->uuid);
 	if (miss0 < 0 || miss1 < 0)
 		return -1;
@@ -561,6 +762,31 @@ static int bench_size(struct mdma *m, const struct opts *o, __u8 *src,
 		return -1;
 	}
 	report(m->path, "warm", size, mibs, us, o->reps, iters);
+
+	/* warmlog: the same with DMA logging on */
+	if (log_start(m, IOVA_SRC, BUF_SIZE, IOVA_DST, BUF_SIZE))
+		return -1;
+	if (time_warm(m, o, size, iters, mibs, us))
+		return -1;
+	{
+		unsigned long nbits = BUF_SIZE / PG;
+		__u64 *bm = calloc(nbits / 64, 8);
+		long n = bm ? log_report(m, IOVA_DST, BUF_SIZE, bm) : -ENOMEM;
+		bool exact = n == (long)pages && bits_prefix(bm, nbits, pages);
+
+		if (bm && exact)
+			n = log_report(m, IOVA_SRC, BUF_SIZE, bm);
+		free(bm);
+		if (!exact || n) {
+			fprintf(stderr, "# %s warmlog %s: the report is not exactly window 0's %lu destination pages\n",
+				path_names[m->path], sz, pages);
+			log_stop(m);
+			return -1;
+		}
+	}
+	if (log_stop(m))
+		return -1;
+	report(m->path, "warmlog", size, mibs, us, o->reps, iters);
 	return 0;
 }
 
@@ -600,6 +826,10 @@ static int bench_path(const struct opts *o, enum dma_path path, __u8 *src,
 	for (i = 0; i < o->nr_sizes && !failed; i++)
 		if (bench_size(&m, o, src, dst, o->sizes[i]))
 			failed = 1;
+	if (!failed && bench_report(&m, o))
+		failed = 1;
+	if (!failed && bench_stopcopy(&m, o))
+		failed = 1;
 out:
 	/* closing the device unpins everything; the unmaps go with the fds */
 	mdma_close(&m);

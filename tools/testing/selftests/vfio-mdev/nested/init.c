@@ -37,6 +37,18 @@
  *   MTTY_E2E_CORRUPT=1   compare against a wrong pattern, to see a FAIL
  *   MTTY_E2E_DEBUG=1     dump /proc/tty/driver/serial and /proc/interrupts
  *                        (also done after any FAIL)
+ *   MDMA_E2E_ROUNDS=N    instead of the mtty test: drive the mdma DMA engine
+ *                        (PCI 4d44:4d41, samples/vfio-mdev/mdma.rs) from user
+ *                        space for N rounds, MDMA_E2E_PAUSE_MS (default
+ *                        50) apart, lines prefixed "MDMA-E2E: " (see
+ *                        mdma_run() below)
+ *   MTTY_E2E_ROUNDS=N    test every port N times (default 1), each round
+ *                        announced by "MTTY-E2E: ROUND r/N uptime=...", with
+ *                        MTTY_E2E_PAUSE_MS (default 500) between rounds: the
+ *                        live-migration check moves the guest to another
+ *                        QEMU meanwhile; "total=" in the PASS lines is the
+ *                        port's interrupt count since boot, which must keep
+ *                        growing across the move
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -48,6 +60,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
@@ -61,13 +74,15 @@
 #define MAX_LEN		4096
 
 static int npass, nfail;
+/* the prefix of every line this program prints */
+static const char *tag = "MTTY-E2E";
 
 static void say(const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	fputs("MTTY-E2E: ", stdout);
+	printf("%s: ", tag);
 	vprintf(fmt, ap);
 	putchar('\n');
 	va_end(ap);
@@ -354,8 +369,8 @@ static int test_port(const char *tty, int idx, int len, int chunk,
 		    tty, irq, irqs0, irqs1);
 		return -1;
 	}
-	say("PASS port=%s irq=%d wrote=%d read=%d chunk=%d irqs=%ld",
-	    tty, irq, wr, rd, chunk, irqs1 - irqs0);
+	say("PASS port=%s irq=%d wrote=%d read=%d chunk=%d irqs=%ld total=%ld",
+	    tty, irq, wr, rd, chunk, irqs1 - irqs0, irqs1);
 	return 0;
 
 io_error:
@@ -397,10 +412,210 @@ static void finish(void)
 		pause();
 }
 
+/*
+ * The mdma workload.  The engine's BAR0 (4 KiB of 32-bit registers) is
+ * mapped through sysfs (resource0); with no IOMMU in this guest, the IOVAs
+ * it takes are guest physical addresses, found in /proc/self/pagemap for
+ * locked buffers.  Each round first checks what the engine wrote in the
+ * previous round, then writes again: FILL of each page of D with a byte of
+ * (round, page), and COPY of each page of S (written by the CPU) into E.
+ * The CPU never writes D or E: after a live migration only the device's
+ * DMA logging can have told QEMU that their pages changed, so the first
+ * check on the destination proves that the dirty tracking was exact.
+ */
+#define MDMA_VENDOR	0x4d44
+#define MDMA_DEVICE	0x4d41
+#define PG		4096UL
+#define D_PAGES		64
+#define S_PAGES		16
+#define R_STATUS	0x04
+#define R_SRC_LO	0x08
+#define R_SRC_HI	0x0c
+#define R_DST_LO	0x10
+#define R_DST_HI	0x14
+#define R_LEN		0x18
+#define R_OP		0x1c
+#define R_FILL		0x20
+#define R_DOORBELL	0x28
+#define ST_DONE		(1u << 1)
+
+static volatile unsigned int *bar;
+
+static unsigned long long phys_of(int pagemap, const void *va)
+{
+	unsigned long long e;
+
+	if (pread(pagemap, &e, 8, (unsigned long)va / PG * 8) != 8 ||
+	    !(e >> 63))
+		return 0;
+	return (e & ((1ULL << 55) - 1)) * PG;
+}
+
+static unsigned int dma(unsigned int op, unsigned long long src,
+			unsigned long long dst, unsigned int fill)
+{
+	bar[R_SRC_LO / 4] = (unsigned int)src;
+	bar[R_SRC_HI / 4] = (unsigned int)(src >> 32);
+	bar[R_DST_LO / 4] = (unsigned int)dst;
+	bar[R_DST_HI / 4] = (unsigned int)(dst >> 32);
+	bar[R_LEN / 4] = PG;
+	bar[R_OP / 4] = op;
+	bar[R_FILL / 4] = fill;
+	bar[R_DOORBELL / 4] = 1;
+	return bar[R_STATUS / 4];
+}
+
+static unsigned char d_byte(long r, int i) { return (unsigned char)(r * 7 + i * 3 + 1); }
+static unsigned char s_byte(long r, int i, int k) { return (unsigned char)(r + i * 5 + k * 11); }
+
+/* The first byte of a page that is not as expected, or -1 */
+static long page_check(const unsigned char *p, unsigned char (*f)(long, int, int),
+		       long r, int i, unsigned char fixed)
+{
+	unsigned long k;
+
+	for (k = 0; k < PG; k++)
+		if (p[k] != (f ? f(r, i, (int)k) : fixed))
+			return (long)k;
+	return -1;
+}
+
+static void mdma_run(long rounds, long pause_ms)
+{
+	static unsigned char *d, *s, *e;
+	unsigned long long pd[D_PAGES], ps[S_PAGES], pe[S_PAGES];
+	char path[300];
+	struct dirent *de;
+	int pagemap, cfg, res = -1, i;
+	unsigned short cmd;
+	long r, bad;
+	DIR *dir;
+
+	tag = "MDMA-E2E";
+	dir = opendir("/sys/bus/pci/devices");
+	while (dir && (de = readdir(dir))) {
+		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s", de->d_name);
+		if (de->d_name[0] == '.' ||
+		    read_hex(path, "vendor") != MDMA_VENDOR ||
+		    read_hex(path, "device") != MDMA_DEVICE)
+			continue;
+		/* memory decoding and bus mastering on */
+		strcat(path, "/config");
+		cfg = open(path, O_RDWR);
+		if (cfg >= 0 && pread(cfg, &cmd, 2, 4) == 2) {
+			cmd |= 0x6;
+			if (pwrite(cfg, &cmd, 2, 4) != 2)
+				say("FAIL command register: %s", strerror(errno));
+		}
+		if (cfg >= 0)
+			close(cfg);
+		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource0",
+			 de->d_name);
+		res = open(path, O_RDWR | O_SYNC);
+		break;
+	}
+	if (dir)
+		closedir(dir);
+	say("START rounds=%ld uptime=%s", rounds, boot_seconds());
+	if (res < 0) {
+		say("FAIL no PCI %04x:%04x with a BAR0 (%s)", MDMA_VENDOR, MDMA_DEVICE,
+		    strerror(errno));
+		nfail++;
+		finish();
+	}
+	bar = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_SHARED, res, 0);
+	d = mmap(NULL, D_PAGES * PG, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_LOCKED | MAP_POPULATE, -1, 0);
+	s = mmap(NULL, S_PAGES * PG, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_LOCKED | MAP_POPULATE, -1, 0);
+	e = mmap(NULL, S_PAGES * PG, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_LOCKED | MAP_POPULATE, -1, 0);
+	pagemap = open("/proc/self/pagemap", O_RDONLY);
+	if (bar == MAP_FAILED || d == MAP_FAILED || s == MAP_FAILED ||
+	    e == MAP_FAILED || pagemap < 0) {
+		say("FAIL mapping the BAR, the buffers or pagemap: %s", strerror(errno));
+		nfail++;
+		finish();
+	}
+	if (bar[0] != 0x4d444d41) {
+		say("FAIL ID register 0x%x", bar[0]);
+		nfail++;
+		finish();
+	}
+	for (i = 0; i < D_PAGES; i++)
+		pd[i] = phys_of(pagemap, d + i * PG);
+	for (i = 0; i < S_PAGES; i++) {
+		ps[i] = phys_of(pagemap, s + i * PG);
+		pe[i] = phys_of(pagemap, e + i * PG);
+	}
+	for (i = 0; i < D_PAGES; i++)
+		if (!pd[i] || (i < S_PAGES && (!ps[i] || !pe[i]))) {
+			say("FAIL no physical address for a buffer page (pagemap)");
+			nfail++;
+			finish();
+		}
+	for (r = 1; r <= rounds; r++) {
+		struct timespec ts = {
+			.tv_sec = pause_ms / 1000,
+			.tv_nsec = (pause_ms % 1000) * 1000000L,
+		};
+		int bad_pages = 0, failed_dmas = 0;
+		unsigned int st;
+
+		if (r > 1 && pause_ms > 0)
+			nanosleep(&ts, NULL);
+
+		/* what the engine wrote last round, possibly on another host */
+		for (i = 0; r > 1 && i < D_PAGES; i++) {
+			bad = page_check(d + i * PG, NULL, 0, 0, d_byte(r - 1, i));
+			if (bad >= 0) {
+				if (!bad_pages)
+					say("FAIL round %ld: D page %d byte %ld is 0x%02x, expected 0x%02x",
+					    r, i, bad, d[i * PG + bad], d_byte(r - 1, i));
+				bad_pages++;
+			}
+		}
+		for (i = 0; r > 1 && i < S_PAGES; i++) {
+			bad = page_check(e + i * PG, s_byte, r - 1, i, 0);
+			if (bad >= 0) {
+				if (!bad_pages)
+					say("FAIL round %ld: E page %d byte %ld is 0x%02x, expected 0x%02x",
+					    r, i, bad, e[i * PG + bad], s_byte(r - 1, i, (int)bad));
+				bad_pages++;
+			}
+		}
+		for (i = 0; i < S_PAGES; i++) {
+			unsigned long k;
+
+			for (k = 0; k < PG; k++)
+				s[i * PG + k] = s_byte(r, i, (int)k);
+		}
+		for (i = 0; i < D_PAGES; i++) {
+			st = dma(2, 0, pd[i], d_byte(r, i));
+			failed_dmas += st != ST_DONE;
+		}
+		for (i = 0; i < S_PAGES; i++) {
+			st = dma(1, ps[i], pe[i], 0);
+			failed_dmas += st != ST_DONE;
+		}
+		if (bad_pages || failed_dmas) {
+			say("FAIL round %ld/%ld: %d pages not as the engine wrote them, %d DMAs failed",
+			    r, rounds, bad_pages, failed_dmas);
+			nfail++;
+		} else {
+			say("ROUND %ld/%ld ok: checked %d pages the engine wrote, %d DMAs uptime=%s",
+			    r, rounds, r > 1 ? D_PAGES + S_PAGES : 0,
+			    D_PAGES + S_PAGES, boot_seconds());
+			npass++;
+		}
+	}
+	finish();
+}
+
 int main(void)
 {
 	char ports[MAX_PORTS][16];
-	long len, chunk, timeout, want;
+	long len, chunk, timeout, want, rounds, pause_ms, r;
 	int corrupt, n, i;
 
 	/* the kernel gave us /dev/console from the initramfs as fd 0, 1, 2 */
@@ -409,6 +624,10 @@ int main(void)
 	mount_fs("proc", "/proc", "proc");
 	mount_fs("sysfs", "/sys", "sysfs");
 	setvbuf(stdout, NULL, _IOLBF, 0);
+
+	if (env_long("MDMA_E2E_ROUNDS", 0) > 0)
+		mdma_run(env_long("MDMA_E2E_ROUNDS", 0),
+			 env_long("MDMA_E2E_PAUSE_MS", 50));
 
 	len = env_long("MTTY_E2E_LEN", 64);
 	chunk = env_long("MTTY_E2E_CHUNK", 8);
@@ -435,11 +654,28 @@ int main(void)
 		    n, MTTY_VENDOR, MTTY_DEVICE, want);
 		nfail++;
 	}
-	for (i = 0; i < n; i++) {
-		if (test_port(ports[i], i, len, chunk, timeout, corrupt))
-			nfail++;
-		else
-			npass++;
+	rounds = env_long("MTTY_E2E_ROUNDS", 1);
+	pause_ms = env_long("MTTY_E2E_PAUSE_MS", 500);
+	if (rounds < 1)
+		rounds = 1;
+	for (r = 1; r <= rounds; r++) {
+		if (rounds > 1) {
+			say("ROUND %ld/%ld uptime=%s", r, rounds, boot_seconds());
+			if (r > 1 && pause_ms > 0) {
+				struct timespec ts = {
+					.tv_sec = pause_ms / 1000,
+					.tv_nsec = (pause_ms % 1000) * 1000000L,
+				};
+
+				nanosleep(&ts, NULL);
+			}
+		}
+		for (i = 0; i < n; i++) {
+			if (test_port(ports[i], i, len, chunk, timeout, corrupt))
+				nfail++;
+			else
+				npass++;
+		}
 	}
 	if (nfail || env_long("MTTY_E2E_DEBUG", 0)) {
 		dump("/proc/tty/driver/serial");
