@@ -161,7 +161,7 @@ impl SerialPort {
     }
 
     /// The port as the C sample's `struct serial_port` (padding zero).
-    fn to_bytes(&self) -> [u8; MIG_PORT_LEN] {
+    fn record(&self) -> [u8; MIG_PORT_LEN] {
         let mut b = [0u8; MIG_PORT_LEN];
         b[0..8].copy_from_slice(&self.uart_reg);
         b[8..24].copy_from_slice(&self.fifo);
@@ -180,7 +180,7 @@ impl SerialPort {
     /// A port from its record, if the record is one this driver could have written: FIFO
     /// indexes within the FIFO and consistent with the count (the loop-back code relies on
     /// both), flags 0 or 1, a FIFO size of 1 or 16. Padding is ignored.
-    fn from_bytes(b: &[u8]) -> Result<Self> {
+    fn from_record(b: &[u8]) -> Result<Self> {
         let b: &[u8; MIG_PORT_LEN] = b.try_into().map_err(|_| EINVAL)?;
         let flag = |v: u8| match v {
             0 => Ok(false),
@@ -306,7 +306,7 @@ impl State {
         }
         let mut s = self.s;
         for (i, rec) in ports.chunks(MIG_PORT_LEN).enumerate() {
-            s[i] = SerialPort::from_bytes(rec)?;
+            s[i] = SerialPort::from_record(rec)?;
         }
         self.s = s;
         Ok(())
@@ -646,7 +646,7 @@ impl vfio::DeviceOps for MttyDevice {
         }
         if matches!(phase, migration::SavePhase::StopCopy { .. }) {
             for p in &st.s[..st.nr_ports as usize] {
-                out.write(&p.to_bytes())?;
+                out.write(&p.record())?;
             }
         }
         Ok(())

@@ -443,7 +443,7 @@ unsafe extern "C" fn save_ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_u
     }
     // SAFETY: The VFS calls `unlocked_ioctl` between the file's creation and its release.
     let stream = unsafe { stream_of(file) };
-    let arg = UserPtr::from_addr(arg as usize);
+    let arg = UserPtr::from_addr(arg);
     let res = (|| -> Result {
         let mut info: bindings::vfio_precopy_info =
             UserSlice::new(arg, PRECOPY_INFO_MINSZ).reader().read()?;
@@ -528,12 +528,7 @@ impl<T: DeviceOps> MigAdapter<T> {
         // whose handlers expect `private_data` to be an `Arc<Stream>`, which `private` is; its
         // `owner` keeps the vendor module loaded while the file exists.
         let file = unsafe {
-            bindings::anon_inode_getfile(
-                c"vfio-mig".as_ptr().cast::<c_char>(),
-                fops,
-                private,
-                flags as c_int,
-            )
+            bindings::anon_inode_getfile(c"vfio-mig".as_char_ptr(), fops, private, flags as c_int)
         };
         let file = match crate::error::from_err_ptr(file) {
             Ok(f) => f,
@@ -711,6 +706,9 @@ impl<T: DeviceOps> MigAdapter<T> {
         Ok(file)
     }
 
+    /// # Safety
+    ///
+    /// Called by the VFIO core with a registered, open device of `T`.
     unsafe extern "C" fn set_state(
         vdev: *mut bindings::vfio_device,
         new: bindings::vfio_device_mig_state,
@@ -726,6 +724,9 @@ impl<T: DeviceOps> MigAdapter<T> {
         }
     }
 
+    /// # Safety
+    ///
+    /// Called by the VFIO core with a registered, open device of `T`, and a pointer to its local state variable.
     unsafe extern "C" fn get_state(
         vdev: *mut bindings::vfio_device,
         state: *mut bindings::vfio_device_mig_state,
@@ -741,6 +742,9 @@ impl<T: DeviceOps> MigAdapter<T> {
         0
     }
 
+    /// # Safety
+    ///
+    /// Called by the VFIO core with a registered, open device of `T`, and a pointer to its local length variable.
     unsafe extern "C" fn get_data_size(
         vdev: *mut bindings::vfio_device,
         len: *mut c_ulong,
@@ -753,6 +757,9 @@ impl<T: DeviceOps> MigAdapter<T> {
         0
     }
 
+    /// # Safety
+    ///
+    /// Called by the VFIO core with a registered, open device of `T`, its interval tree of the user's ranges and a pointer to its copy of the page size.
     unsafe extern "C" fn log_start(
         vdev: *mut bindings::vfio_device,
         ranges: *mut bindings::rb_root_cached,
@@ -787,6 +794,9 @@ impl<T: DeviceOps> MigAdapter<T> {
         })
     }
 
+    /// # Safety
+    ///
+    /// Called by the VFIO core with a registered, open device of `T`.
     unsafe extern "C" fn log_stop(vdev: *mut bindings::vfio_device) -> c_int {
         // SAFETY: As in `log_start`.
         let dev = unsafe { Device::<T>::from_raw(vdev) };
@@ -800,6 +810,9 @@ impl<T: DeviceOps> MigAdapter<T> {
         0
     }
 
+    /// # Safety
+    ///
+    /// Called by the VFIO core with a registered, open device of `T`, and the `iova_bitmap` of the report.
     unsafe extern "C" fn log_read_and_clear(
         vdev: *mut bindings::vfio_device,
         iova: c_ulong,
