@@ -579,7 +579,7 @@ pub trait DeviceOps: Sized + Send + Sync + 'static {
     }
 
     /// Migration: loads the state in `data`, all the bytes userspace wrote into the resume
-    /// stream (at most [`DeviceOps::mig_data_size`]), at the `RESUMING` to `STOP` arc. The
+    /// stream (at most [`DeviceOps::mig_stream_limit`]), at the `RESUMING` to `STOP` arc. The
     /// bytes are untrusted: validate all of them before changing anything, and fail with
     /// `EINVAL` on a stream that is truncated, too long or inconsistent; the device must be
     /// unchanged on error (it stays `RESUMING`).
@@ -614,10 +614,10 @@ pub trait DeviceOps: Sized + Send + Sync + 'static {
 /// `Adapter::<T>::VTABLE`; `mig` is initialised right after the allocation, before anything
 /// else can fail, and dropped by the release callback; `data` is initialised once
 /// `initialized` is set, which happens before the device is registered, and is dropped by the
-/// release callback. `released` is
-/// NULL or points to a [`Completion`] that the release callback completes as its last access
-/// to anything of the vendor module. `map` is NULL, or between `open_device` and
-/// `close_device` the [`PinnedMap`] that [`DeviceOps::pinned_map`] returned at open, which
+/// release callback. `released` is NULL or points to a [`Completion`] that the release
+/// callback completes as its last access to anything of the vendor module. `map` is NULL, or
+/// between `open_device` and `close_device` the [`PinnedMap`] that [`DeviceOps::pinned_map`]
+/// returned at open, which
 /// `data` keeps alive and in place (it was borrowed from it, and `data` is neither moved nor
 /// mutably borrowed before the release).
 #[repr(C)]
@@ -731,8 +731,8 @@ struct DeviceRef<T: DeviceOps>(NonNull<Device<T>>);
 // `Opaque` makes it `!Sync`: Rust only reads the C part's immutable `dev` (and, volatile, the
 // byte `precopy_info_v2`, see `migration::info_v2_of`) or passes it to VFIO functions that
 // lock themselves, `initialized` is written before the device is shared, `released` and `map`
-// are atomics, `mig` is a mutex of `Send` data and `T: Sync`. Putting it may run the release, which drops
-// `T: Send`, on the putting thread.
+// are atomics, `mig` is a mutex of `Send` data and `T: Sync`. Putting it may run the
+// release, which drops `T: Send`, on the putting thread.
 unsafe impl<T: DeviceOps> Send for DeviceRef<T> {}
 // SAFETY: `&DeviceRef<T>` only gives out `&Device<T>`, usable from any thread (see `Send`).
 unsafe impl<T: DeviceOps> Sync for DeviceRef<T> {}

@@ -28,20 +28,24 @@
 //! past the last state, or an arc the uAPI forbids (`STOP_COPY` to `PRE_COPY`): `EINVAL`; any
 //! request while in `ERROR`: `EINVAL`; reading or writing a stream that has ended: `ENODEV`;
 //! reading a save stream at its temporary end during pre-copy: `ENOMSG` (and 0 at the end of a
-//! stop-copy stream); writing more than [`DeviceOps::mig_data_size`] bytes into a resume stream:
-//! `ENOMEM`; `VFIO_MIG_GET_PRECOPY_INFO` outside `PRE_COPY`/`PRE_COPY_P2P` or with a short
-//! `argsz`: `EINVAL`; any other ioctl on a stream: `ENOTTY`; `pread`/`pwrite`: `ESPIPE`.
+//! stop-copy stream); writing more than [`DeviceOps::mig_stream_limit`] bytes into a resume
+//! stream: `ENOMEM` (a save that would exceed it fails its arc with `EFBIG`);
+//! `VFIO_MIG_GET_PRECOPY_INFO` outside `PRE_COPY`/`PRE_COPY_P2P` (an ended stream included)
+//! or with a short `argsz`: `EINVAL`; any other ioctl on a stream: `ENOTTY`;
+//! `pread`/`pwrite`: `ESPIPE`. DMA logging (`vfio_log_ops`, for every migrating device when
+//! `CONFIG_IOMMUFD_DRIVER` is set) is described in [`super::dirty`].
 //!
 //! [`DeviceOps::MIGRATION_FLAGS`]: super::DeviceOps::MIGRATION_FLAGS
 //! [`DeviceOps::mig_save`]: super::DeviceOps::mig_save
 //! [`DeviceOps::mig_load`]: super::DeviceOps::mig_load
 //! [`DeviceOps::mig_data_size`]: super::DeviceOps::mig_data_size
+//! [`DeviceOps::mig_stream_limit`]: super::DeviceOps::mig_stream_limit
 //! [`DeviceOps::mig_set_activity`]: super::DeviceOps::mig_set_activity
 
 use super::{Device, DeviceOps};
 use crate::{
     alloc::{
-        flags::{__GFP_NOWARN, GFP_KERNEL, GFP_KERNEL_ACCOUNT},
+        flags::{__GFP_NOWARN, GFP_KERNEL_ACCOUNT},
         Flags, KVVec,
     },
     bindings,
@@ -178,9 +182,9 @@ pub struct SaveWriter<'a> {
 }
 
 impl SaveWriter<'_> {
-    /// Appends `bytes`.
+    /// Appends `bytes` (`ENOMEM` when the buffer cannot grow).
     pub fn write(&mut self, bytes: &[u8]) -> Result {
-        self.buf.extend_from_slice(bytes, GFP_KERNEL)?;
+        self.buf.extend_from_slice(bytes, stream_gfp())?;
         Ok(())
     }
 
@@ -291,9 +295,8 @@ impl MigState {
         }
     }
 
-    /// Reads the user's pre-copy opt-in again into the open streams.
-    fn refresh_info_v2(&self, vdev: *mut bindings::vfio_device) {
-        let v2 = info_v2_of(vdev);
+    /// Gives the open streams the user's pre-copy opt-in as it is now.
+    fn refresh_info_v2(&self, v2: bool) {
         for s in [&self.saving, &self.resuming].into_iter().flatten() {
             s.info_v2.store(v2, Ordering::Relaxed);
         }
@@ -301,11 +304,14 @@ impl MigState {
 }
 
 /// Whether the user opted in to `VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2` on `vdev`.
-fn info_v2_of(vdev: *mut bindings::vfio_device) -> bool {
-    // SAFETY: `vdev` is the registered device of a running migration callback, alive for the
-    // call. The VFIO core writes `precopy_info_v2` without a lock, from its feature ioctl
-    // (possibly on another thread) and at close: a volatile byte read, as C's `READ_ONCE`,
-    // sees one value or the other.
+///
+/// # Safety
+///
+/// `vdev` is a valid `struct vfio_device` for the duration of the call.
+unsafe fn info_v2_of(vdev: *mut bindings::vfio_device) -> bool {
+    // SAFETY: `vdev` is valid (function safety requirements). The VFIO core writes
+    // `precopy_info_v2` without a lock, from its feature ioctl (possibly on another thread)
+    // and at close: a volatile byte read, as C's `READ_ONCE`, sees one value or the other.
     unsafe { core::ptr::read_volatile(core::ptr::addr_of!((*vdev).precopy_info_v2)) != 0 }
 }
 
@@ -547,16 +553,14 @@ impl<T: DeviceOps> MigAdapter<T> {
     }
 
     /// A new stream of at most `limit` bytes, with the user's pre-copy opt-in read from
-    /// `vdev`.
-    fn new_stream(
-        vdev: *mut bindings::vfio_device,
-        precopy: bool,
-        limit: usize,
-    ) -> Result<Arc<Stream>> {
+    /// `dev`.
+    fn new_stream(dev: &Device<T>, precopy: bool, limit: usize) -> Result<Arc<Stream>> {
+        // SAFETY: `dev` is alive for the call (a reference), so is its `vfio_device`.
+        let v2 = unsafe { info_v2_of(dev.as_raw()) };
         Arc::pin_init(
             pin_init!(Stream {
                 ended: AtomicBool::new(false),
-                info_v2: AtomicBool::new(info_v2_of(vdev)),
+                info_v2: AtomicBool::new(v2),
                 // INVARIANT: `pos == 0 == data.len()`.
                 data <- new_mutex!(StreamData {
                     data: KVVec::new(),
@@ -596,15 +600,10 @@ impl<T: DeviceOps> MigAdapter<T> {
     /// One arc of the state machine, `m.current` to `next`; returns the new stream's file of an
     /// arc that opens one. On error `m.current` is unchanged, unless the device could not be
     /// returned to it (then [`State::Error`]).
-    fn step(
-        dev: &Device<T>,
-        vdev: *mut bindings::vfio_device,
-        m: &mut MigState,
-        next: State,
-    ) -> Result<Option<FileRef>> {
+    fn step(dev: &Device<T>, m: &mut MigState, next: State) -> Result<Option<FileRef>> {
         let cur = m.current;
-        let res = Self::set_activity(dev, cur, next)
-            .and_then(|()| Self::step_data(dev, vdev, m, cur, next));
+        let res =
+            Self::set_activity(dev, cur, next).and_then(|()| Self::step_data(dev, m, cur, next));
         // Back to the activity of `cur` (nothing if it did not change, or the change failed
         // before doing anything: `mig_set_activity` is idempotent).
         if res.is_err() && Self::set_activity(dev, next, cur).is_err() {
@@ -617,7 +616,6 @@ impl<T: DeviceOps> MigAdapter<T> {
     /// The stream part of an arc: opens, feeds, loads or ends the streams.
     fn step_data(
         dev: &Device<T>,
-        vdev: *mut bindings::vfio_device,
         m: &mut MigState,
         cur: State,
         next: State,
@@ -630,7 +628,7 @@ impl<T: DeviceOps> MigAdapter<T> {
         }
         if next.saving() && !cur.saving() {
             let precopy = next != State::StopCopy;
-            let stream = Self::new_stream(vdev, precopy, T::mig_stream_limit(dev))?;
+            let stream = Self::new_stream(dev, precopy, T::mig_stream_limit(dev))?;
             let phase = if precopy {
                 SavePhase::PreCopy
             } else {
@@ -651,7 +649,7 @@ impl<T: DeviceOps> MigAdapter<T> {
         }
         match (cur, next) {
             (State::Stop, State::Resuming) => {
-                let stream = Self::new_stream(vdev, false, T::mig_stream_limit(dev))?;
+                let stream = Self::new_stream(dev, false, T::mig_stream_limit(dev))?;
                 let file = Self::new_file(&stream, false)?;
                 if let Some(old) = m.resuming.replace(stream) {
                     old.end();
@@ -680,7 +678,8 @@ impl<T: DeviceOps> MigAdapter<T> {
         new: u32,
     ) -> Result<Option<FileRef>> {
         let mut m = dev.mig.lock();
-        m.refresh_info_v2(vdev);
+        // SAFETY: `vdev` is the device of the running callback, alive for the call.
+        m.refresh_info_v2(unsafe { info_v2_of(vdev) });
         // `vfio_mig_get_next_state()` warns when asked from `ERROR`: refuse first.
         if m.current == State::Error {
             return Err(EINVAL);
@@ -695,7 +694,7 @@ impl<T: DeviceOps> MigAdapter<T> {
                 bindings::vfio_mig_get_next_state(vdev, m.current as u32, new, &mut next)
             })?;
             let next = State::from_raw(next).ok_or(EINVAL)?;
-            let f = Self::step(dev, vdev, &mut m, next)?;
+            let f = Self::step(dev, &mut m, next)?;
             m.current = next;
             // Only the last arc of a path opens a stream: `vfio_mig_get_next_state()` routes
             // through a saving state only from another (`PRE_COPY` to `STOP_COPY` through
@@ -734,7 +733,8 @@ impl<T: DeviceOps> MigAdapter<T> {
         // SAFETY: As in `set_state`.
         let dev = unsafe { Device::<T>::from_raw(vdev) };
         let m = dev.mig.lock();
-        m.refresh_info_v2(vdev);
+        // SAFETY: `vdev` is the device of the running callback, alive for the call.
+        m.refresh_info_v2(unsafe { info_v2_of(vdev) });
         let cur = m.current;
         drop(m);
         // SAFETY: The VFIO core passes a pointer to its local variable.
