@@ -17,6 +17,8 @@ repo=$(realpath "$(dirname "$0")/..")
 . "$repo/config/kernel.env"
 
 VNG_VERSION=1.42
+MDEVCTL_VERSION=1.4.0
+MDEVCTL_ROOT=${MDEVCTL_ROOT:-/opt/mdev-rs/mdevctl-$MDEVCTL_VERSION}
 BINDGEN_VERSION=0.72.1
 LLVM_VERSION=19
 VNG_VENV=${VNG_VENV:-/opt/mdev-rs/virtme-ng-$VNG_VERSION}
@@ -28,7 +30,7 @@ APT_PACKAGES=(
 	clang-$LLVM_VERSION lld-$LLVM_VERSION llvm-$LLVM_VERSION libclang-$LLVM_VERSION-dev
 	bc flex bison libelf-dev libssl-dev cpio kmod rsync xz-utils make gcc libc6-dev
 	qemu-system-x86 mdevctl udev
-	python3 python3-venv
+	python3 python3-venv python3-docutils
 )
 
 say() { printf '==> setup: %s\n' "$*"; }
@@ -64,39 +66,54 @@ fi
 [ -e "$LIBCLANG_DIR/libclang.so" ] || [ -e "$LIBCLANG_DIR/libclang.so.1" ] ||
 	die "$LIBCLANG_DIR/libclang.so missing (package libclang-$LLVM_VERSION-dev)"
 
-# 1b. QEMU 10.0 from bookworm-backports: VFIO migration v2 with device dirty
-#     tracking (QEMU 7.2 speaks only the v1 protocol) and the iommufd
-#     backend.  The suite is added with a pin that takes only QEMU and the
-#     firmware it needs (seabios >> 1.16.3) from it: every other package
-#     keeps bookworm's version (backports stay at priority 100).  It replaces
-#     bookworm's QEMU 7.2, which ran the test VM and the nested guest before.
+# 1b. QEMU 10.0 and libvirt 11.3 from bookworm-backports: VFIO migration v2
+#     with device dirty tracking (QEMU 7.2 speaks only the v1 protocol), the
+#     iommufd backend, and a libvirt that manages mdevs through mdevctl and
+#     assigns them to domains (the modular daemons virtqemud and virtnodedevd,
+#     the client virsh).  The suite is added with a pin that takes only these
+#     packages and the firmware QEMU needs (seabios >> 1.16.3) from it: every
+#     other package, systemd and udev included, keeps bookworm's version
+#     (backports stay at priority 100).  QEMU 10 replaces bookworm's 7.2,
+#     which ran the test VM and the nested guest before.
 QEMU_BPO_PACKAGES="qemu-system-x86 qemu-system-common qemu-system-data seabios"
+LIBVIRT_BPO_PACKAGES="libvirt0 libvirt-common libvirt-clients libvirt-daemon-common
+	libvirt-daemon libvirt-daemon-log libvirt-daemon-driver-qemu libvirt-daemon-driver-nodedev"
+LIBVIRT_BPO_PACKAGES=$(echo $LIBVIRT_BPO_PACKAGES)
 bpo_list=/etc/apt/sources.list.d/mdev-rs-bookworm-backports.sources
 bpo_pref=/etc/apt/preferences.d/mdev-rs-qemu-from-backports
-bpo_list_text="# mdev-rs (scripts/setup.sh): QEMU 10 only, see $bpo_pref
+bpo_list_text="# mdev-rs (scripts/setup.sh): QEMU 10 and libvirt 11 only, see $bpo_pref
 Types: deb
 URIs: http://deb.debian.org/debian
 Suites: bookworm-backports
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg"
-bpo_pref_text="# mdev-rs (scripts/setup.sh): only QEMU and its firmware from bookworm-backports
-Package: $QEMU_BPO_PACKAGES
+bpo_pref_text="# mdev-rs (scripts/setup.sh): only QEMU, its firmware and libvirt from bookworm-backports
+Package: $QEMU_BPO_PACKAGES $LIBVIRT_BPO_PACKAGES
 Pin: release n=bookworm-backports
 Pin-Priority: 990"
-qemu_version() { dpkg-query -W -f='${Version}' qemu-system-x86 2>/dev/null || true; }
-if [[ "$(qemu_version)" == 1:10.0.* ]] && [ -f "$bpo_pref" ]; then
-	say "QEMU $(qemu_version) (bookworm-backports) present"
+pkg_version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || true; }
+bpo_ok() {
+	[[ "$(pkg_version qemu-system-x86)" == 1:10.0.* ]] || return 1
+	for p in libvirt-clients libvirt-daemon-driver-qemu libvirt-daemon-driver-nodedev; do
+		[[ "$(pkg_version $p)" == 11.3.* ]] || return 1
+	done
+	[ -f "$bpo_pref" ] && [ "$(cat "$bpo_pref")" = "$bpo_pref_text" ]
+}
+if bpo_ok; then
+	say "QEMU $(pkg_version qemu-system-x86) and libvirt $(pkg_version libvirt0) (bookworm-backports) present"
 else
-	say "installing QEMU 10.0 from bookworm-backports (pinned: $QEMU_BPO_PACKAGES)"
+	say "installing QEMU 10.0 and libvirt 11.3 from bookworm-backports (pinned: $QEMU_BPO_PACKAGES $LIBVIRT_BPO_PACKAGES)"
 	printf '%s\n' "$bpo_list_text" | as_root tee "$bpo_list" >/dev/null
 	printf '%s\n' "$bpo_pref_text" | as_root tee "$bpo_pref" >/dev/null
 	as_root apt-get update -q || die "apt-get update failed (bookworm-backports)"
 	# shellcheck disable=SC2086
 	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-		--no-install-recommends $QEMU_BPO_PACKAGES ||
-		die "apt-get install of QEMU 10 from bookworm-backports failed"
-	[[ "$(qemu_version)" == 1:10.0.* ]] ||
-		die "qemu-system-x86 is $(qemu_version) after the install, not 10.0 from bookworm-backports"
+		--no-install-recommends $QEMU_BPO_PACKAGES $LIBVIRT_BPO_PACKAGES ||
+		die "apt-get install of QEMU 10 / libvirt 11 from bookworm-backports failed"
+	[[ "$(pkg_version qemu-system-x86)" == 1:10.0.* ]] ||
+		die "qemu-system-x86 is $(pkg_version qemu-system-x86) after the install, not 10.0 from bookworm-backports"
+	[[ "$(pkg_version libvirt-daemon-driver-qemu)" == 11.3.* ]] ||
+		die "libvirt is $(pkg_version libvirt-daemon-driver-qemu) after the install, not 11.3 from bookworm-backports"
 fi
 
 # 2. The kernel source: Debian's linux-source-$KERNEL_SERIES, version
@@ -210,6 +227,33 @@ fi
 #    /usr/bin/mdevctl.  The guest sees the host root, so link it here.
 if [ ! -e /usr/sbin/mdevctl ]; then
 	as_root ln -s /usr/bin/mdevctl /usr/sbin/mdevctl
+fi
+
+# 6. mdevctl $MDEVCTL_VERSION from crates.io, beside Debian's 1.2.0 (the
+#    tests run both; the guest bind-mounts this one over /usr/bin/mdevctl
+#    when it tests it).  Its build script makes the man page with rst2man
+#    (python3-docutils).  It refuses to run without the callout and notifier
+#    folders under /usr/lib/mdevctl/scripts.d, which its "make install"
+#    creates and Debian's 1.2.0 package does not ship.
+mdevctl_ok() {
+	[ -d /usr/lib/mdevctl/scripts.d/callouts ] && [ -d /usr/lib/mdevctl/scripts.d/notifiers ] &&
+		"$MDEVCTL_ROOT/bin/mdevctl" --version 2>/dev/null | grep -qx "mdevctl $MDEVCTL_VERSION"
+}
+if ! mdevctl_ok; then
+	as_root mkdir -p /usr/lib/mdevctl/scripts.d/callouts /usr/lib/mdevctl/scripts.d/notifiers
+	if ! "$MDEVCTL_ROOT/bin/mdevctl" --version 2>/dev/null | grep -qx "mdevctl $MDEVCTL_VERSION"; then
+		command -v cargo >/dev/null || [ -x "$CARGO_BIN/cargo" ] ||
+			die "cargo not found: install rustup's cargo or Debian's cargo to build mdevctl"
+		say "cargo install mdevctl $MDEVCTL_VERSION into $MDEVCTL_ROOT (about a minute once)"
+		as_root mkdir -p "$MDEVCTL_ROOT"
+		PATH=$CARGO_BIN:$PATH cargo install --locked --force --root "$MDEVCTL_ROOT" \
+			mdevctl --version "=$MDEVCTL_VERSION" ||
+			die "cargo install mdevctl $MDEVCTL_VERSION failed"
+	fi
+	mdevctl_ok || die "$MDEVCTL_ROOT/bin/mdevctl does not run as mdevctl $MDEVCTL_VERSION"
+	say "mdevctl $MDEVCTL_VERSION: $MDEVCTL_ROOT/bin/mdevctl"
+else
+	say "mdevctl $MDEVCTL_VERSION present ($MDEVCTL_ROOT/bin/mdevctl)"
 fi
 
 say "ok"

@@ -5,13 +5,21 @@
 # MDEV_TEST_CORES (default "mdev_c mdev") and each mtty implementation in
 # MDEV_MTTY_IMPLS (default "mtty mtty_rs", see lib.sh; empty: mtty) load the
 # core with that mtty sample and
-# drive Debian's mdevctl (1.2.0) through types, start/list/stop, its error
-# paths, and persistence with udev autostart (the 60-mdevctl.rules rule on
-# the parent's MDEV_STATE=registered change uevent).  Every check asserts
-# exact values; prints TAP, then "mdevctl: N passed, M failed"; exits 0 only
-# if everything passed.  Removes what it created and unloads, also on failure.
+# drive mdevctl through types, start/list/stop, its error paths, and
+# persistence with udev autostart (the 60-mdevctl.rules rule on the parent's
+# MDEV_STATE=registered change uevent).  Every check asserts exact values;
+# prints TAP, then "<name>: N passed, M failed"; exits 0 only if everything
+# passed.  Removes what it created and unloads, also on failure.
 #
-#   vm-run.sh --kernel build/obj-default -- scripts/guest/mdevctl-test.sh
+#   vm-run.sh --kernel build/obj-default -- scripts/guest/mdevctl-test.sh \
+#       [--bin <mdevctl> --version <version>] [--name <name>]
+#
+# Without --bin it tests the installed mdevctl (Debian's 1.2.0).  With --bin
+# (e.g. the 1.4.0 that scripts/setup.sh builds from crates.io) it
+# bind-mounts that binary over /usr/bin/mdevctl for the run, so that the
+# shell and the udev rule's /usr/sbin/mdevctl (a link to it) both run it,
+# checks that "mdevctl --version" prints "mdevctl <version>", and unmounts it
+# at the end.  --name sets the summary's name (default mdevctl).
 #
 # It writes /etc/mdevctl.d and /etc/udev/rules.d, so outside the VM
 # (MDEV_RS_VM unset) it refuses to run unless MDEVCTL_TEST_FORCE=1.
@@ -29,6 +37,18 @@
 # copied verbatim from the installed file, and restores everything after.
 
 . "$(dirname "$0")/lib.sh"
+
+name=mdevctl bin= want_version=
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--bin) bin=$2; shift 2 ;;
+	--version) want_version=$2; shift 2 ;;
+	--name) name=$2; shift 2 ;;
+	*) echo "mdevctl-test: unknown argument $1" >&2; exit 2 ;;
+	esac
+done
+[ -z "$bin" ] || [ -n "$want_version" ] ||
+	{ echo "mdevctl-test: --bin needs --version" >&2; exit 2; }
 
 here=$(cd "$(dirname "$0")" && pwd)
 types_json=${MDEV_MDEVCTL_TYPES_JSON:-$here/../../tools/testing/selftests/vfio-mdev/mdevctl-types-mtty.json}
@@ -57,6 +77,7 @@ tmp=$(mktemp -d)
 n=0 pass=0 fail=0
 mon_pid=
 saved_rules=
+bound=
 
 result() { # result <0|1> <description>
 	n=$((n + 1))
@@ -150,11 +171,20 @@ cleanup_all() {
 	rm -f "$RULES_OVERRIDE"
 	[ -n "$saved_rules" ] && mv "$saved_rules" "$RULES_OVERRIDE"
 	udevadm control --reload 2>/dev/null
+	[ -n "$bound" ] && umount /usr/bin/mdevctl
 	rm -rf "$tmp"
 }
 trap cleanup_all EXIT
 
 echo "TAP version 13"
+if [ -n "$bin" ]; then
+	if [ -x "$bin" ] && mount --bind "$bin" /usr/bin/mdevctl; then
+		bound=1
+	fi
+	v=$(mdevctl --version 2>&1 | head -n1) sv=$(/usr/sbin/mdevctl --version 2>&1 | head -n1)
+	[ -n "$bound" ] && [ "$v" = "mdevctl $want_version" ] && [ "$sv" = "$v" ]
+	result $? "mdevctl under test: $bin bound over /usr/bin/mdevctl; mdevctl --version and /usr/sbin/mdevctl --version print 'mdevctl $want_version' (got '$v', '$sv')"
+fi
 echo "# $(mdevctl --version 2>&1 | head -n1); cores: ${cores[*]}; mtty: ${impls[*]}"
 
 # --- Environment mdevctl needs -------------------------------------------
@@ -338,5 +368,5 @@ for cell in "${cells[@]}"; do
 done
 
 echo "1..$n"
-echo "mdevctl: $pass passed, $fail failed"
+echo "$name: $pass passed, $fail failed"
 [ "$fail" = 0 ] && [ "$n" -gt 0 ]

@@ -14,6 +14,13 @@
 #       it back through mtty's loop-back, interrupt driven (INTx through VFIO
 #       eventfds), and prints "MTTY-E2E: PASS|FAIL ..." lines and an END line;
 #       every expected port must PASS;
+#   (a) and (b) run once per VFIO backend of MDEV_E2E_BACKENDS (default
+#       "legacy iommufd"): legacy is the group/container path
+#       (/dev/vfio/<group>, /dev/vfio/vfio); iommufd is QEMU's iommufd
+#       backend (-object iommufd,id=iommufd0 -device vfio-pci,...,
+#       iommufd=iommufd0: /dev/iommu and the device's cdev
+#       /dev/vfio/devices/vfioN).  During (b) the files QEMU holds open are
+#       checked to be those of the backend, and only those;
 #   (c) unless MDEV_E2E_MIGRATE=0: live migration.  The nested guest runs
 #       its port test in rounds (MTTY_E2E_ROUNDS) in a QEMU with the mdev
 #       (enable-migration=on); a second QEMU waits with another mdev of the
@@ -45,6 +52,7 @@
 # Environment (vm-run.sh forwards MDEV_* only):
 #   MTTY_MODULE / MDEV_MTTY_MODULE   the mtty module (default mtty; mtty_rs)
 #   MDEV_E2E_CORES     cores to run on, one after the other (default $MDEV_CORE)
+#   MDEV_E2E_BACKENDS  VFIO backends of (a) and (b) (default "legacy iommufd")
 #   MDEV_E2E_DIR       nested-build.sh's output (default <repo>/build/nested)
 #   MDEV_E2E_KERNEL    nested kernel (default <dir>/obj/vmlinux, PVH boot;
 #                      <dir>/obj/arch/x86/boot/bzImage works too)
@@ -73,6 +81,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 MTTY_MODULE=${MTTY_MODULE:-${MDEV_MTTY_MODULE:-mtty}}
 read -ra cores <<<"${MDEV_E2E_CORES:-$MDEV_CORE}"
+read -ra backends <<<"${MDEV_E2E_BACKENDS-legacy iommufd}"
+for b in "${backends[@]}"; do
+	case "$b" in legacy | iommufd) ;; *) echo "qemu-e2e: unknown backend $b in MDEV_E2E_BACKENDS (legacy, iommufd)" >&2; exit 2 ;; esac
+done
 dir=${MDEV_E2E_DIR:-$repo/build/nested}
 kernel=${MDEV_E2E_KERNEL:-$dir/obj/vmlinux}
 initrd=$dir/initramfs.cpio
@@ -124,15 +136,38 @@ mig_wanted() {
 # What each core run checks, for the TAP plan.
 MIG_CHECKS=4
 tests_per_core() {
-	local t=4 # load, create, (a), remove
-	[ "${MDEV_E2E_FAST_ONLY:-0}" = 1 ] || t=$((t + NPORTS + 1))
+	local t=3 # load, create, remove
+	# per backend: (a); (b): the ports, the boot, QEMU's open files
+	t=$((t + ${#backends[@]}))
+	[ "${MDEV_E2E_FAST_ONLY:-0}" = 1 ] || t=$((t + ${#backends[@]} * (NPORTS + 2)))
 	mig_wanted && t=$((t + 2 + MIG_CHECKS)) # create, remove the destination's mdev
 	echo $t
 }
 
-device_args() { # the vfio-pci device, unless MDEV_E2E_NO_DEVICE=1
+device_args() { # device_args <mdev> [backend]: the vfio-pci device, unless MDEV_E2E_NO_DEVICE=1
 	[ "${MDEV_E2E_NO_DEVICE:-0}" = 1 ] && return
-	echo "-device vfio-pci,sysfsdev=$1"
+	if [ "${2:-legacy}" = iommufd ]; then
+		echo "-object iommufd,id=iommufd0 -device vfio-pci,sysfsdev=$1,iommufd=iommufd0"
+	else
+		echo "-device vfio-pci,sysfsdev=$1"
+	fi
+}
+
+# backend_files <mdev> <backend> <file with QEMU's open files>: they are
+# those of the backend and not those of the other one.  Prints why not.
+backend_files() {
+	local group cdev
+	group=/dev/vfio/$(basename "$(readlink "$1/iommu_group")")
+	cdev=/dev/vfio/devices/$(basename "$(ls -d "$1"/vfio-dev/vfio* 2>/dev/null | head -n1)")
+	if [ "$2" = iommufd ]; then
+		grep -qx /dev/iommu "$3" || { echo "no /dev/iommu"; return 1; }
+		grep -qx "$cdev" "$3" || { echo "no $cdev"; return 1; }
+		! grep -qxE "$group|/dev/vfio/vfio" "$3" || { echo "$group or /dev/vfio/vfio open too"; return 1; }
+	else
+		grep -qx "$group" "$3" || { echo "no $group"; return 1; }
+		grep -qx /dev/vfio/vfio "$3" || { echo "no /dev/vfio/vfio"; return 1; }
+		! grep -qxE "/dev/iommu|$cdev" "$3" || { echo "/dev/iommu or $cdev open too"; return 1; }
+	fi
 }
 
 # (a) QEMU realizes the device: the monitor's "info pci" lists 4348:3253 as
@@ -141,13 +176,13 @@ device_args() { # the vfio-pci device, unless MDEV_E2E_NO_DEVICE=1
 # (7.2 showed them at address 0).
 bar_re='(at 0x[0-9a-f]+ \[0x[0-9a-f]+\]|\(not mapped\))$'
 
-fast_check() { # fast_check <mdev sysfs path>
+fast_check() { # fast_check <mdev sysfs path> <backend>
 	local out rc t0 t1 dev
 	t0=$(date +%s.%N)
 	# shellcheck disable=SC2046
 	out=$(printf 'info pci\nquit\n' | timeout -k 5 120 "$QEMU" -S -nodefaults \
 		-display none -machine pc -accel tcg -m 64 \
-		$(device_args "$1") -monitor stdio 2>&1)
+		$(device_args "$1" "$2") -monitor stdio 2>&1)
 	rc=$?
 	t1=$(date +%s.%N)
 	out=$(tr -d '\r' <<<"$out")
@@ -155,7 +190,7 @@ fast_check() { # fast_check <mdev sysfs path>
 	dev=$(awk '/^  Bus /{ blk = "" } { blk = blk $0 "\n" }
 		/^      id / && blk ~ /PCI device 4348:3253/ { printf "%s", blk; exit }' <<<"$out")
 	{
-		echo "\$ $QEMU -S -nodefaults -display none -machine pc -accel tcg -m 64 $(device_args "$1") -monitor stdio  <<< 'info pci'  (exit $rc, $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f s", b - a }'))"
+		echo "\$ $QEMU -S -nodefaults -display none -machine pc -accel tcg -m 64 $(device_args "$1" "$2") -monitor stdio  <<< 'info pci'  (exit $rc, $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f s", b - a }'))"
 		grep -vE '^\(qemu\)|^QEMU .* monitor' <<<"$out"
 	} | diag
 	[ "$rc" = 0 ] &&
@@ -188,11 +223,13 @@ nested_qemu=(-accel tcg,tb-size=64 -machine pc -cpu qemu64 -m "$mem"
 	-kernel "$kernel" -initrd "$initrd")
 nested_append="console=ttyS0 panic=-1 quiet lpj=1000000 no_timer_check tsc=unstable"
 
-# (b) The nested boot; sets the globals boot_log, boot_secs.
-nested_boot() { # nested_boot <mdev sysfs path> <core>
-	local t0 now end_seen=0 spid
-	boot_log=$logdir/nested-$2-$(date +%Y%m%d-%H%M%S).log
-	rm -f "$tmp/con"
+# (b) The nested boot; sets the globals boot_log, boot_secs, and writes the
+# files QEMU holds open (read once the guest printed its first line: QEMU
+# opened the device before the guest ran) to $tmp/qemu.fds.
+nested_boot() { # nested_boot <mdev sysfs path> <core> <backend>
+	local t0 now end_seen=0 spid f
+	boot_log=$logdir/nested-$2-$3-$(date +%Y%m%d-%H%M%S).log
+	rm -f "$tmp/con" "$tmp/qemu.fds"
 	mkfifo "$tmp/con"
 	: >"$boot_log"
 	t0=${EPOCHREALTIME/./}
@@ -201,10 +238,13 @@ nested_boot() { # nested_boot <mdev sysfs path> <core>
 	# shellcheck disable=SC2046
 	"$QEMU" "${nested_qemu[@]}" \
 		-append "$nested_append MTTY_E2E_PORTS=$NPORTS ${MDEV_E2E_APPEND:-}" \
-		$(device_args "$1") "${extra_qemu[@]}" \
+		$(device_args "$1" "$3") "${extra_qemu[@]}" \
 		</dev/null >"$tmp/con" 2>"$tmp/qemu.err" &
 	qpid=$!
 	while :; do
+		if [ ! -e "$tmp/qemu.fds" ] && [ -s "$boot_log" ]; then
+			for f in /proc/"$qpid"/fd/*; do readlink "$f"; done >"$tmp/qemu.fds" 2>/dev/null
+		fi
 		if grep -q '| MTTY-E2E: END' "$boot_log"; then
 			end_seen=1
 			break
@@ -395,40 +435,47 @@ run_core() { # run_core <core>
 		notok "create $TYPE mdev $uuid [core=$core]"
 	fi
 
-	what="QEMU realizes vfio-pci,sysfsdev=<mdev>: info pci shows 4348:3253, serial port, 2 I/O BARs, INTA [core=$core]"
-	fast_check "$dev"
-	check $? "$what"
+	local b why
+	for b in "${backends[@]}"; do
+		what="QEMU realizes vfio-pci,sysfsdev=<mdev> ($b backend): info pci shows 4348:3253, serial port, 2 I/O BARs, INTA [core=$core]"
+		fast_check "$dev" "$b"
+		check $? "$what"
 
-	if [ "${MDEV_E2E_FAST_ONLY:-0}" != 1 ]; then
-		what="nested guest boots with the mdev"
+		[ "${MDEV_E2E_FAST_ONLY:-0}" != 1 ] || continue
+		what="nested guest boots with the mdev ($b backend)"
 		if [ ! -f "$kernel" ] || [ ! -f "$initrd" ]; then
 			for i in $(seq $NPORTS); do
-				skipped "nested guest: port $i echoes the pattern [core=$core]" "no $kernel or $initrd (run scripts/nested-build.sh on the host)"
+				skipped "nested guest: port $i echoes the pattern [core=$core $b]" "no $kernel or $initrd (run scripts/nested-build.sh on the host)"
 			done
 			skipped "$what [core=$core]" "no nested kernel/initramfs (scripts/nested-build.sh)"
-		else
-			nested_boot "$dev" "$core"
-			rc=$?
-			echo "# nested console: $boot_log"
-			mapfile -t lines < <(console | grep -E '^MTTY-E2E: (PASS|FAIL) port=')
-			for i in $(seq $NPORTS); do
-				line=${lines[$((i - 1))]:-}
-				if [[ $line == "MTTY-E2E: PASS "* ]]; then
-					ok "nested guest: ${line#MTTY-E2E: } [core=$core]"
-				else
-					notok "nested guest: port $i: ${line:-no PASS/FAIL line for it} [core=$core]"
-				fi
-			done
-			line=$(console | grep -E '^MTTY-E2E: END' | tail -n1)
-			splats=$(console | grep -nE 'BUG:|WARNING:|Oops|general protection|Kernel panic|Call Trace:' | head -n 5)
-			[ -n "$splats" ] && { echo "# kernel report in the nested console:"; diag <<<"$splats"; rc=1; }
-			console | grep -E '^MTTY-E2E: FAIL' | grep -v ' port=' | diag
-			[ "$rc" = 0 ] && [[ $line == *" fail=0 "* ]] && ! console | grep -q '^MTTY-E2E: FAIL'
-			rc=$?
-			[ "$rc" = 0 ] || { echo "# test VM's dmesg, last lines:"; dmesg | tail -n 15 | diag; }
-			check $rc "$what, runs init, exits: ${line:-no END line} (${boot_secs}s) [core=$core]"
+			skipped "QEMU holds the $b backend's files [core=$core]" "no nested kernel/initramfs (scripts/nested-build.sh)"
+			continue
 		fi
-	fi
+		nested_boot "$dev" "$core" "$b"
+		rc=$?
+		echo "# nested console: $boot_log"
+		mapfile -t lines < <(console | grep -E '^MTTY-E2E: (PASS|FAIL) port=')
+		for i in $(seq $NPORTS); do
+			line=${lines[$((i - 1))]:-}
+			if [[ $line == "MTTY-E2E: PASS "* ]]; then
+				ok "nested guest: ${line#MTTY-E2E: } [core=$core $b]"
+			else
+				notok "nested guest: port $i: ${line:-no PASS/FAIL line for it} [core=$core $b]"
+			fi
+		done
+		line=$(console | grep -E '^MTTY-E2E: END' | tail -n1)
+		splats=$(console | grep -nE 'BUG:|WARNING:|Oops|general protection|Kernel panic|Call Trace:' | head -n 5)
+		[ -n "$splats" ] && { echo "# kernel report in the nested console:"; diag <<<"$splats"; rc=1; }
+		console | grep -E '^MTTY-E2E: FAIL' | grep -v ' port=' | diag
+		[ "$rc" = 0 ] && [[ $line == *" fail=0 "* ]] && ! console | grep -q '^MTTY-E2E: FAIL'
+		rc=$?
+		[ "$rc" = 0 ] || { echo "# test VM's dmesg, last lines:"; dmesg | tail -n 15 | diag; }
+		check $rc "$what, runs init, exits: ${line:-no END line} (${boot_secs}s) [core=$core]"
+		echo "# files QEMU held open ($b backend):"
+		grep -E '^/dev/' "$tmp/qemu.fds" 2>/dev/null | sort | uniq -c | diag
+		why=$(backend_files "$dev" "$b" "$tmp/qemu.fds")
+		check $? "QEMU held the $b backend's files open, not the other backend's${why:+: $why} [core=$core]"
+	done
 
 	if mig_wanted; then
 		local uuid2 dev2

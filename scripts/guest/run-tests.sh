@@ -99,7 +99,7 @@ fi
 pass=0 fail=0 skip=0 n=0
 echo "TAP version 13"
 nextra=$(( ncmp + ${#e2e_runs[@]} ))
-[ "${MDEV_MDEVCTL:-1}" = 1 ] && nextra=$((nextra + 1))
+[ "${MDEV_MDEVCTL:-1}" = 1 ] && nextra=$((nextra + 2))
 [ "${MDEV_MISUSE:-1}" = 1 ] && nextra=$((nextra + 1))
 [ "$MDEV_MIGRATION" = 1 ] && nextra=$((nextra + 1))
 [ "${MDEV_STRESS:-1}" = 1 ] && nextra=$((nextra + 1))
@@ -399,8 +399,13 @@ run_checks() { # run_checks <name> <script> [args...]
 
 # 4. mdevctl end to end on every core and mtty implementation: types, start,
 #    list, stop, define --auto and autostart by udev when the parent
-#    registers.
-[ "${MDEV_MDEVCTL:-1}" = 1 ] && run_checks mdevctl mdevctl-test.sh
+#    registers; Debian's 1.2.0, then 1.4.0 from crates.io (scripts/setup.sh
+#    installs it; MDEV_MDEVCTL14_BIN points elsewhere).
+if [ "${MDEV_MDEVCTL:-1}" = 1 ]; then
+	run_checks mdevctl mdevctl-test.sh
+	run_checks mdevctl-1.4.0 mdevctl-test.sh --name mdevctl-1.4.0 --version 1.4.0 \
+		--bin "${MDEV_MDEVCTL14_BIN:-/opt/mdev-rs/mdevctl-1.4.0/bin/mdevctl}"
+fi
 
 # 5. Unless MDEV_STRESS=0: concurrent create/remove while the
 #    samples are unloaded and reloaded, then a kmemleak scan, per core and
