@@ -10,7 +10,8 @@
 # mtty replaced by that implementation) and run every vfio-mdev kselftest
 # program, and finally compare the ABI dumps (differential.sh): of the cores
 # with the first mtty, and of each mtty implementation against the first on
-# every core.  Then mdevctl and the stress test, on every core and mtty.
+# every core.  Then mdevctl (Debian's 1.2.0 and 1.4.0 from crates.io),
+# libvirt (libvirt-test.sh) and the stress test, on every core and mtty.
 # Prints TAP plus a "RESULT: pass=N fail=N skip=N" line that the host turns
 # into "N passed, N failed".  Counts are per test case (kselftest harness
 # Totals); a program that dies without its Totals line, or is not run
@@ -93,13 +94,14 @@ fi
 nfirst=4
 if [ "$e2e_only" = 1 ]; then
 	nfirst=0 progs=() dma_progs=() cell_impls=() ncmp=0
-	MDEV_MDEVCTL=0 MDEV_STRESS=0 MDEV_MISUSE=0 MDEV_MIGRATION=0
+	MDEV_MDEVCTL=0 MDEV_LIBVIRT=0 MDEV_STRESS=0 MDEV_MISUSE=0 MDEV_MIGRATION=0
 fi
 
 pass=0 fail=0 skip=0 n=0
 echo "TAP version 13"
 nextra=$(( ncmp + ${#e2e_runs[@]} ))
 [ "${MDEV_MDEVCTL:-1}" = 1 ] && nextra=$((nextra + 2))
+[ "${MDEV_LIBVIRT:-1}" = 1 ] && nextra=$((nextra + 1))
 [ "${MDEV_MISUSE:-1}" = 1 ] && nextra=$((nextra + 1))
 [ "$MDEV_MIGRATION" = 1 ] && nextra=$((nextra + 1))
 [ "${MDEV_STRESS:-1}" = 1 ] && nextra=$((nextra + 1))
@@ -406,6 +408,13 @@ if [ "${MDEV_MDEVCTL:-1}" = 1 ]; then
 	run_checks mdevctl-1.4.0 mdevctl-test.sh --name mdevctl-1.4.0 --version 1.4.0 \
 		--bin "${MDEV_MDEVCTL14_BIN:-/opt/mdev-rs/mdevctl-1.4.0/bin/mdevctl}"
 fi
+
+# 4b. Unless MDEV_LIBVIRT=0: libvirt 11.3 (libvirtd in the VM, mdevctl
+#     1.4.0) lists, defines, starts, stops, autostarts and undefines mdevs on
+#     every core and mtty implementation, and boots the nested guest in a
+#     domain with an mdev hostdev (libvirt-test.sh).
+[ "${MDEV_LIBVIRT:-1}" = 1 ] && run_checks libvirt libvirt-test.sh \
+	--mdevctl "${MDEV_MDEVCTL14_BIN:-/opt/mdev-rs/mdevctl-1.4.0/bin/mdevctl}"
 
 # 5. Unless MDEV_STRESS=0: concurrent create/remove while the
 #    samples are unloaded and reloaded, then a kmemleak scan, per core and
