@@ -43,7 +43,7 @@ SELFTEST_OUT := $(OBJ)/kselftest/vfio-mdev
 export VNG_VENV ?= /opt/mdev-rs/virtme-ng-1.42
 VM_RUN = $(REPO)/scripts/vm-run.sh --kernel $(OBJ) --logdir $(BUILD)/logs
 
-.PHONY: nested qemu-e2e all help setup prepare config rustavailable kernel selftests ext-modules build \
+.PHONY: nested qemu-e2e clients all help setup prepare config rustavailable kernel selftests ext-modules build \
 	test test-debug test-kasan compile-fail differential bench demo vm-run shell lint clean distclean
 
 all: build
@@ -55,6 +55,8 @@ help:
 	echo "  make build         kernel + modules + selftests (incremental)"; \
 	echo "  make shell         interactive shell in the VM"; \
 	echo "  make lint          rustfmt --check + clippy build (CLIPPY=1), warnings fail"; \
+	echo "  make qemu-e2e      only the QEMU end-to-end checks (legacy and iommufd, migrations)"; \
+	echo "  make clients       only mdevctl 1.2.0 / 1.4.0 and libvirt, both cores"; \
 	echo "  make differential  ABI dump of each core (mdev_c, mdev) in one boot, diffed"; \
 	echo "  make bench         benchmarks, C core vs Rust core in one boot (BENCHMARKS.md)"; \
 	echo "  make clean         remove the object dir of VARIANT; distclean: all of build/"; \
@@ -150,6 +152,12 @@ qemu-e2e: build nested
 	@MDEV_E2E_DIR=$(NESTED) $(VM_RUN) --timeout $(TIMEOUT) --summary -- \
 		$(REPO)/scripts/guest/run-tests.sh --e2e-only $(SELFTEST_OUT)
 
+# Only the client checks: mdevctl (Debian's 1.2.0 and 1.4.0) and libvirt,
+# on both cores and mtty implementations.
+clients: build nested
+	@MDEV_E2E_DIR=$(NESTED) $(VM_RUN) --timeout $(TIMEOUT) --summary -- \
+		$(REPO)/scripts/guest/run-tests.sh --clients-only $(SELFTEST_OUT)
+
 # The debug kernels: config/debug.config (lockdep, DEBUG_OBJECTS, kmemleak),
 # the whole suite plus a kmemleak scan; then test-kasan.
 test-debug:
@@ -159,12 +167,12 @@ test-debug:
 # config/kasan.config (KASAN + DEBUG_KOBJECT_RELEASE): the suite with the Rust
 # samples only (mtty_rs, mdma, mdev_misuse) on both cores; the upstream C
 # samples free kobjects with their module (see config/debug.config), and the
-# nested QEMU check and mdevctl (clients, not lifetimes) are left to the other
+# nested QEMU check, mdevctl and libvirt (clients, not lifetimes) are left to the other
 # variants. Every removal waits for deferred releases (1-3 s): a long run.
 KASAN_TIMEOUT ?= 5400
 test-kasan:
 	@MDEV_SAMPLES=mtty_rs MDEV_MTTY_IMPLS=mtty_rs MDEV_DEMO_SAMPLE=mtty_rs MDEV_E2E=0 \
-		MDEV_MDEVCTL=0 $(MAKE) -s -f $(REPO)/Makefile test VARIANT=kasan TIMEOUT=$(KASAN_TIMEOUT)
+		MDEV_MDEVCTL=0 MDEV_LIBVIRT=0 $(MAKE) -s -f $(REPO)/Makefile test VARIANT=kasan TIMEOUT=$(KASAN_TIMEOUT)
 
 # Benchmarks (BENCHMARKS.md): create/remove cycles and 10,000 mdevs on one
 # parent, the C core and the Rust core alternating in one boot.

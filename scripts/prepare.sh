@@ -33,8 +33,9 @@ topdir=linux-source-$KERNEL_SERIES
 stamp_want=$( {
 	echo "$KERNEL_SERIES $KERNEL_DEB_VERSION"
 	sha256sum < "$tarball"
+	# names and contents, not the clone's path (CI clones elsewhere)
 	for p in "$repo"/patches/*.patch; do
-		if [ -e "$p" ]; then sha256sum "$p"; fi
+		if [ -e "$p" ]; then echo "$(basename "$p") $(sha256sum <"$p")"; fi
 	done
 } | sha256sum | cut -d' ' -f1)
 stamp_file=$src/.mdev-rs-prepared

@@ -26,8 +26,12 @@
 . "$(dirname "$0")/lib.sh"
 
 # --e2e-only: only the QEMU end-to-end check (make qemu-e2e).
-e2e_only=0
-[ "${1:-}" = --e2e-only ] && { e2e_only=1; shift; }
+# --clients-only: only mdevctl and libvirt (make clients).
+e2e_only=0 clients_only=0
+case "${1:-}" in
+--e2e-only) e2e_only=1; shift ;;
+--clients-only) e2e_only=1 clients_only=1; shift ;;
+esac
 
 dir=$1
 shift
@@ -94,7 +98,12 @@ fi
 nfirst=4
 if [ "$e2e_only" = 1 ]; then
 	nfirst=0 progs=() dma_progs=() cell_impls=() ncmp=0
-	MDEV_MDEVCTL=0 MDEV_LIBVIRT=0 MDEV_STRESS=0 MDEV_MISUSE=0 MDEV_MIGRATION=0
+	MDEV_STRESS=0 MDEV_MISUSE=0 MDEV_MIGRATION=0
+	if [ "$clients_only" = 1 ]; then
+		e2e_runs=()
+	else
+		MDEV_MDEVCTL=0 MDEV_LIBVIRT=0
+	fi
 fi
 
 pass=0 fail=0 skip=0 n=0
