@@ -34,7 +34,8 @@
 #       shown a QEMU interrupt storm after the move, see the testing guide);
 # then removes the mdevs (QEMU must have closed them) and unloads.
 # With --dma it runs (c) with the mdma DMA engine instead (MDEV_E2E_CORES,
-# default $MDEV_CORE): the nested /init drives mdma from user space (BAR0
+# default $MDEV_CORE), once per backend of MDEV_E2E_BACKENDS (over iommufd
+# QEMU's only dirty tracking is the device's): the nested /init drives mdma from user space (BAR0
 # through sysfs, guest physical addresses from pagemap), and each round
 # first checks the pages the engine wrote in the previous round: the CPU
 # never writes them, so after the move only the device's DMA logging can
@@ -280,6 +281,7 @@ nested_boot() { # nested_boot <mdev sysfs path> <core> <backend>
 # the device's migration on; started in the background, its console stamped
 # into <log>.  Sets mig_qpid and mig_spid.
 mig_rounds=${MDEV_E2E_MIG_ROUNDS:-30}
+mig_backend=legacy # the VFIO backend of the migrating QEMUs (--dma: each of MDEV_E2E_BACKENDS)
 # what the guest runs and prints: mtty rounds, or (--dma) mdma rounds
 tag=MTTY-E2E
 mig_append="MTTY_E2E_PORTS=$NPORTS MTTY_E2E_ROUNDS=$mig_rounds MTTY_E2E_PAUSE_MS=${MDEV_E2E_MIG_PAUSE:-500}"
@@ -291,8 +293,13 @@ start_nested() { # start_nested <log> <qmp socket> <mdev sysfs path> [qemu args.
 	: >"$log"
 	stamp "${EPOCHREALTIME/./}" <"$fifo" >"$log" &
 	mig_spid=$!
+	local be=() dev="vfio-pci,sysfsdev=$mdev,enable-migration=on"
+	if [ "$mig_backend" = iommufd ]; then
+		be=(-object iommufd,id=iommufd0)
+		dev+=",iommufd=iommufd0"
+	fi
 	"$QEMU" "${nested_qemu[@]}" -append "$nested_append $mig_append ${MDEV_E2E_APPEND:-}" \
-		-device "vfio-pci,sysfsdev=$mdev,enable-migration=on" \
+		"${be[@]}" -device "$dev" \
 		-qmp "unix:$qmp,server=on,wait=off" "${extra_qemu[@]}" "$@" \
 		</dev/null >"$fifo" 2>"$log.err" &
 	mig_qpid=$!
@@ -515,20 +522,24 @@ if [ "$mode" = dma ]; then
 	TYPE=mdma-dma
 	PARENT=/sys/class/mdev_bus/mdma
 	echo "TAP version 13"
-	echo "1..$(( ${#cores[@]} * (MIG_CHECKS + 3) ))"
+	echo "1..$(( ${#cores[@]} * (1 + ${#backends[@]} * (MIG_CHECKS + 2)) ))"
 	echo "# $("$QEMU" --version | head -n1)"
 	for core in "${cores[@]}"; do
 		MDEV_CORE=$core MDEV_SAMPLES=mdma
 		out=$(mdev_load 2>&1)
 		check $? "load core=$core mdma"
 		diag <<<"$out"
-		u1=$(cat /proc/sys/kernel/random/uuid) u2=$(cat /proc/sys/kernel/random/uuid)
-		echo "$u1" >"$PARENT/mdev_supported_types/$TYPE/create" &&
-			echo "$u2" >"$PARENT/mdev_supported_types/$TYPE/create"
-		check $? "create two $TYPE mdevs [core=$core]"
-		migrate "/sys/bus/mdev/devices/$u1" "/sys/bus/mdev/devices/$u2" "core=$core mdma" "unix:$tmp/mig.sock"
-		echo 1 >"/sys/bus/mdev/devices/$u1/remove" && echo 1 >"/sys/bus/mdev/devices/$u2/remove"
-		check $? "remove both mdevs after QEMU closed them [core=$core]"
+		# over iommufd QEMU has no container that reports pinned pages
+		# dirty: the device's DMA logging is all it has
+		for mig_backend in "${backends[@]}"; do
+			u1=$(cat /proc/sys/kernel/random/uuid) u2=$(cat /proc/sys/kernel/random/uuid)
+			echo "$u1" >"$PARENT/mdev_supported_types/$TYPE/create" &&
+				echo "$u2" >"$PARENT/mdev_supported_types/$TYPE/create"
+			check $? "create two $TYPE mdevs [core=$core $mig_backend]"
+			migrate "/sys/bus/mdev/devices/$u1" "/sys/bus/mdev/devices/$u2" "core=$core mdma $mig_backend" "unix:$tmp/mig.sock"
+			echo 1 >"/sys/bus/mdev/devices/$u1/remove" && echo 1 >"/sys/bus/mdev/devices/$u2/remove"
+			check $? "remove both mdevs after QEMU closed them [core=$core $mig_backend]"
+		done
 		mdev_unload
 		mdev_all_unloaded | diag
 	done

@@ -344,7 +344,7 @@ for r in "${e2e_runs[@]}"; do
 	[ "$rc" = 0 ] && [ "$ef" = 0 ] && [ "$es" = 0 ] && [ "$ep" -gt 0 ] && ok=0
 	what="core=$core mtty=$mod"
 	[ "$r" = cross:cross ] && what="migration from mtty on mdev_c to mtty_rs on mdev"
-	[ "$mod" = dma ] && what="live migration of a guest driving mdma, core=$core"
+	[ "$mod" = dma ] && what="live migration of a guest driving mdma (each backend), core=$core"
 	result $ok "qemu-e2e $what: pass=$ep fail=$ef skip=$es ($((SECONDS - t0)) s)"
 done
 
