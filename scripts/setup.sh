@@ -18,7 +18,7 @@ repo=$(realpath "$(dirname "$0")/..")
 
 VNG_VERSION=1.42
 MDEVCTL_VERSION=1.4.0
-MDEVCTL_ROOT=${MDEVCTL_ROOT:-/opt/mdev-rs/mdevctl-$MDEVCTL_VERSION}
+MDEVCTL_ROOT=/opt/mdev-rs/mdevctl-$MDEVCTL_VERSION # the guest scripts' default
 BINDGEN_VERSION=0.72.1
 LLVM_VERSION=19
 VNG_VENV=${VNG_VENV:-/opt/mdev-rs/virtme-ng-$VNG_VERSION}
@@ -80,7 +80,8 @@ LIBVIRT_BPO_PACKAGES="libvirt0 libvirt-common libvirt-clients libvirt-daemon-com
 	libvirt-daemon libvirt-daemon-log libvirt-daemon-driver-qemu libvirt-daemon-driver-nodedev"
 LIBVIRT_BPO_PACKAGES=$(echo $LIBVIRT_BPO_PACKAGES)
 bpo_list=/etc/apt/sources.list.d/mdev-rs-bookworm-backports.sources
-bpo_pref=/etc/apt/preferences.d/mdev-rs-qemu-from-backports
+bpo_pref=/etc/apt/preferences.d/mdev-rs-from-backports
+bpo_pref_old=/etc/apt/preferences.d/mdev-rs-qemu-from-backports # QEMU only, before libvirt
 bpo_list_text="# mdev-rs (scripts/setup.sh): QEMU 10 and libvirt 11 only, see $bpo_pref
 Types: deb
 URIs: http://deb.debian.org/debian
@@ -92,12 +93,14 @@ Package: $QEMU_BPO_PACKAGES $LIBVIRT_BPO_PACKAGES
 Pin: release n=bookworm-backports
 Pin-Priority: 990"
 pkg_version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || true; }
-bpo_ok() {
-	[[ "$(pkg_version qemu-system-x86)" == 1:10.0.* ]] || return 1
-	for p in libvirt-clients libvirt-daemon-driver-qemu libvirt-daemon-driver-nodedev; do
-		[[ "$(pkg_version $p)" == 11.3.* ]] || return 1
+bpo_ok() { # every package from bookworm-backports, QEMU 10.0, libvirt 11.3, the pin as written
+	local p
+	for p in $QEMU_BPO_PACKAGES $LIBVIRT_BPO_PACKAGES; do
+		[[ "$(pkg_version $p)" == *~bpo12+* ]] || return 1
 	done
-	[ -f "$bpo_pref" ] && [ "$(cat "$bpo_pref")" = "$bpo_pref_text" ]
+	[[ "$(pkg_version qemu-system-x86)" == 1:10.0.* ]] &&
+		[[ "$(pkg_version libvirt-daemon)" == 11.3.* ]] &&
+		[ -f "$bpo_pref" ] && [ "$(cat "$bpo_pref")" = "$bpo_pref_text" ] && [ ! -e "$bpo_pref_old" ]
 }
 if bpo_ok; then
 	say "QEMU $(pkg_version qemu-system-x86) and libvirt $(pkg_version libvirt0) (bookworm-backports) present"
@@ -105,6 +108,7 @@ else
 	say "installing QEMU 10.0 and libvirt 11.3 from bookworm-backports (pinned: $QEMU_BPO_PACKAGES $LIBVIRT_BPO_PACKAGES)"
 	printf '%s\n' "$bpo_list_text" | as_root tee "$bpo_list" >/dev/null
 	printf '%s\n' "$bpo_pref_text" | as_root tee "$bpo_pref" >/dev/null
+	as_root rm -f "$bpo_pref_old"
 	as_root apt-get update -q || die "apt-get update failed (bookworm-backports)"
 	# shellcheck disable=SC2086
 	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
@@ -114,6 +118,7 @@ else
 		die "qemu-system-x86 is $(pkg_version qemu-system-x86) after the install, not 10.0 from bookworm-backports"
 	[[ "$(pkg_version libvirt-daemon-driver-qemu)" == 11.3.* ]] ||
 		die "libvirt is $(pkg_version libvirt-daemon-driver-qemu) after the install, not 11.3 from bookworm-backports"
+	bpo_ok || die "after the install, not every one of $QEMU_BPO_PACKAGES $LIBVIRT_BPO_PACKAGES is from bookworm-backports"
 fi
 
 # 2. The kernel source: Debian's linux-source-$KERNEL_SERIES, version
@@ -245,7 +250,8 @@ if ! mdevctl_ok; then
 		command -v cargo >/dev/null || [ -x "$CARGO_BIN/cargo" ] ||
 			die "cargo not found: install rustup's cargo or Debian's cargo to build mdevctl"
 		say "cargo install mdevctl $MDEVCTL_VERSION into $MDEVCTL_ROOT (about a minute once)"
-		as_root mkdir -p "$MDEVCTL_ROOT"
+		# cargo runs as the caller (whose toolchain it is), into a folder it owns
+		as_root install -d -o "$(id -u)" -g "$(id -g)" "$MDEVCTL_ROOT"
 		PATH=$CARGO_BIN:$PATH cargo install --locked --force --root "$MDEVCTL_ROOT" \
 			mdevctl --version "=$MDEVCTL_VERSION" ||
 			die "cargo install mdevctl $MDEVCTL_VERSION failed"

@@ -147,6 +147,26 @@ mdev_unload() {
 	return 0
 }
 
+# TAP lines for the scripts that count their own checks (in the globals n,
+# pass and fail) and print their own summary:
+#   tap_result <status> <description>   records a status (0: ok), returns it
+#   tap_check <description> <command...> runs the command and records it
+tap_result() {
+	n=$((n + 1))
+	if [ "$1" = 0 ]; then
+		pass=$((pass + 1)); echo "ok $n - $2"
+	else
+		fail=$((fail + 1)); echo "not ok $n - $2"
+	fi
+	[ "$1" = 0 ]
+}
+tap_check() {
+	local d=$1
+	shift
+	"$@"
+	tap_result $? "$d"
+}
+
 # Every sample a script may have loaded.
 MDEV_ALL_SAMPLES="mtty mtty_rs mdpy mbochs mdma mdev_misuse"
 

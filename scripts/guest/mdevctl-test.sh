@@ -40,6 +40,7 @@
 
 name=mdevctl bin= want_version=
 while [ $# -gt 0 ]; do
+	[ $# -ge 2 ] || { echo "mdevctl-test: $1 needs a value" >&2; exit 2; }
 	case "$1" in
 	--bin) bin=$2; shift 2 ;;
 	--version) want_version=$2; shift 2 ;;
@@ -79,14 +80,6 @@ mon_pid=
 saved_rules=
 bound=
 
-result() { # result <0|1> <description>
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then
-		pass=$((pass + 1)); echo "ok $n - $2"
-	else
-		fail=$((fail + 1)); echo "not ok $n - $2"
-	fi
-}
 diag() { awk '{ print "# " $0 }'; }
 
 # mdevctl <args>: runs it, stdout in $out, stderr in $err, exit code in $rc
@@ -117,9 +110,9 @@ check_json() { # check_json <description> <expected> <mdevctl args...>
 	shift 2
 	mctl "$@"
 	if [ "$rc" = 0 ] && json_same "$out" "$exp"; then
-		result 0 "$desc"
+		tap_result 0 "$desc"
 	else
-		result 1 "$desc"
+		tap_result 1 "$desc"
 		show "$@"
 		{ echo "expected:"; echo "$exp"; } | diag
 	fi
@@ -129,9 +122,9 @@ check_text() { # check_text <description> <expected> <mdevctl args...> (blank li
 	shift 2
 	mctl "$@"
 	if [ "$rc" = 0 ] && [ "$(grep -v '^$' <<<"$out")" = "$exp" ]; then
-		result 0 "$desc"
+		tap_result 0 "$desc"
 	else
-		result 1 "$desc"
+		tap_result 1 "$desc"
 		show "$@"
 		{ echo "expected:"; echo "$exp"; } | diag
 	fi
@@ -183,12 +176,20 @@ if [ -n "$bin" ]; then
 	fi
 	v=$(mdevctl --version 2>&1 | head -n1) sv=$(/usr/sbin/mdevctl --version 2>&1 | head -n1)
 	[ -n "$bound" ] && [ "$v" = "mdevctl $want_version" ] && [ "$sv" = "$v" ]
-	result $? "mdevctl under test: $bin bound over /usr/bin/mdevctl; mdevctl --version and /usr/sbin/mdevctl --version print 'mdevctl $want_version' (got '$v', '$sv')"
+	if ! tap_result $? "mdevctl under test: $bin bound over /usr/bin/mdevctl; mdevctl --version and /usr/sbin/mdevctl --version print 'mdevctl $want_version' (got '$v', '$sv')"; then
+		# the rest would test another mdevctl under this one's name
+		echo "1..$n"
+		echo "$name: $pass passed, $fail failed"
+		exit 1
+	fi
 fi
 echo "# $(mdevctl --version 2>&1 | head -n1); cores: ${cores[*]}; mtty: ${impls[*]}"
 
 # --- Environment mdevctl needs -------------------------------------------
-# mdevctl refuses to run without these; Debian's package ships them.
+# mdevctl refuses to run without /etc/mdevctl.d (1.2.0 also without its
+# scripts.d/callouts and notifiers; 1.4.0 without
+# /usr/lib/mdevctl/scripts.d/{callouts,notifiers}, which scripts/setup.sh
+# creates on the host).
 missing=
 for d in "$CONF" "$CONF/scripts.d/callouts" "$CONF/scripts.d/notifiers"; do
 	[ -d "$d" ] || { missing+=" $d"; mkdir -p "$d"; }
@@ -196,7 +197,7 @@ done
 [ -z "$missing" ] || echo "# created missing mdevctl folders:$missing"
 # The rule runs /usr/sbin/mdevctl (Debian installs /usr/bin/mdevctl).
 [ -x /usr/sbin/mdevctl ]
-result $? "/usr/sbin/mdevctl (called by the udev rule) is executable"
+tap_result $? "/usr/sbin/mdevctl (called by the udev rule) is executable"
 
 # udevd: virtme-ng-init starts it; start it if it is not there.
 if ! udevadm control --ping >/dev/null 2>&1; then
@@ -207,7 +208,7 @@ if ! udevadm control --ping >/dev/null 2>&1; then
 	udevadm settle --timeout=60
 fi
 udevadm control --ping >/dev/null 2>&1
-result $? "systemd-udevd answers udevadm control --ping"
+tap_result $? "systemd-udevd answers udevadm control --ping"
 
 rules_src=
 for d in /etc/udev/rules.d /run/udev/rules.d /usr/lib/udev/rules.d /lib/udev/rules.d; do
@@ -222,9 +223,9 @@ if [ -n "$change_rule" ]; then
 	fi
 	printf '# mdevctl-test.sh: only the change rule of %s\n%s\n' "$rules_src" "$change_rule" >"$RULES_OVERRIDE"
 	udevadm control --reload
-	result $? "udev: only the MDEV_STATE=registered rule of $rules_src active"
+	tap_result $? "udev: only the MDEV_STATE=registered rule of $rules_src active"
 else
-	result 1 "udev: no MDEV_STATE=registered rule in ${rules_src:-any 60-mdevctl.rules}"
+	tap_result 1 "udev: no MDEV_STATE=registered rule in ${rules_src:-any 60-mdevctl.rules}"
 fi
 
 [ -r "$types_json" ] || echo "# no expected types file $types_json"
@@ -250,11 +251,11 @@ for cell in "${cells[@]}"; do
 	lrc=$?
 	diag <"$tmp/load"
 	if [ "$lrc" != 0 ] || [ ! -d /sys/class/mdev_bus/mtty ]; then
-		result 1 "[$cl] load core + $impl"
+		tap_result 1 "[$cl] load core + $impl"
 		cleanup_core
 		continue
 	fi
-	result 0 "[$cl] load core + $impl"
+	tap_result 0 "[$cl] load core + $impl"
 	# let the load's uevents (and any rule they run) finish first
 	udevadm settle --timeout=30
 
@@ -265,16 +266,16 @@ for cell in "${cells[@]}"; do
 	# b. start
 	a1=$(avail mtty-1) a2=$(avail mtty-2)
 	mctl start -p mtty -t mtty-2 -u "$U1"
-	result "$rc" "[$cl] mdevctl start -p mtty -t mtty-2 -u $U1"
+	tap_result "$rc" "[$cl] mdevctl start -p mtty -t mtty-2 -u $U1"
 	[ "$rc" = 0 ] || show start -p mtty -t mtty-2 -u "$U1"
 	t=$(dev_type "$U1") p=$(dev_parent "$U1")
 	[ -d "$DEVS/$U1" ] && [ "$t" = mtty-2 ] && [ "$p" = mtty ]
-	result $? "[$cl] $DEVS/$U1 exists, mdev_type mtty-2, parent mtty (got type '$t', parent '$p')"
+	tap_result $? "[$cl] $DEVS/$U1 exists, mdev_type mtty-2, parent mtty (got type '$t', parent '$p')"
 	b2=$(avail mtty-2) b1=$(avail mtty-1)
 	[ "$a2" = 12 ] && [ "$b2" = 11 ]
-	result $? "[$cl] mtty-2 available_instances 12 -> 11 (got $a2 -> $b2)"
+	tap_result $? "[$cl] mtty-2 available_instances 12 -> 11 (got $a2 -> $b2)"
 	[ "$a1" = 24 ] && [ "$b1" = 22 ]
-	result $? "[$cl] mtty-1 available_instances 24 -> 22 (got $a1 -> $b1; ports are shared)"
+	tap_result $? "[$cl] mtty-1 available_instances 24 -> 22 (got $a1 -> $b1; ports are shared)"
 	check_json "[$cl] mdevctl list --dumpjson: exactly $U1 on mtty, mtty-2, manual" \
 		"$(list_json "$U1" mtty-2 manual)" list --dumpjson
 	check_text "[$cl] mdevctl list: '$U1 mtty mtty-2 manual'" \
@@ -283,21 +284,21 @@ for cell in "${cells[@]}"; do
 	# c. error paths
 	mctl start -p mtty -t mtty-2 -u "$U1"
 	[ "$rc" != 0 ] && [ "$(dev_list)" = "$U1" ] && [ "$(avail mtty-2)" = 11 ]
-	result $? "[$cl] mdevctl start of the same UUID again fails (exit $rc: ${err:-no message}), nothing changes"
+	tap_result $? "[$cl] mdevctl start of the same UUID again fails (exit $rc: ${err:-no message}), nothing changes"
 	mctl start -p mtty -t mtty-9 -u "$U3"
 	[ "$rc" != 0 ] && [ "$(dev_list)" = "$U1" ] && [ "$(avail mtty-2)" = 11 ]
-	result $? "[$cl] mdevctl start with type mtty-9 fails (exit $rc: ${err:-no message}), nothing created"
+	tap_result $? "[$cl] mdevctl start with type mtty-9 fails (exit $rc: ${err:-no message}), nothing created"
 	mctl start -p nosuchparent -t mtty-2 -u "$U3"
 	[ "$rc" != 0 ] && [ "$(dev_list)" = "$U1" ]
-	result $? "[$cl] mdevctl start with parent nosuchparent fails (exit $rc: ${err:-no message}), nothing created"
+	tap_result $? "[$cl] mdevctl start with parent nosuchparent fails (exit $rc: ${err:-no message}), nothing created"
 
 	# d. stop
 	mctl stop -u "$U1"
 	[ "$rc" = 0 ] && [ ! -e "$DEVS/$U1" ] && [ -z "$(dev_list)" ]
-	result $? "[$cl] mdevctl stop -u $U1 removes it (exit $rc, devices: '$(dev_list)')"
+	tap_result $? "[$cl] mdevctl stop -u $U1 removes it (exit $rc, devices: '$(dev_list)')"
 	[ "$rc" = 0 ] || show stop -u "$U1"
 	[ "$(avail mtty-2)" = 12 ] && [ "$(avail mtty-1)" = 24 ]
-	result $? "[$cl] available_instances back to mtty-1 24, mtty-2 12 (got $(avail mtty-1), $(avail mtty-2))"
+	tap_result $? "[$cl] available_instances back to mtty-1 24, mtty-2 12 (got $(avail mtty-1), $(avail mtty-2))"
 	check_json "[$cl] mdevctl list --dumpjson after stop: []" "[]" list --dumpjson
 	check_text "[$cl] mdevctl list after stop: empty" "" list
 
@@ -306,7 +307,7 @@ for cell in "${cells[@]}"; do
 	f=$CONF/mtty/$U2
 	[ "$rc" = 0 ] && [ -f "$f" ] &&
 		json_same "$(cat "$f")" '{"mdev_type": "mtty-1", "start": "auto", "attrs": []}'
-	result $? "[$cl] mdevctl define --auto writes $f = {mdev_type: mtty-1, start: auto, attrs: []}"
+	tap_result $? "[$cl] mdevctl define --auto writes $f = {mdev_type: mtty-1, start: auto, attrs: []}"
 	[ -f "$f" ] && cat "$f" | diag
 	[ "$rc" = 0 ] || show define --auto -p mtty -t mtty-1 -u "$U2"
 	check_json "[$cl] mdevctl list --defined --dumpjson: $U2 mtty-1 auto" \
@@ -321,14 +322,14 @@ for cell in "${cells[@]}"; do
 	for _ in $(seq 50); do grep -q 'monitor will print' "$tmp/uevents" && break; sleep 0.1; done
 	sleep 0.2
 	modprobe -r "$impl" && [ ! -d /sys/class/mdev_bus/mtty ] && modprobe "$impl"
-	result $? "[$cl] modprobe -r $impl; modprobe $impl"
+	tap_result $? "[$cl] modprobe -r $impl; modprobe $impl"
 	t0=$(date +%s%N)
 	deadline=$(($(date +%s) + autostart_timeout))
 	while [ ! -e "$DEVS/$U2" ] && [ "$(date +%s)" -lt "$deadline" ]; do sleep 0.2; done
 	ms=$((($(date +%s%N) - t0) / 1000000))
 	t=$(dev_type "$U2") p=$(dev_parent "$U2")
 	[ -d "$DEVS/$U2" ] && [ "$t" = mtty-1 ] && [ "$p" = mtty ]
-	result $? "[$cl] udev autostarts $U2 (type '$t', parent '$p') after ${ms} ms (limit ${autostart_timeout} s)"
+	tap_result $? "[$cl] udev autostarts $U2 (type '$t', parent '$p') after ${ms} ms (limit ${autostart_timeout} s)"
 	if [ ! -e "$DEVS/$U2" ]; then
 		# the rule's output goes to logger, which has no syslog here: redo it by hand
 		mctl start-parent-mdevs mtty
@@ -339,17 +340,17 @@ for cell in "${cells[@]}"; do
 	reg=$(awk -v RS= '/ACTION=change/ && /DEVPATH=\/devices\/virtual\/mtty\/mtty(\n|$)/ && /MDEV_STATE=registered/ {c++} END {print c+0}' "$tmp/uevents")
 	unreg=$(awk -v RS= '/ACTION=change/ && /DEVPATH=\/devices\/virtual\/mtty\/mtty(\n|$)/ && /MDEV_STATE=unregistered/ {c++} END {print c+0}' "$tmp/uevents")
 	[ "$reg" = 1 ] && [ "$unreg" = 1 ]
-	result $? "[$cl] kernel uevents for /devices/virtual/mtty/mtty: one change MDEV_STATE=unregistered ($unreg), one MDEV_STATE=registered ($reg)"
+	tap_result $? "[$cl] kernel uevents for /devices/virtual/mtty/mtty: one change MDEV_STATE=unregistered ($unreg), one MDEV_STATE=registered ($reg)"
 	[ "$reg" = 1 ] && [ "$unreg" = 1 ] || diag <"$tmp/uevents"
 	check_json "[$cl] mdevctl list --dumpjson after reload: $U2 mtty-1 auto" \
 		"$(list_json "$U2" mtty-1 auto)" list --dumpjson
 	mctl stop -u "$U2"
 	[ "$rc" = 0 ] && [ ! -e "$DEVS/$U2" ]
-	result $? "[$cl] mdevctl stop -u $U2 (exit $rc)"
+	tap_result $? "[$cl] mdevctl stop -u $U2 (exit $rc)"
 	[ "$rc" = 0 ] || show stop -u "$U2"
 	mctl undefine -u "$U2"
 	[ "$rc" = 0 ] && [ ! -e "$f" ]
-	result $? "[$cl] mdevctl undefine -u $U2 removes $f (exit $rc)"
+	tap_result $? "[$cl] mdevctl undefine -u $U2 removes $f (exit $rc)"
 	[ "$rc" = 0 ] || show undefine -u "$U2"
 
 	# f. nothing left
@@ -358,13 +359,13 @@ for cell in "${cells[@]}"; do
 	mctl list --defined --dumpjson
 	[ -z "$(dev_list)" ] && [ "$lrc" = 0 ] && json_same "$l" "[]" &&
 		[ "$rc" = 0 ] && json_same "$out" "[]" && [ -z "$(ls "$CONF/mtty" 2>/dev/null)" ]
-	result $? "[$cl] at the end: no mdevs ('$(dev_list)'), mdevctl list and list --defined are []"
+	tap_result $? "[$cl] at the end: no mdevs ('$(dev_list)'), mdevctl list and list --defined are []"
 
 	cleanup_core
 	left=
 	for m in mdev mdev_c $MDEV_MTTY_COMPAT; do [ -d "/sys/module/$m" ] && left+=" $m"; done
 	[ -z "$left" ]
-	result $? "[$cl] unload core + $impl${left:+ (still loaded:$left)}"
+	tap_result $? "[$cl] unload core + $impl${left:+ (still loaded:$left)}"
 done
 
 echo "1..$n"

@@ -25,18 +25,6 @@ dir=${1:?usage: migration.sh <selftest-output-dir>}
 xfer=$dir/mdev_mig_xfer
 read -ra cores <<<"${MDEV_TEST_CORES:-mdev_c mdev}"
 pass=0 fail=0 n=0
-check() { # check <description> <command...>
-	local d=$1
-	shift
-	n=$((n + 1))
-	if "$@"; then
-		pass=$((pass + 1))
-		echo "ok $n - $d"
-	else
-		fail=$((fail + 1))
-		echo "not ok $n - $d"
-	fi
-}
 
 type_dir=/sys/class/mdev_bus/mtty/mdev_supported_types/mtty-2
 tmp=$(mktemp -d)
@@ -72,15 +60,15 @@ for core in "${cores[@]}"; do
 	for path in group cdev; do
 		t="[$core $path]"
 		c=$tmp/c-$core-$path.bin r=$tmp/rs-$core-$path.bin
-		check "$t C mtty saves a programmed dual-port device" \
+		tap_check "$t C mtty saves a programmed dual-port device" \
 			with_impl mtty do_save "$c" "$path"
-		check "$t the C stream is 24 + 2 x 36 bytes" \
+		tap_check "$t the C stream is 24 + 2 x 36 bytes" \
 			test "$(stat -c %s "$c" 2>/dev/null)" = 96
-		check "$t the Rust mtty resumes the C stream with registers and FIFO intact" \
+		tap_check "$t the Rust mtty resumes the C stream with registers and FIFO intact" \
 			with_impl mtty_rs do_load "$c" "$path"
-		check "$t the Rust mtty saves the resumed state byte for byte as the C mtty did" \
+		tap_check "$t the Rust mtty saves the resumed state byte for byte as the C mtty did" \
 			with_impl mtty_rs do_resave "$c" "$r" "$path"
-		check "$t the C mtty resumes the Rust stream with registers and FIFO intact" \
+		tap_check "$t the C mtty resumes the Rust stream with registers and FIFO intact" \
 			with_impl mtty do_load "$r" "$path"
 	done
 done

@@ -22,18 +22,6 @@
 
 read -ra cores <<<"${MDEV_TEST_CORES:-mdev_c mdev}"
 pass=0 fail=0 n=0
-check() { # check <description> <command...>
-	local d=$1
-	shift
-	n=$((n + 1))
-	if "$@"; then
-		pass=$((pass + 1))
-		echo "ok $n - $d"
-	else
-		fail=$((fail + 1))
-		echo "not ok $n - $d"
-	fi
-}
 
 type_dir=/sys/class/mdev_bus/mdev_misuse/mdev_supported_types/mdev_misuse_class-keep
 create() { echo "$1" > "$type_dir/create"; }
@@ -75,39 +63,39 @@ for core in "${cores[@]}"; do
 	MDEV_SAMPLES=mdev_misuse
 	if ! out=$(mdev_load 2>&1); then
 		sed 's/^/# /' <<<"$out"
-		check "[$core] load the core and mdev_misuse" false
+		tap_check "[$core] load the core and mdev_misuse" false
 		mdev_unload_all >/dev/null
 		continue
 	fi
-	check "[$core] load the core and mdev_misuse" true
+	tap_check "[$core] load the core and mdev_misuse" true
 	a=$(cat /proc/sys/kernel/random/uuid)
 	b=$(cat /proc/sys/kernel/random/uuid)
 	c=$(cat /proc/sys/kernel/random/uuid)
-	check "[$core] create an mdev" create "$a"
+	tap_check "[$core] create an mdev" create "$a"
 	ga=$(group_of "$a")
 	ca=$(cdev_of "$a")
-	check "[$core] its VFIO group $ga and cdev $ca exist" has_vfio "$ga" "$ca"
-	check "[$core] remove it" remove "$a"
+	tap_check "[$core] its VFIO group $ga and cdev $ca exist" has_vfio "$ga" "$ca"
+	tap_check "[$core] remove it" remove "$a"
 	udevadm settle 2>/dev/null
-	check "[$core] the mdev and its VFIO group are gone although the driver keeps the registration" \
+	tap_check "[$core] the mdev and its VFIO group are gone although the driver keeps the registration" \
 		gone "$a" "$ga" "$ca"
-	check "[$core] the old group node cannot be opened" open_fails "$ga"
-	check "[$core] create two more" eval 'create "$b" && create "$c"'
+	tap_check "[$core] the old group node cannot be opened" open_fails "$ga"
+	tap_check "[$core] create two more" eval 'create "$b" && create "$c"'
 	gb=$(group_of "$b")
 	cb=$(cdev_of "$b")
-	check "[$core] remove one of them" remove "$b"
+	tap_check "[$core] remove one of them" remove "$b"
 	udevadm settle 2>/dev/null
-	check "[$core] its VFIO group and cdev are gone" gone "$b" "$gb" "$cb"
-	check "[$core] a kept registration keeps its mdev's UUID taken (documented): EEXIST" \
+	tap_check "[$core] its VFIO group and cdev are gone" gone "$b" "$gb" "$cb"
+	tap_check "[$core] a kept registration keeps its mdev's UUID taken (documented): EEXIST" \
 		eval '! create "$a" 2>/dev/null'
 	late_mark "$core"
-	check "[$core] unload mdev_misuse with an mdev present and 3 registrations kept" \
+	tap_check "[$core] unload mdev_misuse with an mdev present and 3 registrations kept" \
 		modprobe -r mdev_misuse
-	check "[$core] its parent, referenced past its class, printed with the class name" \
+	tap_check "[$core] its parent, referenced past its class, printed with the class name" \
 		late_printed "$core"
-	check "[$core] the mdev went with the parent" test ! -e "/sys/bus/mdev/devices/$c"
+	tap_check "[$core] the mdev went with the parent" test ! -e "/sys/bus/mdev/devices/$c"
 	mdev_unload
-	check "[$core] everything unloads" mdev_all_unloaded
+	tap_check "[$core] everything unloads" mdev_all_unloaded
 	mdev_unload_all >/dev/null
 done
 echo "misuse: $pass passed, $fail failed"

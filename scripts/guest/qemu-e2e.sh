@@ -83,6 +83,7 @@ repo=$(cd "$here/../.." && pwd)
 MTTY_MODULE=${MTTY_MODULE:-${MDEV_MTTY_MODULE:-mtty}}
 read -ra cores <<<"${MDEV_E2E_CORES:-$MDEV_CORE}"
 read -ra backends <<<"${MDEV_E2E_BACKENDS-legacy iommufd}"
+[ ${#backends[@]} -gt 0 ] || { echo "qemu-e2e: MDEV_E2E_BACKENDS is empty (legacy, iommufd)" >&2; exit 2; }
 for b in "${backends[@]}"; do
 	case "$b" in legacy | iommufd) ;; *) echo "qemu-e2e: unknown backend $b in MDEV_E2E_BACKENDS (legacy, iommufd)" >&2; exit 2 ;; esac
 done
@@ -162,12 +163,12 @@ backend_files() {
 	cdev=/dev/vfio/devices/$(basename "$(ls -d "$1"/vfio-dev/vfio* 2>/dev/null | head -n1)")
 	if [ "$2" = iommufd ]; then
 		grep -qx /dev/iommu "$3" || { echo "no /dev/iommu"; return 1; }
-		grep -qx "$cdev" "$3" || { echo "no $cdev"; return 1; }
-		! grep -qxE "$group|/dev/vfio/vfio" "$3" || { echo "$group or /dev/vfio/vfio open too"; return 1; }
+		[[ $cdev == */vfio[0-9]* ]] && grep -qx "$cdev" "$3" || { echo "no $cdev"; return 1; }
+		! grep -qE '^/dev/vfio/([0-9]+|vfio)$' "$3" || { echo "a group or /dev/vfio/vfio open too"; return 1; }
 	else
-		grep -qx "$group" "$3" || { echo "no $group"; return 1; }
+		[[ $group == /dev/vfio/[0-9]* ]] && grep -qx "$group" "$3" || { echo "no $group"; return 1; }
 		grep -qx /dev/vfio/vfio "$3" || { echo "no /dev/vfio/vfio"; return 1; }
-		! grep -qxE "/dev/iommu|$cdev" "$3" || { echo "/dev/iommu or $cdev open too"; return 1; }
+		! grep -qE '^/dev/iommu$|^/dev/vfio/devices/' "$3" || { echo "/dev/iommu or a VFIO cdev open too"; return 1; }
 	fi
 }
 

@@ -362,8 +362,33 @@ unsafe fn stream_of<'a>(file: *mut bindings::file) -> ArcBorrow<'a, Stream> {
     unsafe { <Arc<Stream> as ForeignOwnable>::borrow((*file).private_data) }
 }
 
-/// `read()` of a save stream. Streams are opened with `stream_open()`, so `ppos` is NULL for
-/// `read()` and `pread()` fails with `ESPIPE` before getting here.
+/// The part `read()` and `write()` of a stream share: `ESPIPE` for a positioned access,
+/// `ENODEV` once the stream ended, otherwise `f` on its data, under its lock. Streams are
+/// opened with `stream_open()`, so `ppos` is NULL for `read()`/`write()` and
+/// `pread()`/`pwrite()` fail with `ESPIPE` before getting here; the check is defensive.
+///
+/// # Safety
+///
+/// `file` is a live stream file (the VFS calls `read`/`write` between its creation and its
+/// release).
+unsafe fn with_stream_data(
+    file: *mut bindings::file,
+    ppos: *mut bindings::loff_t,
+    f: impl FnOnce(&mut StreamData) -> isize,
+) -> isize {
+    if !ppos.is_null() {
+        return ESPIPE.to_errno() as isize;
+    }
+    // SAFETY: The caller guarantees that `file` is a live stream file.
+    let stream = unsafe { stream_of(file) };
+    let mut s = stream.data.lock();
+    if stream.ended() {
+        return ENODEV.to_errno() as isize;
+    }
+    f(&mut s)
+}
+
+/// `read()` of a save stream.
 ///
 /// # Safety
 ///
@@ -374,15 +399,13 @@ unsafe extern "C" fn save_read(
     len: usize,
     ppos: *mut bindings::loff_t,
 ) -> isize {
-    if !ppos.is_null() {
-        return ESPIPE.to_errno() as isize;
-    }
     // SAFETY: The VFS calls `read` between the file's creation and its release.
-    let stream = unsafe { stream_of(file) };
-    let mut s = stream.data.lock();
-    if stream.ended() {
-        return ENODEV.to_errno() as isize;
-    }
+    unsafe { with_stream_data(file, ppos, |s| save_read_locked(s, buf, len)) }
+}
+
+/// [`save_read`] with the stream's lock held: the bytes after `pos`, at most `len`, to `buf`
+/// (a user address: `copy_to_user` checks it).
+fn save_read_locked(s: &mut StreamData, buf: *mut c_char, len: usize) -> isize {
     let rest = s.data.get(s.pos..).unwrap_or(&[]);
     let n = rest.len().min(len);
     if n == 0 {
@@ -412,15 +435,13 @@ unsafe extern "C" fn resume_write(
     len: usize,
     ppos: *mut bindings::loff_t,
 ) -> isize {
-    if !ppos.is_null() {
-        return ESPIPE.to_errno() as isize;
-    }
     // SAFETY: The VFS calls `write` between the file's creation and its release.
-    let stream = unsafe { stream_of(file) };
-    let mut s = stream.data.lock();
-    if stream.ended() {
-        return ENODEV.to_errno() as isize;
-    }
+    unsafe { with_stream_data(file, ppos, |s| resume_write_locked(s, buf, len)) }
+}
+
+/// [`resume_write`] with the stream's lock held: `len` bytes from `buf` (a user address:
+/// `copy_from_user` checks it) appended, or nothing.
+fn resume_write_locked(s: &mut StreamData, buf: *const c_char, len: usize) -> isize {
     let old = s.data.len();
     match old.checked_add(len) {
         Some(end) if end <= s.limit => {}

@@ -1349,6 +1349,48 @@ TEST_F_TIMEOUT(mdma, close_releases_pins, MDEV_TIMEOUT)
 }
 
 /*
+ * Opens the mdev @uuid as a VFIO device on the fixture's container or IOAS:
+ * through @group (already set on the container) on the group path, through
+ * its cdev (bound to the fixture's iommufd, attached to its IOAS) on the
+ * iommufd path.  Returns the device fd.
+ */
+static int mdma_open_on(struct __test_metadata *_metadata,
+			FIXTURE_DATA(mdma) *self, const char *uuid, int group)
+{
+	struct vfio_device_bind_iommufd bind = {
+		.argsz = sizeof(bind),
+		.iommufd = self->v.iommufd,
+	};
+	struct vfio_device_attach_iommufd_pt attach = {
+		.argsz = sizeof(attach),
+		.pt_id = self->v.ioas_id,
+	};
+	char path[MDEV_PATH_MAX];
+	int fd;
+
+	if (self->path == MDEV_VFIO_GROUP) {
+		fd = ioctl(group, VFIO_GROUP_GET_DEVICE_FD, uuid);
+		ASSERT_LE(0, fd) {
+			TH_LOG("VFIO_GROUP_GET_DEVICE_FD: %s", strerror(errno));
+		}
+		return fd;
+	}
+	snprintf(path, sizeof(path), "/dev/vfio/devices/vfio%d",
+		 mdev_cdev_id(_metadata, uuid));
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, fd) {
+		TH_LOG("open %s: %s", path, strerror(errno));
+	}
+	ASSERT_EQ(0, ioctl(fd, VFIO_DEVICE_BIND_IOMMUFD, &bind)) {
+		TH_LOG("VFIO_DEVICE_BIND_IOMMUFD: %s", strerror(errno));
+	}
+	ASSERT_EQ(0, ioctl(fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &attach)) {
+		TH_LOG("VFIO_DEVICE_ATTACH_IOMMUFD_PT: %s", strerror(errno));
+	}
+	return fd;
+}
+
+/*
  * A second mdma device in the same container (type1) or IOAS (iommufd)
  * pins the same pages: an unmap reaches both devices, the process accounts
  * each page once, and closing one device keeps the other's pins.
@@ -1371,36 +1413,8 @@ static void open_second(struct __test_metadata *_metadata,
 				   &self->v.container)) {
 			TH_LOG("VFIO_GROUP_SET_CONTAINER: %s", strerror(errno));
 		}
-		self->fd2 = ioctl(self->group2, VFIO_GROUP_GET_DEVICE_FD,
-				  self->uuid2);
-		ASSERT_LE(0, self->fd2) {
-			TH_LOG("VFIO_GROUP_GET_DEVICE_FD: %s", strerror(errno));
-		}
-	} else {
-		struct vfio_device_bind_iommufd bind = {
-			.argsz = sizeof(bind),
-			.iommufd = self->v.iommufd,
-		};
-		struct vfio_device_attach_iommufd_pt attach = {
-			.argsz = sizeof(attach),
-			.pt_id = self->v.ioas_id,
-		};
-
-		snprintf(path, sizeof(path), "/dev/vfio/devices/vfio%d",
-			 mdev_cdev_id(_metadata, self->uuid2));
-		self->fd2 = open(path, O_RDWR | O_CLOEXEC);
-		ASSERT_LE(0, self->fd2) {
-			TH_LOG("open %s: %s", path, strerror(errno));
-		}
-		ASSERT_EQ(0, ioctl(self->fd2, VFIO_DEVICE_BIND_IOMMUFD, &bind)) {
-			TH_LOG("VFIO_DEVICE_BIND_IOMMUFD: %s", strerror(errno));
-		}
-		ASSERT_EQ(0, ioctl(self->fd2, VFIO_DEVICE_ATTACH_IOMMUFD_PT,
-				   &attach)) {
-			TH_LOG("VFIO_DEVICE_ATTACH_IOMMUFD_PT: %s",
-			       strerror(errno));
-		}
 	}
+	self->fd2 = mdma_open_on(_metadata, self, self->uuid2, self->group2);
 	mdev_vfio_info(_metadata, self->fd2, &info);
 }
 
@@ -2012,34 +2026,7 @@ static bool bits_exactly(const __u64 *bm, unsigned long nbits,
 static void mdma_reopen(struct __test_metadata *_metadata,
 			FIXTURE_DATA(mdma) *self)
 {
-	char path[MDEV_PATH_MAX];
-
-	if (self->path == MDEV_VFIO_GROUP) {
-		self->fd = ioctl(self->v.group, VFIO_GROUP_GET_DEVICE_FD,
-				 self->uuid);
-		ASSERT_LE(0, self->fd) {
-			TH_LOG("VFIO_GROUP_GET_DEVICE_FD: %s", strerror(errno));
-		}
-	} else {
-		struct vfio_device_bind_iommufd bind = {
-			.argsz = sizeof(bind),
-			.iommufd = self->v.iommufd,
-		};
-		struct vfio_device_attach_iommufd_pt attach = {
-			.argsz = sizeof(attach),
-			.pt_id = self->v.ioas_id,
-		};
-
-		snprintf(path, sizeof(path), "/dev/vfio/devices/vfio%d",
-			 mdev_cdev_id(_metadata, self->uuid));
-		self->fd = open(path, O_RDWR | O_CLOEXEC);
-		ASSERT_LE(0, self->fd) {
-			TH_LOG("open %s: %s", path, strerror(errno));
-		}
-		ASSERT_EQ(0, ioctl(self->fd, VFIO_DEVICE_BIND_IOMMUFD, &bind));
-		ASSERT_EQ(0, ioctl(self->fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT,
-				   &attach));
-	}
+	self->fd = mdma_open_on(_metadata, self, self->uuid, self->v.group);
 	self->v.device = self->fd;
 }
 
