@@ -41,7 +41,12 @@ SELFTEST_DIR := tools/testing/selftests/vfio-mdev
 SELFTEST_OUT := $(OBJ)/kselftest/vfio-mdev
 
 export VNG_VENV ?= /opt/mdev-rs/virtme-ng-1.42
-VM_RUN = $(REPO)/scripts/vm-run.sh --kernel $(OBJ) --logdir $(BUILD)/logs
+# Emulated PCI devices of the test VM (vm-run.sh --device): QEMU's edu, one
+# with its default 28-bit DMA mask and one narrower, for the hardware-backed
+# parent to come (issue 13); DEVICES= boots without them.
+DEVICES   ?= edu edu,dma_mask=0xffffff
+VM_RUN = $(REPO)/scripts/vm-run.sh --kernel $(OBJ) --logdir $(BUILD)/logs \
+	$(foreach d,$(DEVICES),--device $(d))
 
 .PHONY: nested qemu-e2e clients all help setup prepare config rustavailable kernel selftests ext-modules build \
 	test test-debug test-kasan compile-fail differential bench demo vm-run shell lint clean distclean

@@ -12,6 +12,9 @@
 #   --timeout SEC    kill the VM after SEC seconds (0: no limit; default 900)
 #   --logdir DIR     where console logs go (default <obj-dir>/../logs)
 #   --rwdir DIR      make a host folder writable in the guest (repeatable)
+#   --device SPEC    add an emulated device to the VM: QEMU's -device SPEC,
+#                    e.g. edu or edu,dma_mask=0xfffffff (repeatable); the guest
+#                    gets the list in MDEV_RS_VM_DEVICES
 #   --summary        the command is the test runner: print "N passed, N failed"
 #                    from its "RESULT:" line, counting a crash/timeout as a failure
 #   --kvm / --tcg    force the accelerator (default: KVM if a probe boot works)
@@ -21,13 +24,17 @@
 set -uo pipefail
 
 kernel= timeout=900 logdir= summary=0 accel=auto
-rwdirs=()
+rwdirs=() devices=()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--kernel) kernel=$2; shift 2 ;;
 	--timeout) timeout=$2; shift 2 ;;
 	--logdir) logdir=$2; shift 2 ;;
 	--rwdir) rwdirs+=("--rwdir=$2"); shift 2 ;;
+	--device)
+		[[ $2 =~ ^[A-Za-z0-9_.,=-]+$ ]] ||
+			{ echo "vm-run: --device '$2': a QEMU device spec has no spaces or quotes" >&2; exit 2; }
+		devices+=("$2"); shift 2 ;;
 	--summary) summary=1; shift ;;
 	--kvm) accel=kvm; shift ;;
 	--tcg) accel=tcg; shift ;;
@@ -94,6 +101,9 @@ if [ "$accel" = auto ]; then
 	accel=$(cat "$probe")
 fi
 [ "$accel" = tcg ] && vng_base+=(--disable-kvm)
+for d in "${devices[@]}"; do
+	vng_base+=("--qemu-opts=-device $d") # "=": the value starts with a dash
+done
 
 stamp=$(date +%Y%m%d-%H%M%S)
 console=$logdir/console-$stamp.log
@@ -109,7 +119,7 @@ cmd=$(printf '%q ' "$@")
 # the kernel console.
 # The guest starts with a fresh environment: forward the MDEV_* knobs.
 fwd=$(for v in $(compgen -e | grep -E '^MDEV_'); do printf '%s=%q ' "$v" "${!v}"; done)
-guestcmd="cd / && export $fwd MDEV_RS_OBJ=$kernel MDEV_RS_LOGDIR=$logdir MDEV_RS_VM=1 && { $cmd; } 2>&1"
+guestcmd="cd / && export $fwd MDEV_RS_OBJ=$kernel MDEV_RS_LOGDIR=$logdir MDEV_RS_VM=1 MDEV_RS_VM_DEVICES=$(printf '%q' "${devices[*]}") && { $cmd; } 2>&1"
 
 tmo=()
 [ "$timeout" != 0 ] && tmo=(timeout -k 10 "$timeout")

@@ -167,6 +167,31 @@ tap_check() {
 	tap_result $? "$d"
 }
 
+# mdev_cells: "<core> <mtty>" for each core of the array "cores" and each
+# mtty implementation of the array "impls", one per line.
+mdev_cells() {
+	local c i
+	for c in "${cores[@]}"; do
+		for i in "${impls[@]}"; do
+			echo "$c $i"
+		done
+	done
+}
+
+# udevd_up: systemd-udevd runs (virtme-ng-init starts it; if it is not
+# there, start it and replay the devices' add events); returns whether it
+# answers.
+udevd_up() {
+	if ! udevadm control --ping >/dev/null 2>&1; then
+		echo "# systemd-udevd is not running: starting it"
+		/lib/systemd/systemd-udevd --daemon
+		sleep 1
+		udevadm trigger --action=add >/dev/null 2>&1
+		udevadm settle --timeout=60
+	fi
+	udevadm control --ping >/dev/null 2>&1
+}
+
 # Every sample a script may have loaded.
 MDEV_ALL_SAMPLES="mtty mtty_rs mdpy mbochs mdma mdev_misuse"
 

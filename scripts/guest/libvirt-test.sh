@@ -270,13 +270,8 @@ tap_result $? "mdevctl for libvirt: $mdevctl_bin over /usr/bin/mdevctl prints 'm
 [ "$fail" = 0 ] || { summary; exit 1; }
 mkdir -p "$CONF/scripts.d/callouts" "$CONF/scripts.d/notifiers"
 
-if ! udevadm control --ping >/dev/null 2>&1; then
-	echo "# systemd-udevd is not running: starting it"
-	/lib/systemd/systemd-udevd --daemon
-	sleep 1
-	udevadm trigger --action=add >/dev/null 2>&1
-	udevadm settle --timeout=60
-fi
+udevd_up
+tap_result $? "systemd-udevd answers udevadm control --ping"
 
 # A host's libvirtd, minus what a VM without systemd, cgroups, KVM or
 # security modules cannot give it: QEMU runs as root, without namespaces,
@@ -416,12 +411,7 @@ run_domain() { # run_domain <cell label>
 	tap_result $? "[$cl] domain: virsh undefine ($r1), nodedev-undefine ($rc): no domain, no definition, no node devices ('$(mdev_nodes --all)')"
 }
 
-cells=()
-for core in "${cores[@]}"; do
-	for impl in "${impls[@]}"; do
-		cells+=("$core $impl")
-	done
-done
+mapfile -t cells < <(mdev_cells)
 # The domain runs on the C mtty over the C core and the Rust mtty over the
 # Rust core, those of them that are tested, or else on the last cell.
 if [ "$domain_cells" = default ]; then

@@ -199,15 +199,7 @@ done
 [ -x /usr/sbin/mdevctl ]
 tap_result $? "/usr/sbin/mdevctl (called by the udev rule) is executable"
 
-# udevd: virtme-ng-init starts it; start it if it is not there.
-if ! udevadm control --ping >/dev/null 2>&1; then
-	echo "# systemd-udevd is not running: starting it"
-	/lib/systemd/systemd-udevd --daemon
-	sleep 1
-	udevadm trigger --action=add >/dev/null 2>&1
-	udevadm settle --timeout=60
-fi
-udevadm control --ping >/dev/null 2>&1
+udevd_up
 tap_result $? "systemd-udevd answers udevadm control --ping"
 
 rules_src=
@@ -235,12 +227,7 @@ exp_types=$(cat "$types_json" 2>/dev/null)
 for m in $MDEV_ALL_SAMPLES; do modprobe -r "$m" 2>/dev/null; done
 rmmod mdev mdev_c 2>/dev/null
 
-cells=()
-for core in "${cores[@]}"; do
-	for impl in "${impls[@]}"; do
-		cells+=("$core $impl")
-	done
-done
+mapfile -t cells < <(mdev_cells)
 for cell in "${cells[@]}"; do
 	read -r core impl <<<"$cell"
 	MDEV_CORE=$core

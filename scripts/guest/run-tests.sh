@@ -96,6 +96,9 @@ if [ -z "${MDEV_MIGRATION:-}" ]; then
 	[[ " ${impls[*]} " == *" mtty "* && " ${impls[*]} " == *" mtty_rs "* ]] && MDEV_MIGRATION=1
 fi
 nfirst=4
+# the emulated PCI devices the runner was asked for (vm-run.sh --device)
+read -ra vm_devices <<<"${MDEV_RS_VM_DEVICES:-}"
+[ ${#vm_devices[@]} -gt 0 ] && nfirst=$((nfirst + 1))
 if [ "$e2e_only" = 1 ]; then
 	nfirst=0 progs=() dma_progs=() cell_impls=() ncmp=0
 	MDEV_STRESS=0 MDEV_MISUSE=0 MDEV_MIGRATION=0
@@ -207,6 +210,22 @@ else
 	fail=$((fail + 1))
 fi
 result $demo_ok "demo: make demo's script exits 0, shows the mdev and its driver, unloads everything"
+
+# 1c. The VM has the emulated PCI devices vm-run.sh was asked for: each
+#     "edu[,...]" is a PCI device 1234:11e8 (QEMU's edu), no driver bound.
+if [ ${#vm_devices[@]} -gt 0 ]; then
+	want_edu=0 have_edu=0 bound=
+	for d in "${vm_devices[@]}"; do [[ $d == edu || $d == edu,* ]] && want_edu=$((want_edu + 1)); done
+	for d in /sys/bus/pci/devices/*; do
+		[ "$(cat "$d/vendor")" = 0x1234 ] && [ "$(cat "$d/device")" = 0x11e8 ] || continue
+		have_edu=$((have_edu + 1))
+		[ -e "$d/driver" ] && bound+=" $(basename "$d")"
+	done
+	dev_ok=1
+	[ "$have_edu" = "$want_edu" ] && [ -z "$bound" ] && dev_ok=0
+	if [ "$dev_ok" = 0 ]; then pass=$((pass + 1)); else fail=$((fail + 1)); fi
+	result $dev_ok "VM devices (${vm_devices[*]}): $have_edu PCI devices 1234:11e8 (want $want_edu)${bound:+, bound:$bound}"
+fi
 fi
 
 # 2. Per core: load it with the samples, run every kselftest program, unload.
