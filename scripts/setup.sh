@@ -69,8 +69,9 @@ fi
 # 1b. QEMU 10.0 and libvirt 11.3 from bookworm-backports: VFIO migration v2
 #     with device dirty tracking (QEMU 7.2 speaks only the v1 protocol), the
 #     iommufd backend, and a libvirt that manages mdevs through mdevctl and
-#     assigns them to domains (the modular daemons virtqemud and virtnodedevd,
-#     the client virsh).  The suite is added with a pin that takes only these
+#     assigns them to domains (libvirtd with its QEMU and node-device
+#     drivers: Debian's 11.3 packages have no modular virtqemud or
+#     virtnodedevd; the client virsh).  The suite is added with a pin that takes only these
 #     packages and the firmware QEMU needs (seabios >> 1.16.3) from it: every
 #     other package, systemd and udev included, keeps bookworm's version
 #     (backports stay at priority 100).  QEMU 10 replaces bookworm's 7.2,
