@@ -41,10 +41,11 @@ SELFTEST_DIR := tools/testing/selftests/vfio-mdev
 SELFTEST_OUT := $(OBJ)/kselftest/vfio-mdev
 
 export VNG_VENV ?= /opt/mdev-rs/virtme-ng-1.42
-# Emulated PCI devices of the test VM (vm-run.sh --device): QEMU's edu, one
-# with its default 28-bit DMA mask and one narrower, for the hardware-backed
-# parent to come (issue 13); DEVICES= boots without them.
-DEVICES   ?= edu edu,dma_mask=0xffffff
+# Emulated PCI devices of the test VM (vm-run.sh --device): QEMU's edu, the
+# parent of mdma_edu (scripts/guest/edu-test.sh), once with a 32-bit DMA mask
+# (all of the VM's 2 GiB) and once with a 24-bit one (refused requests);
+# DEVICES= boots without them (and MDEV_EDU=0 leaves the edu checks out).
+DEVICES   ?= edu,dma_mask=0xffffffff edu,dma_mask=0xffffff
 VM_RUN = $(REPO)/scripts/vm-run.sh --kernel $(OBJ) --logdir $(BUILD)/logs \
 	$(foreach d,$(DEVICES),--device $(d))
 

@@ -26,8 +26,8 @@ use core::marker::PhantomData;
 mod vendor;
 
 pub use vendor::{
-    DeviceAttribute, Driver, DriverRegistration, ParentRegistration, ShowFn, StoreFn, SysfsBuf,
-    TypeInfo,
+    DeviceAttribute, Driver, DriverRegistration, DriverSlot, DriverSlotGuard, ParentRegistration,
+    ShowFn, StoreFn, SysfsBuf, TypeInfo,
 };
 
 /// A mediated device type (`struct mdev_type`).

@@ -56,8 +56,10 @@ use core::{
 };
 
 pub mod dirty;
+pub mod dma;
 pub mod migration;
 pub mod pci;
+pub mod pci_irq;
 pub mod pinmap;
 
 pub use pinmap::{Mapping, PinnedMap};
@@ -403,6 +405,16 @@ impl VmArea {
         // can reach the area meanwhile.
         unsafe { (*self.0.get()).vm_pgoff }
     }
+}
+
+/// Returns `true` if the calling task was killed (`fatal_signal_pending(current)`).
+///
+/// A device operation that takes long, such as a DMA request that a `write` runs, checks it at
+/// its safe points (between two transfers) and gives up: the task will not return to
+/// userspace, and its VFIO files can only be closed once the operation returned.
+pub fn current_killed() -> bool {
+    // SAFETY: Reads the calling task's signal state; always valid in process context.
+    unsafe { bindings::current_fatal_signal_pending() }
 }
 
 /// A reference to an eventfd context that interrupts are signalled through.

@@ -55,6 +55,13 @@
 #
 # (ratio_rust = Rust median / C median).
 #
+# "edu": mdma_bench -n 1,2,4 -s 64K (1, 2 and 4 devices copying at the same
+# time, iommufd path) with mdma's CPU engine and with mdma_edu on the first
+# edu function whose DMA mask covers 32 bits (the VM's DEVICES), where the
+# data goes through edu's DMA engine; aggregate MiB/s and each round's
+# slowest/fastest device.  Lines (engine in the core column, so that the
+# summary's ratio is edu / cpu):
+#   bench conc<N>_64k core=<cpu|edu> value=<MiB/s> unit=MiB/s min=.. max=.. fair=.. run=<round>
 # "mdma": mdma_bench (tools/testing/selftests/vfio-mdev/mdma_bench.c), the
 # end-to-end MiB/s of mdma COPY from user space on the type1 and the iommufd
 # path, cold (pinning) and warm (pins cached), 4 KiB .. 16 MiB, on each core
@@ -76,7 +83,7 @@
 # MDEV_MTTY_IMPLS     mtty implementations, first is the reference (default
 #                     "mtty mtty_rs"; mtty_rs.ko missing fails its rounds)
 # MDEV_BENCH_RUNS     rounds per core (default 3)
-# MDEV_BENCH_MODES    benchmarks (default "cycle scale uart map mdma"; cycle,
+# MDEV_BENCH_MODES    benchmarks (default "cycle scale uart map mdma edu"; cycle,
 #                     scale and uart are mdev_bench's, map and mdma above:
 #                     MDEV_BENCH_MODES="map mdma" runs only those two)
 # MDEV_BENCH_CYCLES   create+remove cycles of "cycle" on mtty-1 (default 2000)
@@ -96,6 +103,10 @@
 # MDEV_BENCH_MDMA_ARGS   mdma: more mdma_bench options (e.g. "-r 7 -s 4K,1M")
 # MDEV_MDMA_BENCH     the mdma_bench binary (default
 #                     $MDEV_RS_OBJ/kselftest/vfio-mdev/mdma_bench)
+# MDEV_BENCH_EDU_CORES  edu: cores (default "mdev")
+# MDEV_BENCH_EDU_RUNS   edu: rounds (default 1: edu moves 4 KiB per 100 ms)
+# MDEV_BENCH_EDU_KIB    edu: KiB each mdma_edu device copies (default 256;
+#                     mdma's devices copy 64 times that)
 # MDEV_BENCH_UDEV     stop (default): stop systemd-udevd for the run and
 #                     start it again afterwards; keep: leave it running (it
 #                     then handles every uevent concurrently, the same work
@@ -109,7 +120,7 @@
 . "$(dirname "$0")/lib.sh"
 
 read -ra cores <<<"${MDEV_BENCH_CORES:-mdev_c mdev}"
-read -ra all_modes <<<"${MDEV_BENCH_MODES:-cycle scale uart map mdma}"
+read -ra all_modes <<<"${MDEV_BENCH_MODES:-cycle scale uart map mdma edu}"
 runs=${MDEV_BENCH_RUNS:-3}
 cycles=${MDEV_BENCH_CYCLES:-2000}
 n=${MDEV_BENCH_N:-10000}
@@ -126,8 +137,13 @@ mdma_bench=${MDEV_MDMA_BENCH:-${MDEV_RS_OBJ:-}/kselftest/vfio-mdev/mdma_bench}
 modes=()
 do_map=0
 do_mdma=0
+do_edu=0
+read -ra edu_cores <<<"${MDEV_BENCH_EDU_CORES:-mdev}"
+edu_runs=${MDEV_BENCH_EDU_RUNS:-1}
+edu_kib=${MDEV_BENCH_EDU_KIB:-256}
 for mode in "${all_modes[@]}"; do
 	case "$mode" in
+	edu) do_edu=1 ;;
 	map) do_map=1 ;;
 	mdma) do_mdma=1 ;;
 	*) modes+=("$mode") ;;
@@ -148,20 +164,27 @@ if [ "${#modes[@]}" -gt 0 ] && [ ! -x "$bench" ]; then
 	note "no mdev_bench at '$bench' (set MDEV_BENCH)"
 	exit 1
 fi
+if [ "$do_edu" = 1 ] && [ ! -x "$mdma_bench" ]; then
+	note "no mdma_bench at '$mdma_bench': edu not run, the run fails"
+	do_edu=0
+	failed=1
+fi
 if [ "$do_mdma" = 1 ] && [ ! -x "$mdma_bench" ]; then
 	note "no mdma_bench at '$mdma_bench' (set MDEV_MDMA_BENCH): mdma not run, the run fails"
 	do_mdma=0
 	failed=1
 fi
 mkdir -p "$dir" || exit 1
-rm -f "$dir"/raw.txt "$dir"/raw-map.txt "$dir"/raw-mdma.txt \
+rm -f "$dir"/raw.txt "$dir"/raw-map.txt "$dir"/raw-mdma.txt "$dir"/raw-edu.txt \
 	"$dir"/results.txt "$dir"/bench-*.err
 raw=$dir/raw.txt
 raw_map=$dir/raw-map.txt
 raw_mdma=$dir/raw-mdma.txt
+raw_edu=$dir/raw-edu.txt
 : >"$raw"
 : >"$raw_map"
 : >"$raw_mdma"
+: >"$raw_edu"
 
 MDEV_SAMPLES="mtty mbochs"
 impls_str=$(mdev_mtty_impls) || exit 1
@@ -369,6 +392,57 @@ if [ "$do_mdma" = 1 ]; then
 	done
 fi
 
+# edu_round <round> <core> <engine> <bench args...>: one mdma_bench -n run,
+# its lines renamed for the summary (engine in the core column)
+edu_round() {
+	local r=$1 core=$2 engine=$3 out rc err
+	shift 3
+	err=$dir/bench-$r-$core-edu-$engine.err
+	out=$("$mdma_bench" -c "$core" -p iommufd -n 1,2,4 -s 64K "$@" 2>"$err")
+	rc=$?
+	grep '^bench ' <<<"$out" |
+		sed -E "s/^bench [a-z_]+_iommufd_(conc[0-9]+_[0-9a-z]+) core=[^ ]+/bench \1 core=$engine/; s/\$/ run=$r/" |
+		tee -a "$raw_edu"
+	note "round $r core $core engine $engine mdma_bench -n: exit $rc"
+	if [ "$rc" != 0 ]; then
+		failed=1
+		tail -n 20 "$err" | sed 's/^/#   /'
+	fi
+}
+
+if [ "$do_edu" = 1 ]; then
+	wide=$(edu_functions | awk '$2 >= 32 { print $1; exit }')
+	if [ -z "$wide" ]; then
+		note "edu: no edu function with a 32-bit DMA mask (DEVICES): not run, the run fails"
+		failed=1
+	fi
+	for ((r = 1; r <= edu_runs; r++)); do
+		[ -n "$wide" ] || break
+		for core in "${edu_cores[@]}"; do
+			MDEV_CORE=$core MDEV_SAMPLES=mdma
+			if mdev_load; then
+				edu_round "$r" "$core" cpu -b "$((edu_kib * 64))K"
+			else
+				note "round $r core $core mdma: load failed"
+				failed=1
+			fi
+			mdev_unload
+			MDEV_SAMPLES=""
+			edu_only "$wide"
+			if mdev_load && modprobe mdma_edu dma_bits=32; then
+				MDMA_PARENT=$wide edu_round "$r" "$core" edu -b "${edu_kib}K"
+			else
+				note "round $r core $core mdma_edu on $wide: load failed"
+				failed=1
+			fi
+			modprobe -r mdma_edu
+			mdev_unload
+			edu_only ""
+			mdev_all_unloaded || failed=1
+		done
+	done
+fi
+
 echo "$printk_level" >/proc/sys/kernel/printk
 rm -f "$opts"
 if [ -n "$udev_stopped" ]; then
@@ -459,6 +533,7 @@ done
 summarize "${labels[*]}" "$raw"
 summarize "c rust" "$raw_map"
 summarize "${mdma_cores[*]}" "$raw_mdma"
+summarize "cpu edu" "$raw_edu"
 
-note "raw figures in $raw, $raw_map and $raw_mdma, results in $dir/results.txt"
+note "raw figures in $raw, $raw_map, $raw_mdma and $raw_edu, results in $dir/results.txt"
 [ "$failed" = 0 ]

@@ -192,8 +192,50 @@ udevd_up() {
 	udevadm control --ping >/dev/null 2>&1
 }
 
+# edu_functions: "<PCI address> <DMA mask bits>" of each QEMU edu function
+# (1234:11e8), in slot order, paired with the edu specs of
+# MDEV_RS_VM_DEVICES in their order (vm-run.sh adds them in that order);
+# bits 0 when the specs do not say (more functions than specs).
+edu_functions() {
+	local d spec mask b i=0
+	local -a bits=() fns=()
+	for spec in ${MDEV_RS_VM_DEVICES:-}; do
+		case "$spec" in
+		edu | edu,*)
+			mask=$(sed -nE 's/.*dma_mask=(0x[0-9a-fA-F]+|[0-9]+).*/\1/p' <<<"$spec")
+			mask=$((${mask:-0xfffffff}))
+			b=0
+			while [ "$b" -lt 64 ] && [ $((mask >> b)) -ne 0 ]; do b=$((b + 1)); done
+			bits+=("$b")
+			;;
+		esac
+	done
+	for d in /sys/bus/pci/devices/*; do
+		[ "$(cat "$d/vendor")" = 0x1234 ] && [ "$(cat "$d/device")" = 0x11e8 ] &&
+			fns+=("${d##*/}")
+	done
+	for d in $(printf '%s\n' "${fns[@]}" | sort); do
+		echo "$d ${bits[$i]:-0}"
+		i=$((i + 1))
+	done
+}
+
+# edu_only <address>: only that edu function may bind (driver_override
+# "none" on the others); edu_only "" lets every one bind again.
+edu_only() {
+	local d
+	for d in /sys/bus/pci/devices/*; do
+		[ "$(cat "$d/vendor")" = 0x1234 ] && [ "$(cat "$d/device")" = 0x11e8 ] || continue
+		if [ -z "$1" ] || [ "${d##*/}" = "$1" ]; then
+			echo > "$d/driver_override"
+		else
+			echo none > "$d/driver_override"
+		fi
+	done
+}
+
 # Every sample a script may have loaded.
-MDEV_ALL_SAMPLES="mtty mtty_rs mdpy mbochs mdma mdev_misuse"
+MDEV_ALL_SAMPLES="mtty mtty_rs mdpy mbochs mdma mdma_edu mdev_misuse"
 
 # Returns 0 when no core and no sample is loaded; names what still is.
 mdev_all_unloaded() {

@@ -302,9 +302,10 @@ MDEV_SAMPLES=$samples_all
 #     device_list_lock (vfio_iommu_type1_register_device): an upstream ABBA
 #     that lockdep reports for every driver that unpins, after which lockdep
 #     is off for the rest of the run.
-dma_args=()
+# parent_unbind and parent_remove need a PCI parent: edu-test.sh runs them.
+dma_args=(-T parent_unbind -T parent_remove)
 if [ -e /proc/lockdep ] && [ ${#dma_progs[@]} -gt 0 ]; then
-	dma_args=(-v cdev)
+	dma_args+=(-v cdev)
 	echo "# lockdep kernel: mdma_test runs its iommufd (cdev) variant only (upstream type1 lock order, see run-tests.sh)"
 fi
 if [ ${#dma_progs[@]} -gt 0 ]; then
@@ -420,6 +421,11 @@ run_checks() { # run_checks <name> <script> [args...]
 #     registrations past remove (samples/vfio-mdev/mdev_misuse.rs) cannot
 #     leave a VFIO device registered on an unbound mdev (misuse.sh).
 [ "${MDEV_MISUSE:-1}" = 1 ] && run_checks misuse misuse.sh
+
+# 3b'. Unless MDEV_EDU=0: QEMU's edu device as a PCI mdev parent whose DMA
+#     engine runs the mdma requests (edu-test.sh: mdma_test against it, the
+#     shared engine, unbind and remove with open devices, a narrow mask).
+[ "${MDEV_EDU:-1}" = 1 ] && run_checks edu edu-test.sh "$dir"
 
 # 3c. When both mtty implementations are tested (or MDEV_MIGRATION=1; =0
 #     leaves it out): a device state saved by the C mtty resumes on the Rust

@@ -36,12 +36,13 @@ use crate::{
     ThisModule,
 };
 use core::{
+    cell::UnsafeCell,
     fmt,
     marker::{PhantomData, PhantomPinned},
     mem::ManuallyDrop,
     pin::Pin,
     ptr::{self, addr_of, addr_of_mut, null, null_mut, NonNull},
-    sync::atomic::{AtomicI32, Ordering},
+    sync::atomic::{AtomicBool, AtomicI32, Ordering},
 };
 
 /// A vendor driver for mediated devices.
@@ -341,6 +342,104 @@ impl<T: Driver> Drop for DriverRegistration<T> {
         // `mdev_unregister_driver()` requires. No parent uses it (each holds an `Arc` of it), and
         // `driver_unregister()` keeps no pointer into the fields once it returns.
         unsafe { bindings::mdev_unregister_driver(self.as_raw()) };
+    }
+}
+
+/// Where a module keeps its [`DriverRegistration`] for the probes of a bus driver.
+///
+/// A parent that is a real device (a PCI function) is registered from its bus driver's probe,
+/// which gets no module state, while the mdev driver is registered once per module. The module
+/// puts its registration in a `static` slot in `init` and keeps the [`DriverSlotGuard`] until
+/// its exit, which empties the slot; a probe takes a reference with [`DriverSlot::get`] (each
+/// parent holds one, so the driver stays registered until its last parent is gone).
+///
+/// ```ignore
+/// static DRIVER: mdev::DriverSlot<MyMdevDriver> = mdev::DriverSlot::new();
+/// // Module::init:
+/// let driver = Arc::pin_init(mdev::DriverRegistration::new(module), GFP_KERNEL)?;
+/// let guard = DRIVER.set(driver)?; // kept in the module
+/// // pci::Driver::probe:
+/// let driver = DRIVER.get().ok_or(ENODEV)?;
+/// ```
+///
+/// # Invariants
+///
+/// `reg` is only accessed by the thread that set `locked` from `false` to `true`, until it
+/// stores `false` again.
+pub struct DriverSlot<T: Driver> {
+    locked: AtomicBool,
+    reg: UnsafeCell<Option<Arc<DriverRegistration<T>>>>,
+}
+
+// SAFETY: `reg` is only accessed under `locked` (type invariant), with acquire/release ordering,
+// so shared references on several threads never access it concurrently; what it holds
+// (`Arc<DriverRegistration<T>>`) is `Send + Sync`.
+unsafe impl<T: Driver> Sync for DriverSlot<T> {}
+
+impl<T: Driver> Default for DriverSlot<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Driver> DriverSlot<T> {
+    /// An empty slot (for a `static`).
+    pub const fn new() -> Self {
+        Self {
+            locked: AtomicBool::new(false),
+            reg: UnsafeCell::new(None),
+        }
+    }
+
+    /// Runs `f` on the slot's content with local interrupts off (a spinlock: `f` only moves or
+    /// clones an `Arc`, it never sleeps or drops a registration).
+    fn with<R>(&self, f: impl FnOnce(&mut Option<Arc<DriverRegistration<T>>>) -> R) -> R {
+        // No preemption and no interrupt on this CPU while the bit is held, so a holder is
+        // never waited for by its own CPU.
+        let _irq = crate::interrupt::local_interrupt_disable();
+        while self
+            .locked
+            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            core::hint::spin_loop();
+        }
+        // SAFETY: This thread set `locked`: no other accesses `reg` until it is cleared below.
+        let r = f(unsafe { &mut *self.reg.get() });
+        self.locked.store(false, Ordering::Release);
+        r
+    }
+
+    /// Puts `reg` in the slot until the returned guard is dropped (`EBUSY` if it is full).
+    pub fn set(&self, reg: Arc<DriverRegistration<T>>) -> Result<DriverSlotGuard<'_, T>> {
+        let mut reg = Some(reg);
+        let full = self.with(|r| {
+            if r.is_some() {
+                return true;
+            }
+            *r = reg.take();
+            false
+        });
+        // On `EBUSY`, `reg` still holds the caller's reference and drops it here, outside the lock.
+        if full {
+            return Err(EBUSY);
+        }
+        Ok(DriverSlotGuard(self))
+    }
+
+    /// A reference on the registration, if the module set one.
+    pub fn get(&self) -> Option<Arc<DriverRegistration<T>>> {
+        self.with(|r| r.clone())
+    }
+}
+
+/// Empties a [`DriverSlot`] when dropped (see [`DriverSlot::set`]).
+pub struct DriverSlotGuard<'a, T: Driver>(&'a DriverSlot<T>);
+
+impl<T: Driver> Drop for DriverSlotGuard<'_, T> {
+    fn drop(&mut self) {
+        // Dropped outside the lock: the last reference unregisters the driver, which sleeps.
+        drop(self.0.with(|r| r.take()));
     }
 }
 

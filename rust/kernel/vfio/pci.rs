@@ -419,3 +419,73 @@ impl Irqs {
         }
     }
 }
+
+/// The device request interrupt (`VFIO_PCI_REQ_IRQ_INDEX`): the VFIO core asks userspace to
+/// release a device that is going away (its parent unbinds; QEMU then unplugs it), and the
+/// driver signals it from [`DeviceOps::request`](super::DeviceOps::request).
+///
+/// `VFIO_DEVICE_SET_IRQS` as vfio-pci handles it: `TRIGGER` with an eventfd sets it (fd `-1`
+/// releases it), `count == 0` with `DATA_NONE` releases it, `DATA_NONE`/`DATA_BOOL` (true)
+/// signals it; other actions are `ENOTTY`. Separate from [`Irqs`], whose answers match the C
+/// samples, which have none.
+#[derive(Default)]
+pub struct RequestIrq(Option<EventFd>);
+
+impl RequestIrq {
+    /// The `VFIO_DEVICE_GET_IRQ_INFO` answer for [`REQ_IRQ_INDEX`].
+    pub const INFO: IrqInfo = IrqInfo {
+        flags: irq_flags::EVENTFD | irq_flags::NORESIZE,
+        count: 1,
+    };
+
+    /// Applies a validated `VFIO_DEVICE_SET_IRQS` request for [`REQ_IRQ_INDEX`].
+    pub fn set(&mut self, set: &IrqSet<'_>) -> Result {
+        if set.index != REQ_IRQ_INDEX {
+            return Err(EINVAL);
+        }
+        if set.action != IrqAction::Trigger {
+            return Err(ENOTTY);
+        }
+        if set.count == 0 && set.data == IrqData::None {
+            self.0 = None;
+            return Ok(());
+        }
+        if set.start != 0 || set.count != 1 {
+            return Err(EINVAL);
+        }
+        match set.data {
+            IrqData::Eventfd(fds) => {
+                // The old eventfd stays if the new one is not an eventfd.
+                self.0 = if fds[0] >= 0 {
+                    Some(EventFd::from_fd(fds[0])?)
+                } else {
+                    None
+                };
+            }
+            IrqData::None => self.signal(),
+            IrqData::Bool(b) => {
+                if b.first().is_some_and(|&v| v != 0) {
+                    self.signal();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Signals the eventfd, if userspace set one.
+    pub fn signal(&self) {
+        if let Some(e) = &self.0 {
+            e.signal();
+        }
+    }
+
+    /// Returns `true` if userspace set an eventfd.
+    pub fn is_set(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Releases the eventfd (call it from `close`).
+    pub fn disable(&mut self) {
+        self.0 = None;
+    }
+}

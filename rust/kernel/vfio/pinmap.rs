@@ -994,19 +994,11 @@ impl Mapping<'_> {
         Ok(())
     }
 
-    /// The physical segments of the request, `(host physical address, length)`, page by page
-    /// (contiguous pages are not merged), for a device that DMAs itself.
-    ///
-    /// The abstraction cannot see what hardware writes: with DMA logging on, a writable
-    /// request counts as written in full, when its segments are handed out and again when the
-    /// mapping is dropped (a report between the two must not lose a write that comes after
-    /// it). A device that DMAs must therefore drop its mappings before it reports
-    /// [`Activity::Stopped`](super::migration::Activity::Stopped).
-    pub fn segments(&self) -> impl Iterator<Item = (u64, usize)> + '_ {
-        if self.writable {
-            self.handed_out.store(true, Ordering::Relaxed);
-            self.map.mark_dirty(self.iova, self.len as u64);
-        }
+    /// The request's pieces, page by page: `(page, offset in the page, length)`. The pages
+    /// stay pinned while `self` lives (type invariant).
+    pub(super) fn page_pieces(
+        &self,
+    ) -> impl Iterator<Item = (*mut bindings::page, usize, usize)> + '_ {
         let mut pos = 0;
         core::iter::from_fn(move || {
             if pos >= self.len {
@@ -1016,10 +1008,34 @@ impl Mapping<'_> {
             let (page, off) = (abs / PAGE_SIZE, abs % PAGE_SIZE);
             let chunk = (PAGE_SIZE - off).min(self.len - pos);
             let p = self.pages.get(page)?.0;
+            pos += chunk;
+            Some((p, off, chunk))
+        })
+    }
+
+    /// Hardware may write the request from now on until the mapping is dropped (see
+    /// [`Mapping::segments`]): it counts as written now and again on drop.
+    pub(super) fn hand_out(&self) {
+        if self.writable {
+            self.handed_out.store(true, Ordering::Relaxed);
+            self.map.mark_dirty(self.iova, self.len as u64);
+        }
+    }
+
+    /// The physical segments of the request, `(host physical address, length)`, page by page
+    /// (contiguous pages are not merged), for a device that DMAs itself.
+    ///
+    /// The abstraction cannot see what hardware writes: with DMA logging on, a writable
+    /// request counts as written in full, when its segments are handed out and again when the
+    /// mapping is dropped (a report between the two must not lose a write that comes after
+    /// it). A device that DMAs must therefore drop its mappings before it reports
+    /// [`Activity::Stopped`](super::migration::Activity::Stopped).
+    pub fn segments(&self) -> impl Iterator<Item = (u64, usize)> + '_ {
+        self.hand_out();
+        self.page_pieces().map(|(p, off, chunk)| {
             // SAFETY: The page is pinned (type invariant).
             let phys = unsafe { bindings::page_to_phys(p) };
-            pos += chunk;
-            Some((phys + off as u64, chunk))
+            (phys + off as u64, chunk)
         })
     }
 }

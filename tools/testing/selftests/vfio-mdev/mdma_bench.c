@@ -60,8 +60,22 @@
  * first five fields are those of mdev_bench, so bench.sh's summary reads
  * both).  Progress, min/max and errors go to stderr as "# ..." lines.
  *
+ * With -n, instead: N devices copy at the same time, one thread each, on
+ * the first path of -p (each its own container or IOAS): every device COPYs
+ * the first size of -s back and forth until it moved -b bytes (warm: its
+ * pages are pinned by an untimed first COPY, whose result is checked).  One
+ * line per N:
+ *
+ *	bench <driver>_<path>_conc<N>_<size> core=<core> value=<MiB/s> unit=MiB/s \
+ *		min=<slowest device, MiB/s> max=<fastest device, MiB/s> \
+ *		fair=<min/max> bytes=<per device>
+ *
+ * value is the aggregate (all bytes over the time of the slowest device).
+ * MDMA_PARENT=<PCI address> measures mdma_edu's devices of that edu
+ * function (driver mdma_edu, type mdma_edu-dma) instead of mdma's.
+ *
  *   mdma_bench [-c core] [-p type1|iommufd|both] [-s sizes] [-r reps]
- *		[-k windows] [-b bytes]
+ *		[-k windows] [-b bytes] [-n N[,N...]]
  *
  *   -c CORE	core label of the output lines (default $MDEV_CORE, "unknown")
  *   -p PATH	VFIO path(s) (default both: type1, then iommufd)
@@ -79,6 +93,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,11 +148,15 @@ enum dma_path { PATH_TYPE1, PATH_IOMMUFD };
 static const char *const path_names[] = { "type1", "iommufd" };
 
 /* mdev_create() and mdev_type_path() only need the parent's name */
-static const struct mdev_sample_desc mdma_desc = {
+static struct mdev_sample_desc mdma_desc = {
 	.sample = "mdma",
 	.module = "mdma",
 	.parent = "mdma",
 };
+static const char *mdma_type = MDMA_TYPE;
+static const char *driver_name = "mdma";
+
+#define MAX_CONC		8
 
 static const char *core = "unknown";
 
@@ -150,6 +170,7 @@ struct opts {
 	unsigned long windows;
 	unsigned long warm_bytes;
 	bool path[2];
+	int conc[MAX_CONC];	/* -n: device counts, 0-terminated */
 };
 
 /* One open mdma device and its DMA address space */
@@ -801,9 +822,9 @@ static int bench_path(const struct opts *o, enum dma_path path, __u8 *src,
 
 	ret = mdev_uuid_gen(uuid);
 	if (!ret)
-		ret = mdev_create(&mdma_desc, MDMA_TYPE, uuid);
+		ret = mdev_create(&mdma_desc, mdma_type, uuid);
 	if (ret) {
-		fprintf(stderr, "# create %s: %s\n", MDMA_TYPE, strerror(-ret));
+		fprintf(stderr, "# create %s: %s\n", mdma_type, strerror(-ret));
 		return 1;
 	}
 	if (mdma_open(&m, path, uuid)) {
@@ -853,6 +874,128 @@ static void *buf_alloc(size_t size)
 	return p;
 }
 
+/* ------------------------------------------------------------------ */
+/* -n: devices copying at the same time */
+
+struct conc {
+	struct mdma m;
+	char uuid[MDEV_UUID_LEN + 1];
+	__u8 *src, *dst;
+	unsigned long size, iters;
+	pthread_barrier_t *start;
+	uint64_t ns;
+	int failed;
+	bool created;
+};
+
+static void *conc_run(void *arg)
+{
+	struct conc *c = arg;
+	unsigned long i;
+	uint64_t t0;
+
+	pthread_barrier_wait(c->start);
+	t0 = now_ns();
+	for (i = 0; i < c->iters && !c->failed; i++)
+		c->failed = !!dma_copy(&c->m, i % 2 ? IOVA_DST : IOVA_SRC,
+				       i % 2 ? IOVA_SRC : IOVA_DST, c->size);
+	c->ns = now_ns() - t0;
+	return NULL;
+}
+
+/* Sets up device i of c; 0 or -1 with a message */
+static int conc_setup(struct conc *c, enum dma_path path, unsigned long size)
+{
+	int ret = mdev_uuid_gen(c->uuid);
+
+	c->m.fd = c->m.group = c->m.container = c->m.iommufd = -1;
+	if (!ret)
+		ret = mdev_create(&mdma_desc, mdma_type, c->uuid);
+	if (ret) {
+		fprintf(stderr, "# create %s: %s\n", mdma_type, strerror(-ret));
+		return -1;
+	}
+	c->created = true;
+	if (mdma_open(&c->m, path, c->uuid))
+		return -1;
+	c->src = buf_alloc(size);
+	c->dst = buf_alloc(size);
+	mdev_fill_random(c->src, size, 7);
+	memset(c->dst, 0, size);
+	ret = dma_map(&c->m, c->src, size, IOVA_SRC);
+	if (!ret)
+		ret = dma_map(&c->m, c->dst, size, IOVA_DST);
+	if (ret) {
+		fprintf(stderr, "# %s: map: %s\n", path_names[path], strerror(-ret));
+		return -1;
+	}
+	/* pins both buffers, untimed */
+	if (dma_copy(&c->m, IOVA_SRC, IOVA_DST, size) ||
+	    verify("first copy", c->src, c->dst, size))
+		return -1;
+	return 0;
+}
+
+static int bench_concurrent(const struct opts *o, enum dma_path path, int n)
+{
+	unsigned long size = o->sizes[0];
+	unsigned long iters = o->warm_bytes / size ? o->warm_bytes / size : 1;
+	double lo = 0, hi = 0, slowest = 0;
+	struct conc c[MAX_CONC] = { 0 };
+	pthread_t th[MAX_CONC];
+	pthread_barrier_t start;
+	int i, failed = 0;
+	char sz[32];
+
+	for (i = 0; i < n && !failed; i++) {
+		c[i].size = size;
+		c[i].iters = iters;
+		c[i].start = &start;
+		failed = conc_setup(&c[i], path, size) ? 1 : 0;
+	}
+	if (!failed) {
+		pthread_barrier_init(&start, NULL, n);
+		for (i = 0; i < n; i++)
+			pthread_create(&th[i], NULL, conc_run, &c[i]);
+		for (i = 0; i < n; i++)
+			pthread_join(th[i], NULL);
+		pthread_barrier_destroy(&start);
+		for (i = 0; i < n; i++) {
+			double mibs = (double)size * iters / MiB /
+				      (c[i].ns / 1e9);
+
+			failed |= c[i].failed;
+			lo = !i || mibs < lo ? mibs : lo;
+			hi = mibs > hi ? mibs : hi;
+			slowest = c[i].ns / 1e9 > slowest ? c[i].ns / 1e9 : slowest;
+		}
+		/* the data went back and forth: src holds the source again */
+		for (i = 0; i < n && !failed; i++)
+			failed = verify("after the copies", c[i].src,
+					iters % 2 ? c[i].dst : c[i].src, size) ? 1 : 0;
+	}
+	if (!failed) {
+		printf("bench %s_%s_conc%d_%s core=%s value=%.4f unit=MiB/s min=%.4f max=%.4f fair=%.3f bytes=%lu\n",
+		       driver_name, path_names[path], n,
+		       size_name(size, sz, sizeof(sz)), core,
+		       (double)n * size * iters / MiB / slowest, lo, hi,
+		       lo / hi, size * iters);
+		fflush(stdout);
+	}
+	for (i = 0; i < n; i++) {
+		mdma_close(&c[i].m);
+		if (c[i].created && mdev_remove(c[i].uuid)) {
+			fprintf(stderr, "# remove %s failed\n", c[i].uuid);
+			failed = 1;
+		}
+		if (c[i].src)
+			munmap(c[i].src, size);
+		if (c[i].dst)
+			munmap(c[i].dst, size);
+	}
+	return failed;
+}
+
 static unsigned long parse_size(const char *s)
 {
 	char *end;
@@ -869,7 +1012,7 @@ static void die_usage(const char *prog)
 {
 	fprintf(stderr,
 		"usage: %s [-c core] [-p type1|iommufd|both] [-s sizes] [-r reps]\n"
-		"          [-k windows] [-b bytes]\n", prog);
+		"          [-k windows] [-b bytes] [-n N[,N...]]\n", prog);
 	exit(1);
 }
 
@@ -890,7 +1033,7 @@ int main(int argc, char **argv)
 
 	if (env && *env)
 		core = env;
-	while ((opt = getopt(argc, argv, "c:p:s:r:k:b:h")) != -1) {
+	while ((opt = getopt(argc, argv, "c:p:s:r:k:b:n:h")) != -1) {
 		switch (opt) {
 		case 'c':
 			core = optarg;
@@ -936,6 +1079,24 @@ int main(int argc, char **argv)
 			if (!o.warm_bytes)
 				die_usage(argv[0]);
 			break;
+		case 'n': {
+			int k = 0;
+
+			s = strdup(optarg);
+			for (tok = strtok_r(s, ",", &save); tok;
+			     tok = strtok_r(NULL, ",", &save)) {
+				int v = atoi(tok);
+
+				if (v < 1 || v > MAX_CONC || k == MAX_CONC - 1)
+					die_usage(argv[0]);
+				o.conc[k++] = v;
+			}
+			free(s);
+			o.conc[k] = 0;
+			if (!k)
+				die_usage(argv[0]);
+			break;
+		}
 		default:
 			die_usage(argv[0]);
 		}
@@ -946,10 +1107,25 @@ int main(int argc, char **argv)
 		fprintf(stderr, "# needs root\n");
 		return KSFT_SKIP;
 	}
-	mdev_type_path(path, sizeof(path), &mdma_desc, MDMA_TYPE, "create");
+	env = getenv("MDMA_PARENT");
+	if (env && *env) {
+		mdma_desc.parent = env;
+		mdma_type = "mdma_edu-dma";
+		driver_name = "mdma_edu";
+	}
+	mdev_type_path(path, sizeof(path), &mdma_desc, mdma_type, "create");
 	if (!mdev_exists(path)) {
 		fprintf(stderr, "# %s missing: load mdma\n", path);
 		return KSFT_SKIP;
+	}
+
+	if (o.conc[0]) {
+		enum dma_path p = o.path[PATH_TYPE1] ? PATH_TYPE1 : PATH_IOMMUFD;
+		int k;
+
+		for (k = 0; o.conc[k]; k++)
+			failed |= bench_concurrent(&o, p, o.conc[k]);
+		return failed;
 	}
 
 	/* every page present before the first pin: pinning faults nothing in */

@@ -25,6 +25,12 @@
  *
  * Needs "mdma" in $MDEV_SAMPLES (skipped otherwise); listed but without
  * /sys/class/mdev_bus/mdma fails.
+ *
+ * MDMA_PARENT=<PCI address> runs the same tests against mdma_edu
+ * (samples/vfio-mdev/mdma_edu.rs), whose mdevs have this device's registers
+ * but whose requests QEMU's edu device runs with its DMA engine: the parent
+ * is that PCI function, the sample key, module and mdev driver "mdma_edu",
+ * the type "mdma_edu-dma".
  */
 #define _GNU_SOURCE
 #include <endian.h>
@@ -51,8 +57,8 @@
 /* kernel::vfio::pinmap::UNMAP_GRACE_NS (20 ms), with a margin */
 #define MDMA_UNMAP_GRACE_US	(60 * 1000)
 
-#define MDMA_SAMPLE		"mdma"
-#define MDMA_TYPE		"mdma-dma"
+#define MDMA_SAMPLE		(mdma_desc.sample)
+#define MDMA_TYPE		(mdma_desc.types[0].id)
 #define MDMA_TYPE_NAME		"Mediated DMA engine\n"
 #define MDMA_INSTANCES		8
 
@@ -111,8 +117,8 @@
 #define NO_EVENT_MS		300
 
 /* Everything the tests need to know about mdma, for the mdev_common helpers */
-static const struct mdev_sample_desc mdma_desc = {
-	.sample = MDMA_SAMPLE,
+static struct mdev_sample_desc mdma_desc = {
+	.sample = "mdma",
 	.module = "mdma",
 	.parent = "mdma",
 	.parent_devpath = "/devices/virtual/mdma/mdma",
@@ -124,7 +130,7 @@ static const struct mdev_sample_desc mdma_desc = {
 	.exhausted_errno = EUSERS,
 	.nr_types = 1,
 	.types = {
-		{ MDMA_TYPE, MDMA_TYPE_NAME, NULL, 1, "vendor/dma_stats",
+		{ "mdma-dma", MDMA_TYPE_NAME, NULL, 1, "vendor/dma_stats",
 		  NULL },
 	},
 	.vfio_flags = VFIO_DEVICE_FLAGS_PCI,
@@ -132,6 +138,31 @@ static const struct mdev_sample_desc mdma_desc = {
 	.num_irqs = VFIO_PCI_NUM_IRQS,
 	.config_offset = CFG,
 };
+
+/* MDMA_PARENT=<PCI address>: the mdevs of that edu function (mdma_edu) */
+static void __attribute__((constructor)) mdma_desc_from_env(void)
+{
+	static char devpath[MDEV_PATH_MAX];
+	const char *parent = getenv("MDMA_PARENT");
+	char link[MDEV_PATH_MAX], real[MDEV_PATH_MAX];
+
+	if (!parent || !*parent)
+		return;
+	snprintf(link, sizeof(link), "/sys/bus/pci/devices/%s", parent);
+	if (!realpath(link, real) || strncmp(real, "/sys/", 5)) {
+		fprintf(stderr, "MDMA_PARENT=%s: %s is not a device\n", parent,
+			link);
+		exit(KSFT_FAIL);
+	}
+	snprintf(devpath, sizeof(devpath), "%s", real + 4);
+	mdma_desc.sample = "mdma_edu";
+	mdma_desc.module = "mdma_edu";
+	mdma_desc.parent = parent;
+	mdma_desc.parent_devpath = devpath;
+	mdma_desc.parent_subsystem = "pci";
+	mdma_desc.driver = "mdma_edu";
+	mdma_desc.types[0].id = "mdma_edu-dma";
+}
 
 /* ------------------------------------------------------------------ */
 /* data helpers */
@@ -207,6 +238,9 @@ FIXTURE(mdma) {
 	char uuid2[MDEV_UUID_LEN + 1];
 	int group2;
 	int fd2;
+	/* more devices (concurrent_devices), closed by the teardown */
+	int xgroup[3];
+	int xfd[3];
 };
 
 FIXTURE_VARIANT(mdma) {
@@ -261,6 +295,8 @@ FIXTURE_SETUP(mdma)
 	self->efd = -1;
 	self->group2 = -1;
 	self->fd2 = -1;
+	for (int i = 0; i < 3; i++)
+		self->xgroup[i] = self->xfd[i] = -1;
 	self->path = variant->path;
 	mdev_vfio_init(&self->v);
 	if (!mdma_sample_ready(_metadata))
@@ -278,6 +314,12 @@ FIXTURE_TEARDOWN(mdma)
 		close(self->fd2);
 	if (self->group2 >= 0)
 		close(self->group2);
+	for (int i = 0; i < 3; i++) {
+		if (self->xfd[i] >= 0)
+			close(self->xfd[i]);
+		if (self->xgroup[i] >= 0)
+			close(self->xgroup[i]);
+	}
 	mdev_vfio_close(&self->v);
 	mdev_cleanup(&self->t);
 }
@@ -2343,6 +2385,330 @@ TEST_F_TIMEOUT(mdma, mig_round_trip, MDEV_TIMEOUT)
 	ASSERT_EQ(ST_DONE, reg_rd(_metadata, self->fd2, REG_STATUS));
 	memset(want + 0x100, 0x77, 0x40);
 	BUF_EXPECT(dst, want, size, "dst after the destination ran");
+}
+
+
+/* ------------------------------------------------------------------ */
+/* several devices, one engine; the parent going away (mdma_edu) */
+
+/* vendor/engine_stats "<key> N" of mdma_edu's devices; -1: no such file */
+static long long engine_stat(const char *uuid, const char *key)
+{
+	char path[MDEV_PATH_MAX], buf[512], *p;
+	size_t klen = strlen(key);
+	ssize_t n;
+
+	mdev_dev_path(path, sizeof(path), uuid, "vendor/engine_stats");
+	n = mdev_read_file(path, buf, sizeof(buf) - 1);
+	if (n < 0)
+		return -1;
+	buf[n] = 0;
+	for (p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		if (!strncmp(p, key, klen) && p[klen] == ' ')
+			return strtoll(p + klen + 1, NULL, 10);
+	return -1;
+}
+
+/* dma_run() without assertions, for threads: 0 or -errno */
+static int dma_run_nt(int fd, __u32 op, __u64 src, __u64 dst, __u32 len,
+		      __u32 *status)
+{
+	const struct { unsigned int off; __u32 val; } w[] = {
+		{ REG_SRC_LO, (__u32)src }, { REG_SRC_HI, (__u32)(src >> 32) },
+		{ REG_DST_LO, (__u32)dst }, { REG_DST_HI, (__u32)(dst >> 32) },
+		{ REG_LEN, len }, { REG_OP, op }, { REG_FILL, 0 },
+		{ REG_DOORBELL, 1 },
+	};
+	unsigned int i;
+	__u32 v;
+
+	for (i = 0; i < ARRAY_SIZE(w); i++) {
+		v = htole32(w[i].val);
+		if (pwrite(fd, &v, 4, BAR0 + w[i].off) != 4)
+			return -errno;
+	}
+	if (pread(fd, &v, 4, BAR0 + REG_STATUS) != 4)
+		return -errno;
+	*status = le32toh(v);
+	return 0;
+}
+
+#define CONC_DEVS	4
+#define CONC_SIZE	(4 * PG)
+#define CONC_ROUNDS	2
+
+struct copier {
+	int fd;
+	__u8 *src, *dst;
+	__u64 iova_src, iova_dst;
+	pthread_barrier_t *start;
+	long long t0, t1;	/* ms */
+	int err;		/* -errno of a failed access */
+	__u32 bad_status;	/* a STATUS that was not DONE */
+	long bad_byte;		/* first wrong byte of dst, -1: none */
+};
+
+/* CONC_ROUNDS unaligned copies of CONC_SIZE - 100 bytes, each checked */
+static void *copy_loop(void *arg)
+{
+	struct copier *c = arg;
+	const size_t len = CONC_SIZE - 100;
+	unsigned int r;
+	__u32 st;
+
+	pthread_barrier_wait(c->start);
+	c->t0 = mdev_now_ms();
+	for (r = 0; r < CONC_ROUNDS && !c->err && !c->bad_status &&
+	     c->bad_byte < 0; r++) {
+		memset(c->dst, 0, CONC_SIZE);
+		c->err = dma_run_nt(c->fd, OP_COPY, c->iova_src + 37,
+				    c->iova_dst + 63, len, &st);
+		if (!c->err && st != ST_DONE)
+			c->bad_status = st;
+		else if (!c->err)
+			c->bad_byte = first_diff(c->dst + 63, c->src + 37, len);
+	}
+	c->t1 = mdev_now_ms();
+	return NULL;
+}
+
+/*
+ * CONC_DEVS devices in one container / IOAS copy at the same time, each its
+ * own buffers, every byte checked.  When the devices share one engine
+ * (mdma_edu: vendor/engine_stats), it serves them chunk by chunk in turn, so
+ * equal work finishes at about the same time.
+ */
+TEST_F_TIMEOUT(mdma, concurrent_devices, MDEV_LONG_TIMEOUT)
+{
+	char uuids[CONC_DEVS][MDEV_UUID_LEN + 1];
+	struct copier c[CONC_DEVS];
+	pthread_t th[CONC_DEVS];
+	pthread_barrier_t start;
+	long long min = -1, max = 0, xfers0, irqs0;
+	char path[MDEV_PATH_MAX];
+	unsigned int i;
+
+	_Static_assert(CONC_DEVS - 1 == ARRAY_SIZE(self->xfd), "extra devices");
+	snprintf(uuids[0], sizeof(uuids[0]), "%s", self->uuid);
+	for (i = 1; i < CONC_DEVS; i++) {
+		mdev_new(_metadata, &self->t, &mdma_desc, MDMA_TYPE, uuids[i]);
+		if (self->path == MDEV_VFIO_GROUP) {
+			snprintf(path, sizeof(path), "/dev/vfio/%d",
+				 mdev_iommu_group(_metadata, uuids[i]));
+			self->xgroup[i - 1] = open(path, O_RDWR | O_CLOEXEC);
+			ASSERT_LE(0, self->xgroup[i - 1]);
+			ASSERT_EQ(0, ioctl(self->xgroup[i - 1], VFIO_GROUP_SET_CONTAINER,
+					   &self->v.container));
+		}
+		self->xfd[i - 1] = mdma_open_on(_metadata, self, uuids[i], self->xgroup[i - 1]);
+	}
+	xfers0 = engine_stat(self->uuid, "transfers");
+	irqs0 = engine_stat(self->uuid, "irqs");
+	ASSERT_EQ(0, pthread_barrier_init(&start, NULL, CONC_DEVS));
+	for (i = 0; i < CONC_DEVS; i++) {
+		c[i] = (struct copier){
+			.fd = i ? self->xfd[i - 1] : self->fd,
+			.iova_src = IOVA_AUX + 2ULL * i * CONC_SIZE,
+			.iova_dst = IOVA_AUX + (2ULL * i + 1) * CONC_SIZE,
+			.start = &start,
+			.bad_byte = -1,
+		};
+		c[i].src = dma_buf(_metadata, self, CONC_SIZE, c[i].iova_src,
+				   true, 60 + i);
+		c[i].dst = dma_buf(_metadata, self, CONC_SIZE, c[i].iova_dst,
+				   true, 70 + i);
+	}
+	for (i = 0; i < CONC_DEVS; i++)
+		ASSERT_EQ(0, pthread_create(&th[i], NULL, copy_loop, &c[i]));
+	for (i = 0; i < CONC_DEVS; i++)
+		pthread_join(th[i], NULL);
+	pthread_barrier_destroy(&start);
+	for (i = 0; i < CONC_DEVS; i++) {
+		long long t = c[i].t1 - c[i].t0;
+
+		ASSERT_EQ(0, c[i].err) {
+			TH_LOG("device %u: register access: %s", i,
+			       strerror(-c[i].err));
+		}
+		ASSERT_EQ(0, c[i].bad_status) {
+			TH_LOG("device %u: STATUS 0x%x", i, c[i].bad_status);
+		}
+		ASSERT_EQ(-1, c[i].bad_byte) {
+			TH_LOG("device %u: copy differs at byte 0x%lx", i,
+			       c[i].bad_byte);
+		}
+		TH_LOG("device %u: %d copies of %lu bytes in %lld ms", i,
+		       CONC_ROUNDS, CONC_SIZE - 100, t);
+		min = min < 0 || t < min ? t : min;
+		max = t > max ? t : max;
+	}
+	if (xfers0 >= 0) {
+		/* a shared engine: every chunk went through it, fairly */
+		long long xfers = engine_stat(self->uuid, "transfers") - xfers0;
+		long long irqs = engine_stat(self->uuid, "irqs") - irqs0;
+
+		TH_LOG("engine transfers: %lld, completion interrupts: %lld; slowest %lld ms, fastest %lld ms",
+		       xfers, irqs, max, min);
+		ASSERT_LE(2LL * CONC_DEVS * CONC_ROUNDS * (CONC_SIZE / PG), xfers);
+		/* one interrupt per transfer (two may share one) */
+		ASSERT_LT(0, irqs);
+		ASSERT_LE(irqs, xfers);
+		ASSERT_LE(max * 3, min * 4) {
+			TH_LOG("unfair: one device took %lld ms, another %lld ms",
+			       max, min);
+		}
+	}
+}
+
+/*
+ * MDMA_UNREACHABLE=1: the parent's DMA mask cannot reach the guest pages
+ * (mdma_edu with a 24-bit edu): every request fails with FAULT, changes no
+ * memory and is counted as refused.  Otherwise the same requests succeed
+ * and nothing is refused.
+ */
+TEST_F_TIMEOUT(mdma, dma_reach, MDEV_TIMEOUT)
+{
+	const char *env = getenv("MDMA_UNREACHABLE");
+	bool unreachable = env && !strcmp(env, "1");
+	long long refused0 = engine_stat(self->uuid, "refused");
+	__u8 *src, *dst, *dst0;
+	__u32 crc;
+
+	if (unreachable)
+		ASSERT_LE(0, refused0) {
+			TH_LOG("MDMA_UNREACHABLE=1 needs mdma_edu's engine_stats");
+		}
+	src = dma_buf(_metadata, self, PG, IOVA_SRC, true, 80);
+	dst = dma_buf(_metadata, self, PG, IOVA_DST, true, 81);
+	dst0 = snapshot(_metadata, dst, PG);
+	crc = crc32_ieee(src + 5, 100);
+	if (unreachable) {
+		DMA_EXPECT(ST_ERR(ERR_FAULT), OP_COPY, IOVA_SRC, IOVA_DST, 100, 0);
+		DMA_EXPECT(ST_ERR(ERR_FAULT), OP_FILL, 0, IOVA_DST, 100, 0x5a);
+		DMA_EXPECT(ST_ERR(ERR_FAULT), OP_CRC32, IOVA_SRC + 5, 0, 100, 0);
+		BUF_EXPECT(dst, dst0, PG, "dst after refused requests");
+		ASSERT_EQ(refused0 + 3, engine_stat(self->uuid, "refused"));
+		return;
+	}
+	COPY_OK(IOVA_SRC, IOVA_DST, 100);
+	memcpy(dst0, src, 100);
+	FILL_OK(IOVA_DST + 200, 100, 0x5a);
+	memset(dst0 + 200, 0x5a, 100);
+	BUF_EXPECT(dst, dst0, PG, "dst after copy and fill");
+	CRC_OK(IOVA_SRC + 5, 100);
+	ASSERT_EQ(crc, RD(REG_RESULT));
+	if (refused0 >= 0)
+		ASSERT_EQ(refused0, engine_stat(self->uuid, "refused"));
+}
+
+struct filler {
+	int fd;
+	__u64 iova;
+	__u32 len;
+	__u32 status;
+	int err;
+};
+
+static void *fill_once(void *arg)
+{
+	struct filler *f = arg;
+
+	f->err = dma_run_nt(f->fd, OP_FILL, 0, f->iova, f->len, &f->status);
+	return NULL;
+}
+
+/*
+ * The PCI parent goes away (unbind from mdma_edu, or PCI remove) while the
+ * device is open with a request in flight: the request is cancelled (FAULT),
+ * the device request eventfd fires, the unbind completes once the device is
+ * closed, the mdev and the parent are gone and nothing stays pinned; the
+ * function comes back (bind, or a PCI rescan) with its type.
+ */
+static void parent_gone(struct __test_metadata *_metadata,
+			FIXTURE_DATA(mdma) *self, bool remove)
+{
+	const size_t size = 64 * PG;
+	char path[MDEV_PATH_MAX], parent[MDEV_PATH_MAX];
+	struct filler f = { .fd = self->fd, .iova = IOVA_DST, .len = size };
+	struct acct base;
+	long long t0, req_ms;
+	int status, ret;
+	pthread_t th;
+	pid_t pid;
+
+	ASSERT_TRUE(getenv("MDMA_PARENT") != NULL) {
+		TH_LOG("needs MDMA_PARENT (mdma_edu): mdma's parent is not a PCI device");
+	}
+	acct_read(_metadata, self, &base);
+	dma_buf(_metadata, self, size, IOVA_DST, true, 90);
+	self->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	ASSERT_LE(0, self->efd);
+	ASSERT_EQ(0, mdev_set_irq_eventfd(self->fd, VFIO_PCI_REQ_IRQ_INDEX,
+					 self->efd));
+	ASSERT_EQ(0, pthread_create(&th, NULL, fill_once, &f));
+	mdev_msleep(500);
+
+	if (remove)
+		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/remove",
+			 mdma_desc.parent);
+	else
+		snprintf(path, sizeof(path), "/sys/bus/pci/drivers/%s/unbind",
+			 mdma_desc.driver);
+	t0 = mdev_now_ms();
+	pid = mdev_fork_writer(path, remove ? "1" : mdma_desc.parent);
+	ASSERT_LT(0, pid);
+	ASSERT_EQ(1, mdev_wait_event(self->efd, EVENT_TIMEOUT_MS)) {
+		TH_LOG("no device request within %d ms of the %s",
+		       EVENT_TIMEOUT_MS, remove ? "remove" : "unbind");
+	}
+	req_ms = mdev_now_ms() - t0;
+	pthread_join(th, NULL);
+	ASSERT_EQ(0, f.err);
+	ASSERT_EQ(ST_ERR(ERR_FAULT), f.status) {
+		TH_LOG("the request in flight ended with STATUS 0x%x", f.status);
+	}
+	/* the unbind waits for the device to be closed */
+	ASSERT_EQ(-ETIMEDOUT, mdev_wait_child(pid, 300, &status));
+	mdma_close_device(self);
+	mdev_vfio_close(&self->v);
+	ASSERT_EQ(0, mdev_wait_child(pid, 20000, &status));
+	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		TH_LOG("writing %s: status 0x%x", path, status);
+	}
+	TH_LOG("%s: device request after %lld ms, done %lld ms after it began",
+	       remove ? "remove" : "unbind", req_ms, mdev_now_ms() - t0);
+	mdev_untrack(&self->t, self->uuid);
+	mdev_dev_path(path, sizeof(path), self->uuid, NULL);
+	ASSERT_FALSE(mdev_exists(path));
+	mdev_parent_path(parent, sizeof(parent), &mdma_desc, NULL);
+	ASSERT_FALSE(mdev_exists(parent));
+	ACCT_EXPECT(&base, 0);
+
+	if (remove) {
+		ASSERT_EQ(1, mdev_write_str("/sys/bus/pci/rescan", "1"));
+	} else {
+		snprintf(path, sizeof(path), "/sys/bus/pci/drivers/%s/bind",
+			 mdma_desc.driver);
+		ret = mdev_write_str(path, mdma_desc.parent);
+		ASSERT_EQ((int)strlen(mdma_desc.parent), ret) {
+			TH_LOG("bind %s: %s", mdma_desc.parent,
+			       ret < 0 ? strerror(-ret) : "short write");
+		}
+	}
+	ASSERT_TRUE(mdev_wait_exists(parent, true, 10000)) {
+		TH_LOG("%s did not come back", parent);
+	}
+	ASSERT_EQ(MDMA_INSTANCES, avail_settled(_metadata, MDMA_INSTANCES));
+}
+
+TEST_F_TIMEOUT(mdma, parent_unbind, MDEV_TIMEOUT)
+{
+	parent_gone(_metadata, self, false);
+}
+
+TEST_F_TIMEOUT(mdma, parent_remove, MDEV_TIMEOUT)
+{
+	parent_gone(_metadata, self, true);
 }
 
 TEST_HARNESS_MAIN
