@@ -2443,6 +2443,8 @@ struct copier {
 	__u64 iova_src, iova_dst;
 	pthread_barrier_t *start;
 	long long t0, t1;	/* ms */
+	bool fault_first;	/* first a COPY from an unmapped IOVA */
+	__u32 fault_status;	/* its STATUS */
 	int err;		/* -errno of a failed access */
 	__u32 bad_status;	/* a STATUS that was not DONE */
 	long bad_byte;		/* first wrong byte of dst, -1: none */
@@ -2458,6 +2460,9 @@ static void *copy_loop(void *arg)
 
 	pthread_barrier_wait(c->start);
 	c->t0 = mdev_now_ms();
+	if (c->fault_first)
+		c->err = dma_run_nt(c->fd, OP_COPY, IOVA_HOLE, c->iova_dst,
+				    len, &c->fault_status);
 	for (r = 0; r < CONC_ROUNDS && !c->err && !c->bad_status &&
 	     c->bad_byte < 0; r++) {
 		memset(c->dst, 0, CONC_SIZE);
@@ -2474,7 +2479,8 @@ static void *copy_loop(void *arg)
 
 /*
  * CONC_DEVS devices in one container / IOAS copy at the same time, each its
- * own buffers, every byte checked.  When the devices share one engine
+ * own buffers, every byte checked; one of them first asks for a copy from an
+ * unmapped IOVA, which fails alone.  When the devices share one engine
  * (mdma_edu: vendor/engine_stats), it serves them chunk by chunk in turn, so
  * equal work finishes at about the same time.
  */
@@ -2511,6 +2517,7 @@ TEST_F_TIMEOUT(mdma, concurrent_devices, MDEV_LONG_TIMEOUT)
 			.iova_src = IOVA_AUX + 2ULL * i * CONC_SIZE,
 			.iova_dst = IOVA_AUX + (2ULL * i + 1) * CONC_SIZE,
 			.start = &start,
+			.fault_first = i == 1,
 			.bad_byte = -1,
 		};
 		c[i].src = dma_buf(_metadata, self, CONC_SIZE, c[i].iova_src,
@@ -2533,6 +2540,8 @@ TEST_F_TIMEOUT(mdma, concurrent_devices, MDEV_LONG_TIMEOUT)
 		ASSERT_EQ(0, c[i].bad_status) {
 			TH_LOG("device %u: STATUS 0x%x", i, c[i].bad_status);
 		}
+		if (c[i].fault_first)
+			ASSERT_EQ(ST_ERR(ERR_FAULT), c[i].fault_status);
 		ASSERT_EQ(-1, c[i].bad_byte) {
 			TH_LOG("device %u: copy differs at byte 0x%lx", i,
 			       c[i].bad_byte);
