@@ -317,8 +317,6 @@ impl State {
     }
 }
 
-/// An mdma device: the VFIO device's data.
-
 /// A validated request whose guest memory is translated and pinned.
 pub(crate) enum Request<'a> {
     /// Copy `src` to `dst` (same length).
@@ -349,6 +347,7 @@ pub(crate) trait Engine: Send + Sync + 'static {
     fn run(&self, req: &Request<'_>) -> Result<Option<u32>, DmaError>;
 }
 
+/// An mdma device: the VFIO device's data.
 #[pin_data]
 pub(crate) struct Mdma<E: Engine> {
     #[pin]
@@ -608,8 +607,6 @@ impl<E: Engine> vfio::DeviceOps for Mdma<E> {
         MIG_LEN
     }
 }
-
-/// The mdev driver.
 
 /// An mdma device's registration, the mdev's data.
 pub(crate) type Reg<E> = vfio::Registration<Mdma<E>>;

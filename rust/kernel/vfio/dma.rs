@@ -69,6 +69,10 @@ pub struct DmaParent {
 
 /// The devres action that ends a [`DmaParent`]'s binding: no new mapping, then wait for the
 /// live ones to go.
+///
+/// # Safety
+///
+/// `data` is the `Arc<Inner>` reference that [`DmaParent::new`] gave the action; called once.
 unsafe extern "C" fn dma_parent_release(data: *mut c_void) {
     // SAFETY: `data` is the pointer `Arc::into_raw` gave in `DmaParent::new`, whose reference
     // this action owns; it runs once.
@@ -81,6 +85,10 @@ unsafe extern "C" fn dma_parent_release(data: *mut c_void) {
 }
 
 /// Marks a device whose binding has a [`DmaParent`] (`data` is the device).
+///
+/// # Safety
+///
+/// None: it does nothing (`unsafe` for the devres action's type).
 unsafe extern "C" fn dma_parent_marker(_data: *mut c_void) {}
 
 impl DmaParent {
