@@ -8,6 +8,7 @@
 #include <linux/iommu-dma.h>
 #include <linux/io.h>
 #include <linux/mm.h>
+#include <linux/pci.h>
 #include <linux/sched/signal.h>
 #include <linux/swiotlb.h>
 
@@ -65,6 +66,12 @@ __rust_helper bool rust_helper_device_has_children(struct device *dev)
 		return false;
 	put_device(child);
 	return true;
+}
+
+/* MSI or MSI-X is on: pci_dev->irq is not the INTx line (kernel::vfio::pci_irq) */
+__rust_helper bool rust_helper_pci_dev_msi_enabled(struct pci_dev *pdev)
+{
+	return pci_dev_msi_enabled(pdev);
 }
 
 /* The calling task was killed (kernel::vfio::current_killed) */

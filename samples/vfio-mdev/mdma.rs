@@ -20,6 +20,7 @@
 //! a power of two N: benchmark the map's data structure with N single-page entries; read the
 //! result).
 
+use core::sync::atomic::AtomicBool;
 use kernel::{c_str, class, device, mdev, prelude::*, sync::Arc, vfio::pci};
 
 #[path = "mdma_dev.rs"]
@@ -46,7 +47,7 @@ fn bounce_size(len: usize) -> usize {
 }
 
 impl Engine for Cpu {
-    fn run(&self, req: &Request<'_>) -> Result<Option<u32>, DmaError> {
+    fn run(&self, req: &Request<'_>, _stop: &AtomicBool) -> Result<Option<u32>, DmaError> {
         let len = req.len();
         let mut bounce = KVec::from_elem(0u8, bounce_size(len), GFP_KERNEL)?;
         let mut crc = !0u32;

@@ -35,7 +35,10 @@
 //! `"MDMA"`, version 1, then the registers, the pending flag and the writable configuration
 //! space fields (see `MIG_LEN`), little endian.
 
-use core::fmt::Write;
+use core::{
+    fmt::Write,
+    sync::atomic::{AtomicBool, Ordering},
+};
 use kernel::{
     alloc::AllocError,
     c_str, device, mdev,
@@ -343,8 +346,9 @@ impl Request<'_> {
 
 /// What moves the data of a request.
 pub(crate) trait Engine: Send + Sync + 'static {
-    /// Runs `req`; returns the CRC of a checksum.
-    fn run(&self, req: &Request<'_>) -> Result<Option<u32>, DmaError>;
+    /// Runs `req`; returns the CRC of a checksum. An engine that takes long stops with a fault
+    /// at a safe point once `stop` is set (the device is going away).
+    fn run(&self, req: &Request<'_>, stop: &AtomicBool) -> Result<Option<u32>, DmaError>;
 }
 
 /// An mdma device: the VFIO device's data.
@@ -355,6 +359,8 @@ pub(crate) struct Mdma<E: Engine> {
     #[pin]
     state: Mutex<State>,
     pub(crate) engine: Arc<E>,
+    /// The device is going away (`request`): a request in flight stops.
+    stop: AtomicBool,
 }
 
 impl<E: Engine> Mdma<E> {
@@ -394,7 +400,7 @@ impl<E: Engine> Mdma<E> {
             (Some(src), None) => Request::Crc32 { src },
             (None, None) => return Err(DmaError::Op),
         };
-        dev.engine.run(&req)
+        dev.engine.run(&req, &dev.stop)
     }
 
     fn doorbell(dev: &vfio::Device<Self>, st: &mut State) {
@@ -555,6 +561,8 @@ impl<E: Engine> vfio::DeviceOps for Mdma<E> {
     }
 
     fn request(dev: &vfio::Device<Self>, _count: u32) {
+        // A request in flight holds the state lock: it stops at its next safe point.
+        dev.stop.store(true, Ordering::Release);
         // The core asks again every 10 s until the device is released.
         dev.state.lock().req.signal();
     }
@@ -664,6 +672,7 @@ pub(crate) fn new_device<E: Engine>(
             map <- PinnedMap::new(),
             state <- new_mutex!(state),
             engine,
+            stop: AtomicBool::new(false),
         }),
     )
 }

@@ -19,15 +19,16 @@
 //!
 //! The mdevs of one function share its engine: every chunk takes a ticket, so concurrent
 //! requests are served chunk by chunk in turn (first come, first served), and a request that
-//! faults (unmapped, unreachable or read-only memory, an engine that does not finish) fails
-//! alone, and a killed caller stops its request at the next chunk. A transfer is done when the
-//! engine's command register says so, and is never abandoned before (the memory is unmapped
-//! after it); the function's INTx interrupt (registered through the devres-owned [`pci_irq`])
-//! wakes the waiter,
-//! and without one the driver polls every 2 ms (edu finishes a transfer 100 ms after the
-//! command). edu has no register that tells its DMA mask (`-device edu,dma_mask=...`, default 28
-//! bits): the `dma_bits` parameter says it and must not exceed it; the driver uses at most 32
-//! bits, as it programs the address registers with 32-bit accesses (the BAR's alignment).
+//! faults (unmapped, unreachable or read-only memory) fails alone. A request stops at its next
+//! chunk when its caller was killed or its device is going away (the VFIO core's request to
+//! release it); a migration state change waits for it (as for mdma, a request runs under the
+//! device's lock). A transfer is done when the engine's command register says so, and is never
+//! abandoned before (the memory is unmapped after it); the function's INTx interrupt
+//! (registered through the devres-owned [`pci_irq`]) wakes the waiter, and without one the
+//! driver polls every 2 ms (edu finishes a transfer 100 ms after the command). edu has no
+//! register that tells its DMA mask (`-device edu,dma_mask=...`, default 28 bits): the
+//! `dma_bits` parameter says it and must not exceed it; the driver uses at most 32 bits, as it
+//! programs the address registers with 32-bit accesses (the BAR's alignment).
 //!
 //! When the function is unbound (or removed), the driver cancels the requests in flight at the
 //! next chunk boundary, then drops the parent registration, which removes every mdev (the
@@ -343,15 +344,17 @@ impl EduEngine {
     }
 
     /// The chunks of a request of `len` bytes: `f(turn, pos, n)` for each, with the engine.
-    /// Stops when the function is being unbound or the caller was killed.
+    /// Stops when the function is being unbound, the device is going away (`stop`) or the
+    /// caller was killed.
     fn chunks(
         &self,
         len: usize,
+        stop: &AtomicBool,
         mut f: impl FnMut(&Turn<'_>, usize, usize) -> Result<(), DmaError>,
     ) -> Result<(), DmaError> {
         let mut pos = 0;
         while pos < len {
-            if vfio::current_killed() {
+            if vfio::current_killed() || stop.load(Ordering::Acquire) {
                 return Err(DmaError::Fault);
             }
             let n = (len - pos).min(BUF_SIZE);
@@ -364,7 +367,7 @@ impl EduEngine {
 }
 
 impl Engine for EduEngine {
-    fn run(&self, req: &Request<'_>) -> Result<Option<u32>, DmaError> {
+    fn run(&self, req: &Request<'_>, stop: &AtomicBool) -> Result<Option<u32>, DmaError> {
         let len = req.len();
         let mut page = KVec::from_elem(0u8, BUF_SIZE, GFP_KERNEL)?;
         // Everything is mapped before the first transfer: a request that cannot be mapped
@@ -373,7 +376,7 @@ impl Engine for EduEngine {
             Request::Copy { src, dst } => {
                 self.map(src, DataDirection::ToDevice, |s| {
                     self.map(dst, DataDirection::FromDevice, |d| {
-                        self.chunks(len, |turn, pos, n| {
+                        self.chunks(len, stop, |turn, pos, n| {
                             self.xfer_range(turn, false, s, pos, n)?;
                             self.xfer_range(turn, true, d, pos, n)
                         })
@@ -385,7 +388,7 @@ impl Engine for EduEngine {
                 let staging = self.staging()?;
                 page.iter_mut().for_each(|b| *b = *byte);
                 self.map(dst, DataDirection::FromDevice, |d| {
-                    self.chunks(len, |turn, pos, n| {
+                    self.chunks(len, stop, |turn, pos, n| {
                         // The staging page is the engine's: load it under the turn.
                         staging.copy_from_slice(&page);
                         self.xfer(turn, false, staging.dma_address(), 0, n)?;
@@ -398,7 +401,7 @@ impl Engine for EduEngine {
                 let staging = self.staging()?;
                 let mut crc = !0u32;
                 self.map(src, DataDirection::ToDevice, |s| {
-                    self.chunks(len, |turn, pos, n| {
+                    self.chunks(len, stop, |turn, pos, n| {
                         self.xfer_range(turn, false, s, pos, n)?;
                         self.xfer(turn, true, staging.dma_address(), 0, n)?;
                         staging.copy_to_slice(&mut page);

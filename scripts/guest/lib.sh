@@ -194,13 +194,18 @@ udevd_up() {
 
 # edu_functions: "<PCI address> <DMA mask bits>" of each QEMU edu function
 # (1234:11e8), in slot order, paired with the edu specs of
-# MDEV_RS_VM_DEVICES in their order (vm-run.sh adds them in that order);
-# bits 0 when the specs do not say (more functions than specs).
+# MDEV_RS_VM_DEVICES in their order (vm-run.sh adds them in that order and
+# QEMU gives them increasing slots); bits 0 for a function that cannot be
+# paired: more functions than specs, or specs that choose their slot
+# ("addr="), whose order is then not the slots'.
 edu_functions() {
 	local d spec mask b i=0
 	local -a bits=() fns=()
 	for spec in ${MDEV_RS_VM_DEVICES:-}; do
 		case "$spec" in
+		edu,*addr=*)
+			bits+=(0)
+			;;
 		edu | edu,*)
 			mask=$(sed -nE 's/.*dma_mask=(0x[0-9a-fA-F]+|[0-9]+).*/\1/p' <<<"$spec")
 			mask=$((${mask:-0xfffffff}))

@@ -351,7 +351,9 @@ impl<T: Driver> Drop for DriverRegistration<T> {
 /// which gets no module state, while the mdev driver is registered once per module. The module
 /// puts its registration in a `static` slot in `init` and keeps the [`DriverSlotGuard`] until
 /// its exit, which empties the slot; a probe takes a reference with [`DriverSlot::get`] (each
-/// parent holds one, so the driver stays registered until its last parent is gone).
+/// parent holds one, so the driver stays registered until its last parent is gone). As with
+/// the `Arc` itself, a module must not leak a reference past its exit (`mem::forget`). Not for
+/// interrupt handlers: the slot is a spinlock that disables local interrupts while held.
 ///
 /// ```ignore
 /// static DRIVER: mdev::DriverSlot<MyMdevDriver> = mdev::DriverSlot::new();

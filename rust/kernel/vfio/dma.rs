@@ -117,7 +117,9 @@ impl DmaParent {
         // `Core`: the device lock is held and no other callback runs) and the drivers of its
         // children get (it has none, checked above; this driver would make them); mappings of
         // this module go through a `DmaParent`, and none exists for this binding (checked
-        // above, under the device lock that `Core` holds).
+        // above, under the device lock that `Core` holds). What an earlier binding left (a
+        // `Coherent` kept in an `Arc`) can only be freed, and `dma_free_attrs()` reads neither
+        // mask.
         to_result(unsafe { bindings::dma_set_mask_and_coherent(raw, mask.value()) })?;
         let inner = Arc::pin_init(
             pin_init!(Inner {
@@ -149,7 +151,8 @@ impl DmaParent {
     /// Maps the pinned pages of `mapping` for DMA by the parent, in direction `dir`, runs `f`
     /// with the mapping, and unmaps it.
     ///
-    /// `FromDevice` and `Bidirectional` need a request acquired for writing (`EPERM`); with DMA
+    /// `DataDirection::None` is `EINVAL`. `FromDevice` and `Bidirectional` need a request
+    /// acquired for writing (`EPERM`); with DMA
     /// logging on, such a request counts as written when `f` starts and when it returned.
     /// Fails with `ERANGE` if a page is out of the device's direct reach (see the
     /// [module](self) docs), `ENODEV` once the driver unbinds, `ENOMEM` if the DMA layer cannot
@@ -161,6 +164,10 @@ impl DmaParent {
         dir: DataDirection,
         f: impl FnOnce(&DmaMapped<'_>) -> R,
     ) -> Result<R> {
+        // The DMA layer `BUG()`s on a mapping in no direction.
+        if matches!(dir, DataDirection::None) {
+            return Err(EINVAL);
+        }
         let writes = !matches!(dir, DataDirection::ToDevice);
         if writes && !mapping.is_writable() {
             return Err(EPERM);

@@ -11,10 +11,11 @@
 //! (it owns what it uses, `Arc`s and a [`DevresBar`](crate::pci::DevresBar), and borrows
 //! nothing) and frees it when the driver unbinds, so nothing the driver does can leak it.
 //!
-//! Only the function's INTx line (`pci_dev->irq`, shared): MSI and MSI-X need a vector
-//! allocation, which the kernel crate's safe [`pci::Device::alloc_irq_vectors`] could free
-//! under the handler (its registration's drop disables every vector of the device), so they
-//! wait for a devres-owned vector set in `kernel::pci`.
+//! Only the function's INTx line (shared), and only while MSI and MSI-X are off: an MSI vector
+//! belongs to the kernel crate's safe [`pci::Device::alloc_irq_vectors`], whose registration's
+//! drop disables every vector of the device, under any handler on them, so MSI waits for a
+//! devres-owned vector set in `kernel::pci`. A handler on the INTx line is not affected by
+//! vectors enabled later: its interrupt number stays allocated.
 
 use crate::{
     bindings,
@@ -42,7 +43,8 @@ struct Registered<T> {
 ///
 /// The line may be shared (`IRQF_SHARED` is always added): the handler must return
 /// [`irq::ThreadedIrqReturn::None`] for interrupts that are not its device's. `flags` are further
-/// `request_threaded_irq()` flags. Fails with `ENODEV` if the function has no INTx line.
+/// `request_threaded_irq()` flags. Fails with `ENODEV` if the function has no INTx line and with
+/// `EBUSY` while MSI or MSI-X is enabled (`pci_dev->irq` is then an MSI vector).
 pub fn request_threaded<T: ThreadedHandler + Send + 'static>(
     pdev: &pci::Device<Bound>,
     flags: irq::Flags,
@@ -50,9 +52,14 @@ pub fn request_threaded<T: ThreadedHandler + Send + 'static>(
     handler: impl PinInit<T, Error>,
 ) -> Result<u32> {
     let dev: &crate::device::Device<Bound> = pdev.as_ref();
-    // SAFETY: `dev` is the `dev` field of the `struct pci_dev` that `pdev` wraps, valid while
-    // `pdev` is borrowed; `irq` is a plain field.
-    let irq = unsafe { (*crate::container_of!(dev.as_raw(), bindings::pci_dev, dev)).irq };
+    // SAFETY: `dev` is the `dev` field of the `struct pci_dev` that `pdev` wraps.
+    let raw = unsafe { crate::container_of!(dev.as_raw(), bindings::pci_dev, dev) };
+    // SAFETY: `raw` is a valid PCI device while `pdev` is borrowed.
+    if unsafe { bindings::pci_dev_msi_enabled(raw) } {
+        return Err(EBUSY);
+    }
+    // SAFETY: As above; `irq` is a plain field, the INTx line while MSI is off (checked).
+    let irq = unsafe { (*raw).irq };
     if irq == 0 {
         return Err(ENODEV);
     }
@@ -60,7 +67,7 @@ pub fn request_threaded<T: ThreadedHandler + Send + 'static>(
     // SAFETY: Never moved out of: freed in place by the devres action (or below).
     let handler = KBox::into_raw(unsafe { Pin::into_inner_unchecked(handler) });
     let flags = flags | irq::Flags::SHARED;
-    // SAFETY: `irq` is the function's line; the callbacks match the cookie `handler`, a pinned
+    // SAFETY: `irq` is the function's INTx line; the callbacks match the cookie `handler`, a pinned
     // `T` that stays allocated until `free_irq()` returned (the devres action, or the failure
     // paths below); `name` is `'static`.
     let ret = to_result(unsafe {

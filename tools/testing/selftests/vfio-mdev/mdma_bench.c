@@ -880,7 +880,7 @@ static void *buf_alloc(size_t size)
 struct conc {
 	struct mdma m;
 	char uuid[MDEV_UUID_LEN + 1];
-	__u8 *src, *dst;
+	__u8 *src, *dst, *want;	/* want: the source's bytes */
 	unsigned long size, iters;
 	pthread_barrier_t *start;
 	uint64_t ns;
@@ -908,7 +908,6 @@ static int conc_setup(struct conc *c, enum dma_path path, unsigned long size)
 {
 	int ret = mdev_uuid_gen(c->uuid);
 
-	c->m.fd = c->m.group = c->m.container = c->m.iommufd = -1;
 	if (!ret)
 		ret = mdev_create(&mdma_desc, mdma_type, c->uuid);
 	if (ret) {
@@ -920,7 +919,9 @@ static int conc_setup(struct conc *c, enum dma_path path, unsigned long size)
 		return -1;
 	c->src = buf_alloc(size);
 	c->dst = buf_alloc(size);
+	c->want = buf_alloc(size);
 	mdev_fill_random(c->src, size, 7);
+	memcpy(c->want, c->src, size);
 	memset(c->dst, 0, size);
 	ret = dma_map(&c->m, c->src, size, IOVA_SRC);
 	if (!ret)
@@ -947,16 +948,27 @@ static int bench_concurrent(const struct opts *o, enum dma_path path, int n)
 	int i, failed = 0;
 	char sz[32];
 
+	for (i = 0; i < n; i++)
+		c[i].m.fd = c[i].m.group = c[i].m.container =
+			c[i].m.iommufd = -1;
 	for (i = 0; i < n && !failed; i++) {
 		c[i].size = size;
 		c[i].iters = iters;
 		c[i].start = &start;
 		failed = conc_setup(&c[i], path, size) ? 1 : 0;
 	}
+	if (!failed && pthread_barrier_init(&start, NULL, n)) {
+		fprintf(stderr, "# pthread_barrier_init failed\n");
+		failed = 1;
+	}
 	if (!failed) {
-		pthread_barrier_init(&start, NULL, n);
-		for (i = 0; i < n; i++)
-			pthread_create(&th[i], NULL, conc_run, &c[i]);
+		for (i = 0; i < n; i++) {
+			if (pthread_create(&th[i], NULL, conc_run, &c[i])) {
+				/* the barrier would wait for it forever */
+				fprintf(stderr, "# pthread_create failed\n");
+				exit(1);
+			}
+		}
 		for (i = 0; i < n; i++)
 			pthread_join(th[i], NULL);
 		pthread_barrier_destroy(&start);
@@ -969,10 +981,12 @@ static int bench_concurrent(const struct opts *o, enum dma_path path, int n)
 			hi = mibs > hi ? mibs : hi;
 			slowest = c[i].ns / 1e9 > slowest ? c[i].ns / 1e9 : slowest;
 		}
-		/* the data went back and forth: src holds the source again */
+		/* the data went back and forth: both buffers hold the source */
 		for (i = 0; i < n && !failed; i++)
-			failed = verify("after the copies", c[i].src,
-					iters % 2 ? c[i].dst : c[i].src, size) ? 1 : 0;
+			failed = verify("source after the copies", c[i].want,
+					c[i].src, size) ||
+				 verify("destination after the copies",
+					c[i].want, c[i].dst, size) ? 1 : 0;
 	}
 	if (!failed) {
 		printf("bench %s_%s_conc%d_%s core=%s value=%.4f unit=MiB/s min=%.4f max=%.4f fair=%.3f bytes=%lu\n",
@@ -992,6 +1006,8 @@ static int bench_concurrent(const struct opts *o, enum dma_path path, int n)
 			munmap(c[i].src, size);
 		if (c[i].dst)
 			munmap(c[i].dst, size);
+		if (c[i].want)
+			munmap(c[i].want, size);
 	}
 	return failed;
 }
