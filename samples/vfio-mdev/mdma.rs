@@ -119,15 +119,7 @@ impl kernel::Module for MdmaModule {
         let driver = Arc::pin_init(mdev::DriverRegistration::new(module), GFP_KERNEL)?;
         let cls = class::Class::new(MDMA_NAME)?;
         let dev = class::ClassDevice::new(&cls, MDMA_NAME)?;
-        let mut types = KVec::new();
-        types.push(
-            mdev::TypeInfo {
-                sysfs_name: c_str!("dma"),
-                pretty_name: Some(c_str!("Mediated DMA engine")),
-                data: (),
-            },
-            GFP_KERNEL,
-        )?;
+        let types = dev::types()?;
         let parent = KBox::pin_init(
             mdev::ParentRegistration::new(dev.device(), &driver, types, ()),
             GFP_KERNEL,

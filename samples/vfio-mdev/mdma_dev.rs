@@ -660,6 +660,20 @@ pub(crate) fn store_map_bench<E: Engine>(_m: &mdev::Device, reg: &Reg<E>, data: 
     Ok(())
 }
 
+/// The one type of an mdma parent: `<driver>-dma`, "Mediated DMA engine".
+pub(crate) fn types() -> Result<KVec<mdev::TypeInfo<()>>> {
+    let mut types = KVec::new();
+    types.push(
+        mdev::TypeInfo {
+            sysfs_name: c_str!("dma"),
+            pretty_name: Some(c_str!("Mediated DMA engine")),
+            data: (),
+        },
+        GFP_KERNEL,
+    )?;
+    Ok(types)
+}
+
 /// Makes the VFIO device of `mdev`, whose requests `engine` runs.
 pub(crate) fn new_device<E: Engine>(
     mdev: &mdev::Device<device::Core<'_>>,

@@ -128,7 +128,7 @@ struct EduEngine {
     bar: pci::DevresBar<EDU_BAR_SIZE>,
     dma: DmaParent,
     /// A page of coherent memory within the mask, for fills and checksums (`None` if the DMA
-    /// layer had none to give, as for a 24-bit mask on a kernel without `ZONE_DMA`).
+    /// layer had none to give: fills and checksums then fail).
     staging: Option<Coherent<[u8]>>,
     #[pin]
     tickets: Mutex<Tickets>,
@@ -549,15 +549,7 @@ impl pci::Driver for EduPci {
             }
             Err(e) => dev_warn!(pdev, "no interrupt ({:?}): polling for completion\n", e),
         }
-        let mut types = KVec::new();
-        types.push(
-            mdev::TypeInfo {
-                sysfs_name: c_str!("dma"),
-                pretty_name: Some(c_str!("Mediated DMA engine")),
-                data: (),
-            },
-            GFP_KERNEL,
-        )?;
+        let types = dev::types()?;
         let parent = KBox::pin_init(
             mdev::ParentRegistration::new(pdev.as_ref(), &driver, types, engine.clone()),
             GFP_KERNEL,
