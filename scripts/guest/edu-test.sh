@@ -102,8 +102,10 @@ for t in $EDU_SKIP; do skip_args+=(-T "$t"); done
 # On a lockdep kernel only the iommufd variant, as for mdma (run-tests.sh:
 # type1's own lock order when a driver unpins in dma_unmap)
 variant_args=()
+reach_args=(-r mdma.group.dma_reach -r mdma.cdev.dma_reach)
 if [ -e /proc/lockdep ]; then
 	variant_args=(-v cdev)
+	reach_args=(-r mdma.cdev.dma_reach)
 	echo "# lockdep kernel: mdma_test runs its iommufd (cdev) variant only"
 fi
 
@@ -156,8 +158,7 @@ for core in "${cores[@]}"; do
 		load "$core" "$narrow_bits" "$narrow"; then
 		dmesg | grep "mdma_edu $narrow" | tail -n 1 | sed 's/^/# /'
 		kselftest "mdma_test dma_reach on the $narrow_bits-bit $narrow [core=$core]" \
-			MDMA_PARENT="$narrow" MDEV_SAMPLES=mdma_edu MDMA_UNREACHABLE=1 -- -t dma_reach \
-			"${variant_args[@]}"
+			MDMA_PARENT="$narrow" MDEV_SAMPLES=mdma_edu MDMA_UNREACHABLE=1 -- "${reach_args[@]}"
 	fi
 	tap_check "core=$core: unload" unload "$core"
 	echo "# [core=$core narrow] took $((SECONDS - t0)) s"

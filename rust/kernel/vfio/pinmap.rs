@@ -1023,7 +1023,11 @@ impl Mapping<'_> {
     }
 
     /// The physical segments of the request, `(host physical address, length)`, page by page
-    /// (contiguous pages are not merged), for a device that DMAs itself.
+    /// (contiguous pages are not merged).
+    ///
+    /// CPU physical addresses, which no device may be given: one behind an IOMMU, with a DMA
+    /// mask narrower than memory or with a DMA offset sees other addresses. A device that DMAs
+    /// itself gets DMA-API addresses from [`DmaParent::map`](super::dma::DmaParent::map).
     ///
     /// The abstraction cannot see what hardware writes: with DMA logging on, a writable
     /// request counts as written in full, when its segments are handed out and again when the
