@@ -57,7 +57,9 @@ use core::{
 
 pub mod dirty;
 pub mod dma;
+pub mod gfx;
 pub mod migration;
+pub mod mmap;
 pub mod pci;
 pub mod pci_irq;
 pub mod pinmap;
@@ -374,36 +376,33 @@ impl IrqSetHeader {
     }
 }
 
-/// A virtual memory area that userspace maps from the device file (`struct vm_area_struct`).
+/// A virtual memory area that userspace maps from the device file (`struct vm_area_struct`),
+/// being set up by the device's `mmap`.
+///
+/// It dereferences to [`VmaNew`](crate::mm::virt::VmaNew) (start, end, flags, the flags a
+/// driver may still set or clear); [`VmArea::map_pages`] backs it with device memory.
 ///
 /// # Invariants
 ///
-/// `self.0` is a `struct vm_area_struct` being set up by `mmap` for the lifetime of the
-/// reference.
+/// The area is being set up by `mmap` for the lifetime of the reference (the invariant of
+/// `VmaNew`), and its file is the file of a VFIO device.
 #[repr(transparent)]
-pub struct VmArea(Opaque<bindings::vm_area_struct>);
+pub struct VmArea(crate::mm::virt::VmaNew);
+
+impl Deref for VmArea {
+    type Target = crate::mm::virt::VmaNew;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
 
 impl VmArea {
-    /// Start address.
-    pub fn start(&self) -> usize {
-        // SAFETY: `self.0` is the area `mmap_region()` is setting up (type invariant): it set
-        // `vm_start` before calling `mmap`, holds `mmap_lock` for writing and has not inserted
-        // the area in the mm's tree yet, so nothing writes the field concurrently.
-        unsafe { (*self.0.get()).__bindgen_anon_1.__bindgen_anon_1.vm_start }
-    }
-
-    /// End address (exclusive).
-    pub fn end(&self) -> usize {
-        // SAFETY: As in `start`: `mmap_region()` set `vm_end` before `mmap`, and nothing else
-        // can reach the area meanwhile.
-        unsafe { (*self.0.get()).__bindgen_anon_1.__bindgen_anon_1.vm_end }
-    }
-
     /// Offset in the file, in pages.
     pub fn pgoff(&self) -> usize {
-        // SAFETY: As in `start`: `mmap_region()` set `vm_pgoff` before `mmap`, and nothing else
-        // can reach the area meanwhile.
-        unsafe { (*self.0.get()).vm_pgoff }
+        // SAFETY: `mmap_region()` set `vm_pgoff` before `mmap` and nothing else can reach the
+        // area meanwhile (type invariant).
+        unsafe { (*self.as_ptr()).vm_pgoff }
     }
 }
 
@@ -521,13 +520,25 @@ pub trait DeviceOps: Sized + Send + Sync + 'static {
         crate::build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
+    /// How the device gives its display planes (with [`DeviceOps::query_gfx_plane`]).
+    const GFX_PLANE: gfx::PlaneKind = gfx::PlaneKind::Region;
+
+    /// `VFIO_DEVICE_QUERY_GFX_PLANE` for DRM plane type `drm_plane_type`, once the abstraction
+    /// checked that the query names [`DeviceOps::GFX_PLANE`] (probes are answered without
+    /// calling this).
+    fn query_gfx_plane(_dev: &Device<Self>, _drm_plane_type: u32) -> Result<gfx::Plane> {
+        crate::build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
     /// Any other ioctl: `cmd` and the user pointer `arg`. The VFIO core handles
     /// `VFIO_DEVICE_GET_REGION_INFO` and `VFIO_DEVICE_FEATURE` itself; they never get here.
     fn ioctl(_dev: &Device<Self>, _cmd: u32, _arg: UserPtr) -> Result<isize> {
         crate::build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
-    /// `mmap()` of the device file.
+    /// `mmap()` of the device file: check the area (offset, size, flags) and back it, e.g.
+    /// with [`VmArea::map_pages`]. With `mmap`, the abstraction revokes the user mappings of
+    /// the device on reset, removal and migration arcs (see [`mod@mmap`]).
     fn mmap(_dev: &Device<Self>, _vma: &VmArea) -> Result {
         crate::build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
@@ -623,8 +634,8 @@ pub trait DeviceOps: Sized + Send + Sync + 'static {
 /// # Invariants
 ///
 /// `vdev` is a `struct vfio_device` allocated by `_vfio_alloc_device()` with
-/// `Adapter::<T>::VTABLE`; `mig` is initialised right after the allocation, before anything
-/// else can fail, and dropped by the release callback; `data` is initialised once
+/// `Adapter::<T>::VTABLE`; `mig` and `mmap` are initialised right after the allocation, before
+/// anything else can fail, and dropped by the release callback; `data` is initialised once
 /// `initialized` is set, which happens before the device is registered, and is dropped by the
 /// release callback. `released` is NULL or points to a [`Completion`] that the release
 /// callback completes as its last access to anything of the vendor module. `map` is NULL, or
@@ -639,6 +650,7 @@ pub struct Device<T: DeviceOps> {
     released: AtomicPtr<Completion>,
     map: AtomicPtr<PinnedMap>,
     mig: Mutex<migration::MigState>,
+    mmap: Mutex<mmap::MmapGate>,
     data: T,
 }
 
@@ -854,13 +866,20 @@ impl<T: DeviceOps> Registration<T> {
         let vdev = crate::error::from_err_ptr(vdev)?;
         let ptr = vdev.cast::<Device<T>>();
         // SAFETY: The allocation is zeroed, large enough and aligned for `Device<T>` (asserted
-        // above), nobody else can reach it yet, and it does not move; the initialiser cannot
-        // fail, so `mig` is initialised from here on, as the release callback expects.
+        // above), nobody else can reach it yet, and it does not move; the initialisers cannot
+        // fail, so `mig` and `mmap` are initialised from here on, as the release callback
+        // expects.
         let res = unsafe {
             pin_init::raw_try_init(
                 core::ptr::addr_of_mut!((*ptr).mig),
                 migration::MigState::new(),
             )
+            .and_then(|()| {
+                pin_init::raw_try_init(
+                    core::ptr::addr_of_mut!((*ptr).mmap),
+                    crate::new_mutex!(mmap::MmapGate::default()),
+                )
+            })
         };
         if let Err(e) = res {
             match e {}
@@ -1044,7 +1063,8 @@ impl<T: DeviceOps> Adapter<T> {
         },
         ioctl: Some(Self::ioctl),
         mmap: if T::HAS_MMAP { Some(Self::mmap) } else { None },
-        request: if T::HAS_REQUEST {
+        // With `mmap`, the abstraction revokes the mappings when the device goes away.
+        request: if T::HAS_REQUEST || T::HAS_MMAP {
             Some(Self::request)
         } else {
             None
@@ -1071,8 +1091,9 @@ impl<T: DeviceOps> Adapter<T> {
     /// [`Registration::new`].
     unsafe extern "C" fn release(vdev: *mut bindings::vfio_device) {
         let ptr = vdev.cast::<Device<T>>();
-        // SAFETY: The last reference is gone, so no `&Device<T>` exists any more; `data` is
-        // initialised if `initialized` is set and `mig` always (type invariant); both may be
+        // SAFETY: The last reference is gone, so no `&Device<T>` exists any more (nor a user
+        // mapping of it: each holds the device file); `data` is initialised if `initialized`
+        // is set, `mig` and `mmap` always (type invariant); they may be
         // dropped on this thread (`T: Send`, the streams are `Send`). The VFIO core frees the
         // memory afterwards.
         let done = unsafe {
@@ -1080,6 +1101,7 @@ impl<T: DeviceOps> Adapter<T> {
                 core::ptr::drop_in_place(core::ptr::addr_of_mut!((*ptr).data));
             }
             core::ptr::drop_in_place(core::ptr::addr_of_mut!((*ptr).mig));
+            core::ptr::drop_in_place(core::ptr::addr_of_mut!((*ptr).mmap));
             (*ptr).released.load(Ordering::Acquire)
         };
         if !done.is_null() {
@@ -1214,6 +1236,9 @@ impl<T: DeviceOps> Adapter<T> {
             DEVICE_GET_IRQ_INFO if T::HAS_IRQ_INFO => Self::get_irq_info(dev, arg).map(|()| 0),
             DEVICE_SET_IRQS if T::HAS_SET_IRQS => Self::set_irqs(dev, arg).map(|()| 0),
             DEVICE_RESET if T::HAS_RESET || T::MIGRATION_FLAGS != 0 => Self::reset(dev),
+            gfx::DEVICE_QUERY_GFX_PLANE if T::HAS_QUERY_GFX_PLANE => {
+                Self::query_gfx_plane(dev, arg).map(|()| 0)
+            }
             _ if T::HAS_IOCTL => T::ioctl(dev, cmd, arg).map(|n| n as c_long),
             _ => Err(ENOTTY),
         })
@@ -1224,13 +1249,38 @@ impl<T: DeviceOps> Adapter<T> {
     /// holding back while stopped).
     #[inline]
     fn reset(dev: &Device<T>) -> Result<c_long> {
-        let reset = || if T::HAS_RESET { T::reset(dev) } else { Ok(()) };
+        let reset = || {
+            let res = if T::HAS_RESET { T::reset(dev) } else { Ok(()) };
+            // The next touch of a mapping sees the device as reset left it.
+            if T::HAS_MMAP {
+                dev.zap_mappings();
+            }
+            res
+        };
         if T::MIGRATION_FLAGS != 0 {
             migration::MigAdapter::<T>::reset(dev, reset)?;
         } else {
             reset()?;
         }
         Ok(0)
+    }
+
+    /// `VFIO_DEVICE_QUERY_GFX_PLANE`: the structure up to `region_index` in; for a query, the
+    /// same out with the plane filled in (a probe writes nothing back).
+    #[inline]
+    fn query_gfx_plane(dev: &Device<T>, arg: UserPtr) -> Result {
+        let mut u: bindings::vfio_device_gfx_plane_info =
+            read_minsz(arg, gfx::PLANE_INFO_MINSZ)?;
+        if (u.argsz as usize) < gfx::PLANE_INFO_MINSZ {
+            return Err(EINVAL);
+        }
+        match gfx::validate(T::GFX_PLANE, u.flags, u.drm_plane_type)? {
+            gfx::Query::Probe => Ok(()),
+            gfx::Query::Plane { drm_plane_type } => {
+                T::query_gfx_plane(dev, drm_plane_type)?.fill(&mut u);
+                write_minsz(arg, &u, gfx::PLANE_INFO_MINSZ)
+            }
+        }
     }
 
     /// `VFIO_DEVICE_GET_INFO`: `{argsz, flags, num_regions, num_irqs}` in, the same out.
@@ -1367,8 +1417,9 @@ impl<T: DeviceOps> Adapter<T> {
         // `Registration::new` allocated with that table as a `Device<T>` and registered after
         // initialising `data`; the core keeps the device alive for the call.
         let dev = unsafe { Device::<T>::from_raw(vdev) };
-        // SAFETY: `VmArea` is `repr(transparent)` over `Opaque<vm_area_struct>`; `vma` is the
-        // area `mmap_region()` is setting up, and the reference cannot outlive this call.
+        // SAFETY: `VmArea` is `repr(transparent)` over `VmaNew`, itself over the
+        // `vm_area_struct`; `vma` is the area `mmap_region()` is setting up for the device file,
+        // and the reference cannot outlive this call.
         let vma = unsafe { &*vma.cast::<VmArea>() };
         from_result(|| T::mmap(dev, vma).map(|()| 0))
     }
@@ -1380,7 +1431,13 @@ impl<T: DeviceOps> Adapter<T> {
         // SAFETY: The VFIO core calls the ops of `Adapter::<T>::VTABLE` only for devices that
         // `Registration::new` allocated with that table as a `Device<T>` and registered after
         // initialising `data`; the core keeps the device alive for the call.
-        T::request(unsafe { Device::<T>::from_raw(vdev) }, count)
+        let dev = unsafe { Device::<T>::from_raw(vdev) };
+        if T::HAS_MMAP {
+            dev.revoke_mappings();
+        }
+        if T::HAS_REQUEST {
+            T::request(dev, count);
+        }
     }
 
     /// # Safety

@@ -44,15 +44,37 @@ mdev_mtty_sample() {
 	echo "$found"
 }
 
+# The Rust ports of the C samples besides mtty_rs, "<C sample>:<port>": each
+# registers the same class, parent, driver and types as its C sample (the
+# kselftests share their expectations, "compat" in mdev_common.c), so one of
+# the two can be loaded at a time.  The pass of a test script with the Rust
+# mtty uses every port, the pass with the C mtty the C samples.
+MDEV_RUST_PORTS="mdpy:mdpy_rs"
+
 # mdev_samples_with_mtty <impl> [samples]: the list (default $MDEV_SAMPLES)
-# with its mtty-compatible sample replaced by <impl>; unchanged if it has
-# none.
+# with its mtty-compatible sample replaced by <impl>, and, for the Rust mtty
+# (mtty_rs), every C sample of MDEV_RUST_PORTS by its Rust port (for the C
+# mtty, every port by its C sample); unchanged if it has no mtty.
 mdev_samples_with_mtty() {
-	local impl=$1 s m out= list=${2-$MDEV_SAMPLES}
+	local impl=$1 s m p out= list=${2-$MDEV_SAMPLES} has=0
+	for s in ${list//,/ }; do
+		for m in $MDEV_MTTY_COMPAT; do
+			[ "$s" = "$m" ] && has=1
+		done
+	done
 	for s in ${list//,/ }; do
 		for m in $MDEV_MTTY_COMPAT; do
 			[ "$s" = "$m" ] && s=$impl
 		done
+		if [ $has = 1 ]; then
+			for p in $MDEV_RUST_PORTS; do
+				if [ "$impl" = mtty_rs ] && [ "$s" = "${p%%:*}" ]; then
+					s=${p#*:}
+				elif [ "$impl" != mtty_rs ] && [ "$s" = "${p#*:}" ]; then
+					s=${p%%:*}
+				fi
+			done
+		fi
 		out="$out $s"
 	done
 	echo "${out# }"
@@ -127,6 +149,15 @@ mdev_load() {
 			done
 			;;
 		esac
+		for m in $MDEV_RUST_PORTS; do
+			local c=${m%%:*} r=${m#*:} o=
+			[ "$s" = "$c" ] && o=$r
+			[ "$s" = "$r" ] && o=$c
+			[ -n "$o" ] && [ -d "/sys/module/$o" ] && {
+				echo "cannot load sample $s: module $o is loaded (it registers the same $c class and driver)" >&2
+				return 1
+			}
+		done
 		modprobe "$s" || { echo "cannot load sample $s" >&2; return 1; }
 	done
 	# exactly the chosen core serves the samples
@@ -240,7 +271,7 @@ edu_only() {
 }
 
 # Every sample a script may have loaded.
-MDEV_ALL_SAMPLES="mtty mtty_rs mdpy mbochs mdma mdma_edu mdev_misuse"
+MDEV_ALL_SAMPLES="mtty mtty_rs mdpy mdpy_rs mbochs mdma mdma_edu mdev_misuse"
 
 # Returns 0 when no core and no sample is loaded; names what still is.
 mdev_all_unloaded() {

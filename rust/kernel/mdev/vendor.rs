@@ -88,6 +88,12 @@ pub trait Driver: Sized + 'static {
     /// Instances a parent may have in total, when [`Driver::available`] is not implemented
     /// (the core then counts; `EUSERS` when exhausted).
     const MAX_INSTANCES: u32 = 0;
+    /// Instances a parent may have in total, read once when the driver registers; the default
+    /// is [`Driver::MAX_INSTANCES`]. For a limit that a module parameter sets (the C samples'
+    /// `count`).
+    fn max_instances() -> u32 {
+        Self::MAX_INSTANCES
+    }
     /// Name of the directory of the vendor device attributes (`None`: the device directory).
     const ATTRIBUTE_GROUP: Option<&'static CStr> = None;
     /// Vendor attributes of every mediated device of this driver.
@@ -296,7 +302,7 @@ impl<T: Driver> DriverRegistration<T> {
                 // SAFETY: All-zero is a valid `mdev_driver`.
                 let mut drv: bindings::mdev_driver = core::mem::zeroed();
                 drv.device_api = T::DEVICE_API.as_char_ptr();
-                drv.max_instances = T::MAX_INSTANCES;
+                drv.max_instances = T::max_instances();
                 drv.probe = Some(Adapter::<T>::probe);
                 drv.remove = Some(Adapter::<T>::remove);
                 if T::HAS_AVAILABLE {

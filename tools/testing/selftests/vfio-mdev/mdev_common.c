@@ -231,46 +231,53 @@ static const struct mdev_cfg_desc mbochs_config[] = {
 }
 
 /*
+ * mdpy and mdpy_rs (samples/vfio-mdev/mdpy_rs.rs, the Rust port) share every
+ * expectation, as mtty and mtty_rs do.
+ */
+#define MDPY_SAMPLE(_sample, _module, _compat) {			\
+	.sample = _sample,						\
+	.module = _module,						\
+	.compat = _compat,						\
+	.parent = "mdpy",						\
+	.parent_devpath = "/devices/virtual/mdpy/mdpy",			\
+	.parent_subsystem = "mdpy",					\
+	.driver = "mdpy",						\
+	.device_api = "vfio-pci\n",					\
+	.pool = 4,			/* max_instances (count=4) */	\
+	.core_counter = true,						\
+	.exhausted_errno = EUSERS,	/* mdev_device_create() */	\
+	.nr_types = 3,							\
+	.types = {							\
+		{ "mdpy-vga", "mdpy-vga\n",				\
+		  "virtual display, 640x480 framebuffer\n", 1,		\
+		  "vendor/resolution", "640x480\n" },			\
+		{ "mdpy-xga", "mdpy-xga\n",				\
+		  "virtual display, 1024x768 framebuffer\n", 1,	\
+		  "vendor/resolution", "1024x768\n" },			\
+		{ "mdpy-hd", "mdpy-hd\n",				\
+		  "virtual display, 1920x1080 framebuffer\n", 1,	\
+		  "vendor/resolution", "1920x1080\n" },			\
+	},								\
+	.vfio_flags = VFIO_DEVICE_FLAGS_PCI,				\
+	.num_regions = VFIO_PCI_NUM_REGIONS,				\
+	.num_irqs = VFIO_PCI_NUM_IRQS,					\
+	.config_offset = 0,						\
+	.regions = mdpy_regions,					\
+	.nr_regions = ARRAY_LEN(mdpy_regions),				\
+	.irqs = display_irqs,						\
+	.nr_irqs = ARRAY_LEN(display_irqs),				\
+	.config = mdpy_config,						\
+	.nr_config = ARRAY_LEN(mdpy_config),				\
+}
+
+/*
  * The ABI samples come first, in this order (mdev_dump derives its UUIDs
  * from the index of a sample's ABI sample); alternative implementations of
  * one of them follow.
  */
 const struct mdev_sample_desc mdev_samples[] = {
 	MTTY_SAMPLE("mtty", "mtty", NULL),
-	{
-		.sample = "mdpy",
-		.module = "mdpy",
-		.parent = "mdpy",
-		.parent_devpath = "/devices/virtual/mdpy/mdpy",
-		.parent_subsystem = "mdpy",
-		.driver = "mdpy",
-		.device_api = "vfio-pci\n",
-		.pool = 4,			/* max_instances (count=4) */
-		.core_counter = true,
-		.exhausted_errno = EUSERS,	/* mdev_device_create() */
-		.nr_types = 3,
-		.types = {
-			{ "mdpy-vga", "mdpy-vga\n",
-			  "virtual display, 640x480 framebuffer\n", 1,
-			  "vendor/resolution", "640x480\n" },
-			{ "mdpy-xga", "mdpy-xga\n",
-			  "virtual display, 1024x768 framebuffer\n", 1,
-			  "vendor/resolution", "1024x768\n" },
-			{ "mdpy-hd", "mdpy-hd\n",
-			  "virtual display, 1920x1080 framebuffer\n", 1,
-			  "vendor/resolution", "1920x1080\n" },
-		},
-		.vfio_flags = VFIO_DEVICE_FLAGS_PCI,
-		.num_regions = VFIO_PCI_NUM_REGIONS,
-		.num_irqs = VFIO_PCI_NUM_IRQS,
-		.config_offset = 0,
-		.regions = mdpy_regions,
-		.nr_regions = ARRAY_LEN(mdpy_regions),
-		.irqs = display_irqs,
-		.nr_irqs = ARRAY_LEN(display_irqs),
-		.config = mdpy_config,
-		.nr_config = ARRAY_LEN(mdpy_config),
-	},
+	MDPY_SAMPLE("mdpy", "mdpy", NULL),
 	{
 		.sample = "mbochs",
 		.module = "mbochs",
@@ -306,6 +313,7 @@ const struct mdev_sample_desc mdev_samples[] = {
 		.nr_config = ARRAY_LEN(mbochs_config),
 	},
 	MTTY_SAMPLE("mtty_rs", "mtty_rs", "mtty"),
+	MDPY_SAMPLE("mdpy_rs", "mdpy_rs", "mdpy"),
 };
 
 const unsigned int mdev_nr_samples = ARRAY_LEN(mdev_samples);

@@ -23,8 +23,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <linux/serial_reg.h>
 #include <linux/vfio.h>
 
@@ -1046,6 +1051,211 @@ TEST_F_TIMEOUT(mdpy_dev, reset, MDEV_TIMEOUT)
 	ASSERT_EQ(0, ioctl(self->fd, VFIO_DEVICE_RESET));
 	ASSERT_EQ(4, pread(self->fd, &rd, 4, 4096));
 	ASSERT_EQ(0, rd);
+}
+
+/*
+ * The framebuffer through mmap.  BAR0 (and region 16, the display plane)
+ * starts at file offset 4096; mdpy-vga's is 2 MiB, 640x480 XRGB8888 visible.
+ *
+ * Where the Rust mdpy (mdpy_rs) deliberately differs from the C one (see
+ * "Differences from the C samples" in vfio-mdev-rust-vendor.rst): read() and
+ * write() of BAR0 reach the framebuffer at their offset (the C mdpy copies
+ * every access to or from its first bytes); the mappings are zapped on
+ * reset (the next touch faults) and revoked when the device is removed
+ * (SIGBUS), which the C mdpy never does.
+ */
+#define MDPY_BAR	4096
+#define MDPY_FB_SIZE	(2 << 20)
+#define MDPY_STRIDE	(640 * 4)
+
+static bool mdpy_is_rust(FIXTURE_DATA(mdpy_dev) *self)
+{
+	return self->s->compat != NULL;	/* mdpy_rs implements mdpy's ABI */
+}
+
+static __u32 *mdpy_map(struct __test_metadata *_metadata, int fd, size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		       MDPY_BAR);
+
+	ASSERT_NE(MAP_FAILED, p) TH_LOG("mmap: %s", strerror(errno));
+	return p;
+}
+
+static long mdpy_minflt(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_minflt;
+}
+
+static __u32 mdpy_pattern(unsigned int i)
+{
+	return i * 2654435761u ^ 0x5a5a5a5a;
+}
+
+TEST_F_TIMEOUT(mdpy_dev, mmap_framebuffer, MDEV_TIMEOUT)
+{
+	struct vfio_device_gfx_plane_info plane;
+	struct vfio_region_info ri;
+	unsigned int i, n = 640 * 480;
+	__u32 *fb, *fb2, rd = 0, val;
+
+	mdpy_open(_metadata, self, variant);
+	fb = mdpy_map(_metadata, self->fd, MDPY_FB_SIZE);
+	/* the reset gradient: line r has gray level r * 255 / 480 */
+	ASSERT_EQ(0, ((__u8 *)fb)[0]);
+	ASSERT_EQ(240 * 255 / 480, ((__u8 *)fb)[240 * MDPY_STRIDE + 7]);
+	ASSERT_EQ(479 * 255 / 480, ((__u8 *)fb)[479 * MDPY_STRIDE + 2559]);
+	for (i = 0; i < n; i++)
+		fb[i] = mdpy_pattern(i);
+	/* the plane is region 16, at the same offset: a second mapping of it */
+	memset(&plane, 0, sizeof(plane));
+	plane.argsz = sizeof(plane);
+	plane.flags = VFIO_GFX_PLANE_TYPE_REGION;
+	ASSERT_EQ(0, ioctl(self->fd, VFIO_DEVICE_QUERY_GFX_PLANE, &plane));
+	ASSERT_EQ(16, plane.region_index);
+	memset(&ri, 0, sizeof(ri));
+	ri.argsz = sizeof(ri);
+	ri.index = plane.region_index;
+	ASSERT_EQ(0, ioctl(self->fd, VFIO_DEVICE_GET_REGION_INFO, &ri));
+	ASSERT_EQ(MDPY_BAR, ri.offset);
+	ASSERT_EQ(MDPY_FB_SIZE, ri.size);
+	ASSERT_TRUE(ri.flags & VFIO_REGION_INFO_FLAG_MMAP);
+	fb2 = mmap(NULL, plane.stride * plane.height, PROT_READ, MAP_SHARED,
+		   self->fd, ri.offset);
+	ASSERT_NE(MAP_FAILED, fb2);
+	for (i = 0; i < n; i++)
+		ASSERT_EQ(mdpy_pattern(i), fb2[i]) TH_LOG("pixel %u", i);
+	munmap(fb2, plane.stride * plane.height);
+	/* read() of the first pixel: the same bytes */
+	ASSERT_EQ(4, pread(self->fd, &rd, 4, MDPY_BAR));
+	ASSERT_EQ(mdpy_pattern(0), rd);
+	/* further in: the Rust mdpy reads there, the C one its first bytes */
+	ASSERT_EQ(4, pread(self->fd, &rd, 4, MDPY_BAR + 4 * 12345));
+	ASSERT_EQ(mdpy_is_rust(self) ? mdpy_pattern(12345) : mdpy_pattern(0),
+		  rd);
+	val = 0xc0ffee00;
+	ASSERT_EQ(4, pwrite(self->fd, &val, 4, MDPY_BAR + 8));
+	if (mdpy_is_rust(self)) {
+		ASSERT_EQ(val, fb[2]);
+		ASSERT_EQ(mdpy_pattern(0), fb[0]);
+	} else {
+		ASSERT_EQ(val, fb[0]);
+		ASSERT_EQ(mdpy_pattern(2), fb[2]);
+	}
+	/* the last page of the BAR maps and reads (zero: beyond the picture) */
+	ASSERT_EQ(0, fb[MDPY_FB_SIZE / 4 - 1]);
+	munmap(fb, MDPY_FB_SIZE);
+}
+
+/* mdpy_mmap(): shared, at BAR0's offset, at most its size */
+TEST_F_TIMEOUT(mdpy_dev, mmap_refused, MDEV_TIMEOUT)
+{
+	int prot = PROT_READ | PROT_WRITE;
+
+	mdpy_open(_metadata, self, variant);
+	ASSERT_EQ(MAP_FAILED, mmap(NULL, 4096, prot, MAP_PRIVATE, self->fd,
+				   MDPY_BAR));
+	ASSERT_EQ(EINVAL, errno);
+	ASSERT_EQ(MAP_FAILED, mmap(NULL, 4096, prot, MAP_SHARED, self->fd, 0));
+	ASSERT_EQ(EINVAL, errno);
+	ASSERT_EQ(MAP_FAILED, mmap(NULL, 4096, prot, MAP_SHARED, self->fd,
+				   2 * MDPY_BAR));
+	ASSERT_EQ(EINVAL, errno);
+	ASSERT_EQ(MAP_FAILED, mmap(NULL, MDPY_FB_SIZE + 4096, prot, MAP_SHARED,
+				   self->fd, MDPY_BAR));
+	ASSERT_EQ(EINVAL, errno);
+}
+
+/*
+ * Reset repaints the framebuffer under the mapping; the Rust mdpy's
+ * mappings are zapped, so touching the pages again faults them back in.
+ */
+TEST_F_TIMEOUT(mdpy_dev, mmap_reset, MDEV_TIMEOUT)
+{
+	unsigned int i, pages = 64;
+	long before, faults;
+	__u32 *fb;
+	__u8 sum = 0;
+
+	mdpy_open(_metadata, self, variant);
+	fb = mdpy_map(_metadata, self->fd, MDPY_FB_SIZE);
+	for (i = 0; i < pages; i++)
+		fb[i * 1024] = 0xffffffff;
+	ASSERT_EQ(0, ioctl(self->fd, VFIO_DEVICE_RESET));
+	before = mdpy_minflt();
+	for (i = 0; i < pages; i++)
+		sum |= ((volatile __u8 *)fb)[i * 4096];
+	faults = mdpy_minflt() - before;
+	/* 64 pages are the first 102 lines: gray levels 0 to 53 */
+	ASSERT_EQ(0, ((__u8 *)fb)[0]);
+	ASSERT_EQ(101 * 255 / 480, ((__u8 *)fb)[101 * MDPY_STRIDE]);
+	ASSERT_NE(0xff, sum);
+	if (mdpy_is_rust(self)) {
+		ASSERT_LE(pages, faults);
+	} else {
+		ASSERT_GT(pages, faults);
+	}
+	munmap(fb, MDPY_FB_SIZE);
+}
+
+static sigjmp_buf mdpy_jmp;
+
+static void mdpy_sigbus(int sig)
+{
+	siglongjmp(mdpy_jmp, 1);
+}
+
+/*
+ * Remove with the framebuffer mapped: the remove waits for the close.  The
+ * Rust mdpy revokes the mapping as soon as the removal starts (a touch gets
+ * SIGBUS); the C one leaves it working.  Either way the remove completes
+ * once the mapping and the device are closed.
+ */
+TEST_F_TIMEOUT(mdpy_dev, mmap_remove, MDEV_TIMEOUT)
+{
+	struct sigaction sa = { .sa_handler = mdpy_sigbus };
+	volatile __u32 *fb;
+	volatile bool bus = false;
+	unsigned int waited = 0;
+	char path[256];
+	int status;
+	pid_t pid;
+
+	mdpy_open(_metadata, self, variant);
+	fb = mdpy_map(_metadata, self->fd, MDPY_FB_SIZE);
+	fb[0] = 0x12345678;
+	ASSERT_EQ(0, sigaction(SIGBUS, &sa, NULL));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		/* the device file and mapping copies would hold the remove */
+		munmap((void *)fb, MDPY_FB_SIZE);
+		mdev_close_fds_from(3);
+		_exit(mdev_remove(self->uuid) ? 1 : 0);
+	}
+	/* the removal asks for the device at once; give the C one 1 s */
+	while (waited < (mdpy_is_rust(self) ? 10000 : 1000)) {
+		if (sigsetjmp(mdpy_jmp, 1)) {
+			bus = true;
+			break;
+		}
+		ASSERT_EQ(0x12345678, fb[0]);
+		mdev_msleep(20);
+		waited += 20;
+	}
+	ASSERT_EQ(mdpy_is_rust(self), bus) TH_LOG("after %u ms", waited);
+	/* the remove waits until the device is closed */
+	ASSERT_EQ(0, waitpid(pid, &status, WNOHANG));
+	snprintf(path, sizeof(path), MDEV_BUS_DIR "/devices/%s", self->uuid);
+	munmap((void *)fb, MDPY_FB_SIZE);
+	mdev_vfio_close(&self->v);
+	ASSERT_EQ(0, mdev_wait_child(pid, 10000, &status));
+	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ASSERT_FALSE(mdev_exists(path));
+	mdev_untrack(&self->t, self->uuid);
 }
 
 /* ------------------------------------------------------------------ */
