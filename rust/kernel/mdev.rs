@@ -37,7 +37,8 @@ pub use vendor::{
 /// `self.0` is a `struct mdev_type` that was passed to `mdev_register_parent()`: `sysfs_name`
 /// points to a NUL-terminated string, `pretty_name` is NULL or points to one, and `parent` points
 /// to its [`Parent`] (set by the core as it adds the type; only the core's registration loop
-/// sees the type earlier). All stay valid and unchanged until every type of that parent has been
+/// sees the type earlier); `class` is NULL or points to a `struct mdev_type_class` whose `name`
+/// points to a NUL-terminated string. All stay valid and unchanged until every type of that parent has been
 /// released, as `mdev_register_parent()` requires; in particular while the type is registered or
 /// an mdev of it holds a reference (a [`ParentRegistration`] frees nothing before the releases of
 /// all its types).
@@ -81,12 +82,118 @@ impl Type {
         }
     }
 
+    /// Returns the class the vendor driver declared for the type, if any.
+    ///
+    /// `None` also for a class this crate does not know (a C driver may name any).
+    pub fn class(&self) -> Option<TypeClass> {
+        let c = self.class_raw()?;
+        // SAFETY: By the type invariants `name` is a valid string.
+        let name = unsafe { CStr::from_char_ptr(c.name) };
+        (name == TypeClass::GPU).then_some(TypeClass::Gpu {
+            fb_length: c.fb_length,
+            hres: c.hres,
+            vres: c.vres,
+            heads: c.heads,
+        })
+    }
+
+    /// Returns the name of the class the vendor driver declared for the type, if any.
+    pub fn class_name(&self) -> Option<&CStr> {
+        let c = self.class_raw()?;
+        // SAFETY: By the type invariants `name` is a valid string.
+        Some(unsafe { CStr::from_char_ptr(c.name) })
+    }
+
+    fn class_raw(&self) -> Option<&bindings::mdev_type_class> {
+        // SAFETY: By the type invariants `class` is NULL or points to a valid, unchanging
+        // `struct mdev_type_class` for as long as `self` is borrowed.
+        unsafe { (*self.as_raw()).class.as_ref() }
+    }
+
     /// Returns the parent the type belongs to.
     pub fn parent(&self) -> &Parent {
         // SAFETY: By the type invariants `parent` points to the type's parent, whose invariants
         // hold as long as this type's do (until its last type is released), i.e. while `self`
         // is borrowed.
         unsafe { Parent::from_raw((*self.as_raw()).parent) }
+    }
+}
+
+/// The class of a type and the attributes that class defines (`struct mdev_type_class`).
+///
+/// A Rust vendor driver declares it in [`TypeInfo::class`]; the Rust mdev core then shows
+/// `class` and the class's attributes in the type's directory (see
+/// `Documentation/ABI/testing/sysfs-class-mdev_bus-class`). The C core ignores it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TypeClass {
+    /// `gpu`: a virtual GPU, with `fb_length`, `resolution` and `heads`.
+    Gpu {
+        /// Framebuffer size in bytes (`fb_length`, shown as `<number>{K,M,G}`).
+        fb_length: u64,
+        /// Horizontal resolution in pixels (`resolution`, `<hres>x<vres>`).
+        hres: u32,
+        /// Vertical resolution in pixels.
+        vres: u32,
+        /// Number of display heads (`heads`).
+        heads: u32,
+    },
+}
+
+impl TypeClass {
+    /// The name of the `gpu` class.
+    pub const GPU: &'static CStr = crate::c_str!("gpu");
+
+    /// The class's name, as the `class` file shows it.
+    pub const fn name(&self) -> &'static CStr {
+        match self {
+            Self::Gpu { .. } => Self::GPU,
+        }
+    }
+
+    /// The C description of the class.
+    pub(crate) fn to_raw(self) -> bindings::mdev_type_class {
+        match self {
+            Self::Gpu {
+                fb_length,
+                hres,
+                vres,
+                heads,
+            } => bindings::mdev_type_class {
+                name: Self::GPU.as_char_ptr(),
+                fb_length,
+                hres,
+                vres,
+                heads,
+            },
+        }
+    }
+
+    /// A size in bytes as `fb_length` shows it: the largest of G, M and K (binary units) that
+    /// divides it exactly, else kilobytes rounded up.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kernel::mdev::TypeClass;
+    ///
+    /// assert_eq!(TypeClass::size_with_unit(2 << 20), (2, 'M'));
+    /// assert_eq!(TypeClass::size_with_unit(3 << 30), (3, 'G'));
+    /// assert_eq!(TypeClass::size_with_unit(1536 << 20), (1536, 'M'));
+    /// assert_eq!(TypeClass::size_with_unit(1228800), (1200, 'K'));
+    /// assert_eq!(TypeClass::size_with_unit(1000), (1, 'K'));
+    /// assert_eq!(TypeClass::size_with_unit(0), (0, 'K'));
+    /// ```
+    pub const fn size_with_unit(bytes: u64) -> (u64, char) {
+        const K: u64 = 1 << 10;
+        const M: u64 = 1 << 20;
+        const G: u64 = 1 << 30;
+        if bytes != 0 && bytes % G == 0 {
+            (bytes / G, 'G')
+        } else if bytes != 0 && bytes % M == 0 {
+            (bytes / M, 'M')
+        } else {
+            (bytes.div_ceil(K), 'K')
+        }
     }
 }
 

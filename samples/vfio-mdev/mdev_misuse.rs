@@ -125,6 +125,7 @@ impl kernel::Module for MisuseModule {
             mdev::TypeInfo {
                 sysfs_name: c_str!("keep"),
                 pretty_name: Some(c_str!("Keeps its VFIO registrations")),
+                class: None,
                 data: (),
             },
             GFP_KERNEL,

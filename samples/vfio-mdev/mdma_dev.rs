@@ -667,6 +667,7 @@ pub(crate) fn types() -> Result<KVec<mdev::TypeInfo<()>>> {
         mdev::TypeInfo {
             sysfs_name: c_str!("dma"),
             pretty_name: Some(c_str!("Mediated DMA engine")),
+            class: None,
             data: (),
         },
         GFP_KERNEL,

@@ -415,6 +415,12 @@ impl kernel::Module for MdpyModule {
                 mdev::TypeInfo {
                     sysfs_name: name,
                     pretty_name: Some(pretty),
+                    class: Some(mdev::TypeClass::Gpu {
+                        fb_length: ty.memsize().into(),
+                        hres: ty.width,
+                        vres: ty.height,
+                        heads: 1,
+                    }),
                     data: ty,
                 },
                 GFP_KERNEL,

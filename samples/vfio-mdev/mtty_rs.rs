@@ -736,6 +736,7 @@ impl kernel::Module for MttyModule {
             mdev::TypeInfo {
                 sysfs_name: c_str!("1"),
                 pretty_name: Some(c_str!("Single port serial")),
+                class: None,
                 data: MttyType { nr_ports: 1 },
             },
             GFP_KERNEL,
@@ -744,6 +745,7 @@ impl kernel::Module for MttyModule {
             mdev::TypeInfo {
                 sysfs_name: c_str!("2"),
                 pretty_name: Some(c_str!("Dual port serial")),
+                class: None,
                 data: MttyType { nr_ports: 2 },
             },
             GFP_KERNEL,

@@ -5,12 +5,13 @@
 //! a `devices` directory), the links between an mdev and its type, and the `remove` attribute.
 
 use super::{counter, create, parent_dev, remove, Table};
+use core::fmt::Write;
 use core::ptr::{addr_of_mut, null, null_mut};
 use kernel::{
     bindings, c_str, container_of,
     error::{from_result, to_result},
     ffi::{c_char, c_int, c_uint},
-    mdev::{Parent, Type},
+    mdev::{Parent, Type, TypeClass},
     prelude::*,
     uuid::{Guid, UUID_STRING_LEN},
 };
@@ -49,8 +50,35 @@ static TYPE_GROUP: Table<bindings::attribute_group> = Table::new({
     g.__bindgen_anon_2.attrs = TYPE_ATTRS.get().cast();
     g
 });
-static TYPE_GROUPS: Table<[*const bindings::attribute_group; 2]> =
-    Table::new([TYPE_GROUP.get().cast_const(), null()]);
+
+// The class of a type and its attributes (`struct mdev_type_class`, an extension of this core:
+// Documentation/ABI/testing/sysfs-class-mdev_bus-class): `class` for a type with a class, and
+// for the `gpu` class `fb_length`, `resolution` and `heads`; nothing for a type without.
+static CLASS: Table<bindings::attribute> = Table::new(attribute(c_str!("class"), 0o444));
+static FB_LENGTH: Table<bindings::attribute> = Table::new(attribute(c_str!("fb_length"), 0o444));
+static RESOLUTION: Table<bindings::attribute> =
+    Table::new(attribute(c_str!("resolution"), 0o444));
+static HEADS: Table<bindings::attribute> = Table::new(attribute(c_str!("heads"), 0o444));
+static CLASS_ATTRS: Table<[*mut bindings::attribute; 5]> = Table::new([
+    CLASS.get(),
+    FB_LENGTH.get(),
+    RESOLUTION.get(),
+    HEADS.get(),
+    null_mut(),
+]);
+static CLASS_GROUP: Table<bindings::attribute_group> = Table::new({
+    // SAFETY: All-zero is a valid `attribute_group` (no name, no callbacks, no attributes).
+    let mut g: bindings::attribute_group = unsafe { core::mem::zeroed() };
+    g.__bindgen_anon_1.is_visible = Some(class_visible);
+    g.__bindgen_anon_2.attrs = CLASS_ATTRS.get().cast();
+    g
+});
+
+static TYPE_GROUPS: Table<[*const bindings::attribute_group; 3]> = Table::new([
+    TYPE_GROUP.get().cast_const(),
+    CLASS_GROUP.get().cast_const(),
+    null(),
+]);
 static TYPE_OPS: Table<bindings::sysfs_ops> = Table::new(bindings::sysfs_ops {
     show: Some(type_show),
     store: Some(type_store),
@@ -117,6 +145,69 @@ unsafe extern "C" fn type_visible(
     unsafe { (*attr).mode }
 }
 
+/// `is_visible` of the class attributes: `class` for a type with a class, the others for the
+/// `gpu` class.
+///
+/// # Safety
+///
+/// Called by sysfs with the kobject of a type being added and one of `CLASS_ATTRS`.
+unsafe extern "C" fn class_visible(
+    kobj: *mut bindings::kobject,
+    attr: *mut bindings::attribute,
+    _n: c_int,
+) -> bindings::umode_t {
+    // SAFETY: The kobject of a type that `add_type` is adding, so registered during the call.
+    let ty = unsafe { type_of(kobj) };
+    let visible = if attr == CLASS.get() {
+        ty.class_name().is_some()
+    } else {
+        matches!(ty.class(), Some(TypeClass::Gpu { .. }))
+    };
+    if visible {
+        // SAFETY: `attr` is one of `CLASS_ATTRS`.
+        unsafe { (*attr).mode }
+    } else {
+        0
+    }
+}
+
+/// `show` of the class attributes of `ty`, into the sysfs buffer `buf`.
+fn class_show(ty: &Type, attr: *mut bindings::attribute, buf: *mut c_char) -> isize {
+    let mut text = [0u8; 64];
+    let mut w = kernel::str::Formatter::new(&mut text);
+    let res = if attr == CLASS.get() {
+        match ty.class_name() {
+            Some(n) => writeln!(w, "{}", n.to_str().unwrap_or("?")),
+            None => return EIO.to_errno() as isize,
+        }
+    } else {
+        let Some(TypeClass::Gpu {
+            fb_length,
+            hres,
+            vres,
+            heads,
+        }) = ty.class()
+        else {
+            return EIO.to_errno() as isize;
+        };
+        if attr == FB_LENGTH.get() {
+            let (n, unit) = TypeClass::size_with_unit(fb_length);
+            writeln!(w, "{n}{unit}")
+        } else if attr == RESOLUTION.get() {
+            writeln!(w, "{hres}x{vres}")
+        } else {
+            writeln!(w, "{heads}")
+        }
+    };
+    if res.is_err() {
+        return EIO.to_errno() as isize;
+    }
+    let len = w.bytes_written();
+    // SAFETY: `buf` is a sysfs buffer of `PAGE_SIZE` bytes, more than `text` holds.
+    unsafe { core::ptr::copy_nonoverlapping(text.as_ptr(), buf.cast::<u8>(), len) };
+    len as isize
+}
+
 /// `show` of type attributes.
 ///
 /// # Safety
@@ -138,7 +229,9 @@ unsafe extern "C" fn type_show(
         // SAFETY: `buf` is a sysfs buffer; the format takes one string, which `s` is.
         unsafe { bindings::sysfs_emit(buf, c_str!("%s\n").as_char_ptr(), s) as isize }
     };
-    if attr == DEVICE_API.get() {
+    if [CLASS.get(), FB_LENGTH.get(), RESOLUTION.get(), HEADS.get()].contains(&attr) {
+        class_show(ty, attr, buf)
+    } else if attr == DEVICE_API.get() {
         // SAFETY: `mdev_register_driver()` refuses drivers without `device_api`.
         emit(unsafe { (*drv).device_api })
     } else if attr == NAME.get() {

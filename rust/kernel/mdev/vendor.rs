@@ -457,6 +457,8 @@ pub struct TypeInfo<D> {
     pub sysfs_name: &'static CStr,
     /// The `name` file; `None` shows `sysfs_name`.
     pub pretty_name: Option<&'static CStr>,
+    /// The type's class and its attributes (shown by the Rust mdev core only), if any.
+    pub class: Option<super::TypeClass>,
     /// The driver's data of the type.
     pub data: D,
 }
@@ -465,6 +467,8 @@ pub struct TypeInfo<D> {
 #[repr(C)]
 struct TypeEntry<T: Driver> {
     raw: Opaque<bindings::mdev_type>,
+    /// What `raw.class` points to, if the type has a class.
+    class: Option<Opaque<bindings::mdev_type_class>>,
     data: T::TypeData,
 }
 
@@ -574,10 +578,19 @@ impl<T: Driver> ParentRegistration<T> {
                 entries.push(
                     TypeEntry {
                         raw: Opaque::new(raw),
+                        class: info.class.map(|c| Opaque::new(c.to_raw())),
                         data: info.data,
                     },
                     GFP_KERNEL,
                 )?;
+            }
+            // The entries are in place (the vector had the capacity): point each type to its
+            // class. The buffer does not move when the vector moves below.
+            for e in entries.iter() {
+                if let Some(c) = &e.class {
+                    // SAFETY: Not registered yet: nothing else reads `raw`.
+                    unsafe { (*e.raw.get()).class = c.get() };
+                }
             }
             // Two types of one name would collide in sysfs (a `kobject_add()` failure).
             for (i, a) in entries.iter().enumerate() {

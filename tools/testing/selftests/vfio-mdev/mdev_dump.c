@@ -20,6 +20,11 @@
  *     (delete_module) and loading it again (modprobe), with the uevents;
  *  4. part 1 again, which must show the same state as at the start.
  *
+ * Type directories are dumped without the class attributes of the Rust core
+ * (class, fb_length, resolution, heads: an extension C drivers never have,
+ * which mdev_sysfs_test checks), so that a Rust port declaring a class dumps
+ * like its C sample.
+ *
  * errno values are data, never failures.  The exit status is 1 when the
  * program itself cannot do its job (no mdev bus, mdevs present at start, a
  * uevent barrier that never arrives, lost uevents, a module that cannot be
@@ -484,9 +489,32 @@ static void show_entry(const char *dir, const char *name, const char *rel,
 	putchar('\n');
 }
 
-/* Every entry of path (sorted), names shown relative as rel/<name> */
-static void list_tree(const char *path, const char *rel, int depth,
-		      int maxdepth, int indent)
+/*
+ * The class attributes of the Rust core's type directories (an extension
+ * that C drivers never have, Documentation/ABI/testing/
+ * sysfs-class-mdev_bus-class), left out of the dump so that a Rust port that
+ * declares a class (mdpy_rs) dumps like its C sample; mdev_sysfs_test checks
+ * them.
+ */
+static bool type_class_attr(const char *name)
+{
+	static const char *const names[] = {
+		"class", "fb_length", "resolution", "heads",
+	};
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_LEN(names); i++)
+		if (!strcmp(name, names[i]))
+			return true;
+	return false;
+}
+
+/*
+ * Every entry of path (sorted), names shown relative as rel/<name>; in a
+ * type directory (type_dir), without the class attributes.
+ */
+static void list_tree_in(const char *path, const char *rel, int depth,
+			 int maxdepth, int indent, bool type_dir)
 {
 	struct dir_list l;
 	unsigned int i;
@@ -499,8 +527,17 @@ static void list_tree(const char *path, const char *rel, int depth,
 		return;
 	}
 	for (i = 0; i < l.n; i++)
-		show_entry(path, l.names[i], rel, depth, maxdepth, indent);
+		if (!type_dir || !type_class_attr(l.names[i]))
+			show_entry(path, l.names[i], rel, depth, maxdepth,
+				   indent);
 	dir_free(&l);
+}
+
+/* Every entry of path (sorted), names shown relative as rel/<name> */
+static void list_tree(const char *path, const char *rel, int depth,
+		      int maxdepth, int indent)
+{
+	list_tree_in(path, rel, depth, maxdepth, indent, false);
 }
 
 /* ------------------------------------------------------------------ */
@@ -529,7 +566,7 @@ static void dump_parent(const char *name)
 
 		mdev_pathf(tpath, sizeof(tpath), "%s/%s", path, types.names[i]);
 		printf("  type %s\n", types.names[i]);
-		list_tree(tpath, NULL, 0, 1, 4);
+		list_tree_in(tpath, NULL, 0, 1, 4, true);
 	}
 	dir_free(&types);
 }

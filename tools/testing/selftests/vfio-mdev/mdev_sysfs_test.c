@@ -356,6 +356,67 @@ TEST_F_TIMEOUT(layout, type_attrs, MDEV_TIMEOUT)
 	}
 }
 
+/*
+ * The class attributes of the Rust core (Documentation/ABI/testing/
+ * sysfs-class-mdev_bus-class): a type whose driver declares a class shows
+ * "class" and that class's attributes, read-only; the Rust mdpy declares the
+ * "gpu" class for its types.  The C core ignores classes, and the C samples
+ * (and mtty_rs) declare none: no such file there.
+ */
+static const struct {
+	const char *type, *fb_length, *resolution;
+} gpu_types[] = {
+	{ "mdpy-vga", "2M\n", "640x480\n" },
+	{ "mdpy-xga", "4M\n", "1024x768\n" },
+	{ "mdpy-hd", "8M\n", "1920x1080\n" },
+};
+
+TEST_F_TIMEOUT(layout, type_class, MDEV_TIMEOUT)
+{
+	static const char *const attrs[] = {
+		"class", "fb_length", "resolution", "heads",
+	};
+	const struct mdev_sample_desc *s = self->s;
+	bool shown = !strcmp(s->sample, "mdpy_rs") &&
+		     mdev_module_loaded("mdev");
+	char path[MDEV_PATH_MAX];
+	unsigned int i, j, k;
+
+	for (i = 0; i < s->nr_types; i++) {
+		const char *type = s->types[i].id;
+
+		if (!shown) {
+			for (j = 0; j < ARRAY_SIZE(attrs); j++)
+				expect_absent(_metadata,
+					      mdev_type_path(path, sizeof(path),
+							     s, type,
+							     attrs[j]));
+			continue;
+		}
+		for (k = 0; k < ARRAY_SIZE(gpu_types); k++)
+			if (!strcmp(gpu_types[k].type, type))
+				break;
+		ASSERT_LT(k, ARRAY_SIZE(gpu_types)) {
+			TH_LOG("no class expectations for %s", type);
+		}
+		for (j = 0; j < ARRAY_SIZE(attrs); j++)
+			expect_mode(_metadata,
+				    mdev_type_path(path, sizeof(path), s, type,
+						   attrs[j]), 0444);
+		mdev_type_path(path, sizeof(path), s, type, "class");
+		mdev_expect_file(_metadata, path, "gpu\n");
+		mdev_type_path(path, sizeof(path), s, type, "fb_length");
+		mdev_expect_file(_metadata, path, gpu_types[k].fb_length);
+		mdev_type_path(path, sizeof(path), s, type, "resolution");
+		mdev_expect_file(_metadata, path, gpu_types[k].resolution);
+		mdev_type_path(path, sizeof(path), s, type, "heads");
+		mdev_expect_file(_metadata, path, "1\n");
+		/* read-only for root too */
+		mdev_type_path(path, sizeof(path), s, type, "heads");
+		ASSERT_EQ(EACCES, mdev_open_errno(path, O_WRONLY));
+	}
+}
+
 /* kernfs refuses opens against the mode even for root */
 TEST_F_TIMEOUT(layout, open_eacces, MDEV_TIMEOUT)
 {
