@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
 #include <linux/device.h>
+#include <linux/dma-buf.h>
 #include <linux/dma-direct.h>
 #include <linux/dma-map-ops.h>
 #include <linux/dma-mapping.h>
@@ -84,4 +85,10 @@ __rust_helper int rust_helper_dma_mapping_error(struct device *dev,
 					       dma_addr_t addr)
 {
 	return dma_mapping_error(dev, addr);
+}
+
+/* A new reference on a dma-buf (kernel::vfio::dmabuf::DmaBuf::clone) */
+__rust_helper void rust_helper_get_dma_buf(struct dma_buf *dmabuf)
+{
+	get_dma_buf(dmabuf);
 }

@@ -57,6 +57,8 @@ use core::{
 
 pub mod dirty;
 pub mod dma;
+#[cfg(CONFIG_DMA_SHARED_BUFFER)]
+pub mod dmabuf;
 pub mod gfx;
 pub mod migration;
 pub mod mmap;
@@ -527,6 +529,14 @@ pub trait DeviceOps: Sized + Send + Sync + 'static {
     /// checked that the query names [`DeviceOps::GFX_PLANE`] (probes are answered without
     /// calling this).
     fn query_gfx_plane(_dev: &Device<Self>, _drm_plane_type: u32) -> Result<gfx::Plane> {
+        crate::build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// `VFIO_DEVICE_GET_GFX_DMABUF`: the dma-buf of id `dmabuf_id` (an id the device gave in
+    /// [`gfx::Plane::id`]; `ENOENT` for one it does not know). The abstraction installs a new
+    /// file descriptor for it, which takes the reference returned.
+    #[cfg(CONFIG_DMA_SHARED_BUFFER)]
+    fn get_gfx_dmabuf(_dev: &Device<Self>, _dmabuf_id: u32) -> Result<dmabuf::DmaBuf> {
         crate::build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
@@ -1238,6 +1248,15 @@ impl<T: DeviceOps> Adapter<T> {
             DEVICE_RESET if T::HAS_RESET || T::MIGRATION_FLAGS != 0 => Self::reset(dev),
             gfx::DEVICE_QUERY_GFX_PLANE if T::HAS_QUERY_GFX_PLANE => {
                 Self::query_gfx_plane(dev, arg).map(|()| 0)
+            }
+            #[cfg(CONFIG_DMA_SHARED_BUFFER)]
+            gfx::DEVICE_GET_GFX_DMABUF if T::HAS_GET_GFX_DMABUF => {
+                // `__u32 dmabuf_id` in; the new descriptor is the ioctl's result.
+                let mut id = [0u8; 4];
+                UserSlice::new(arg, 4).reader().read_slice(&mut id)?;
+                T::get_gfx_dmabuf(dev, u32::from_ne_bytes(id))?
+                    .into_fd()
+                    .map(|fd| fd as c_long)
             }
             _ if T::HAS_IOCTL => T::ioctl(dev, cmd, arg).map(|n| n as c_long),
             _ => Err(ENOTTY),

@@ -21,6 +21,8 @@ use core::mem::{offset_of, size_of};
 
 /// `VFIO_DEVICE_QUERY_GFX_PLANE`.
 pub const DEVICE_QUERY_GFX_PLANE: u32 = crate::ioctl::_IO(b';' as u32, 100 + 14);
+/// `VFIO_DEVICE_GET_GFX_DMABUF`.
+pub const DEVICE_GET_GFX_DMABUF: u32 = crate::ioctl::_IO(b';' as u32, 100 + 15);
 
 /// How a device gives its display planes to userspace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

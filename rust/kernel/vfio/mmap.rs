@@ -240,11 +240,12 @@ pub(super) struct MmapGate {
 ///
 /// # Invariants
 ///
-/// `gate` points to the `mmap` mutex of the [`Device<T>`] whose file the mapping maps. The
-/// mapping holds a reference on that file (`vm_file`), whose release is what lets the VFIO core
-/// unregister the device, and the device's memory is freed only after that, so the mutex
-/// outlives every mapping that uses this backing.
-struct Backing {
+/// `gate` is NULL (a dma-buf mapping: nothing revokes it) or points to the `mmap` mutex of the
+/// [`Device<T>`] whose file the mapping maps. The mapping holds a reference on that file
+/// (`vm_file`), whose release is what lets the VFIO core unregister the device, and the
+/// device's memory is freed only after that, so the mutex outlives every mapping that uses
+/// this backing.
+pub(super) struct Backing {
     pages: Arc<SharedPages>,
     /// The file offset (in pages) of the mapping when it was made (`vm_pgoff`).
     base_pgoff: usize,
@@ -332,25 +333,51 @@ impl super::VmArea {
             _ => return Err(EINVAL),
         }
         // INVARIANT: `dev` is the device of the mapped file (checked above).
-        let backing = Arc::new(
-            Backing {
-                pages: pages.clone(),
-                base_pgoff: self.pgoff(),
-                first,
-                gate: core::ptr::from_ref(&dev.mmap),
-            },
-            GFP_KERNEL,
-        )?;
-        self.set_dontexpand();
-        // Pages are inserted by the fault handler with `vm_insert_page()`.
-        self.set_mixedmap();
-        // SAFETY: As above, the area is not visible to anybody else yet. `vm_private_data`
-        // takes the backing's reference, which `close` gives back; `OPS` is a static.
-        unsafe {
-            (*vma).vm_private_data = Arc::into_raw(backing).cast_mut().cast();
-            (*vma).vm_ops = &OPS;
+        let backing = Backing {
+            pages: pages.clone(),
+            base_pgoff: self.pgoff(),
+            first,
+            gate: core::ptr::from_ref(&dev.mmap),
+        };
+        // SAFETY: The area is being set up by `mmap` (type invariant of `VmArea`).
+        unsafe { install(&self.0, backing) }
+    }
+}
+
+/// Backs the area `vma` with `backing`: `VM_DONTEXPAND`, `VM_MIXEDMAP`, our ops and a
+/// reference on the backing in `vm_private_data`.
+///
+/// # Safety
+///
+/// `vma` is being set up by an `mmap` callback (so its `vm_ops` is not ours yet), and the
+/// invariants of `Backing` hold for `backing` as long as the area exists.
+pub(super) unsafe fn install(vma: &crate::mm::virt::VmaNew, backing: Backing) -> Result {
+    let backing = Arc::new(backing, GFP_KERNEL)?;
+    vma.set_dontexpand();
+    // Pages are inserted by the fault handler with `vm_insert_page()`.
+    vma.set_mixedmap();
+    let raw = vma.as_ptr();
+    // SAFETY: The area is not visible to anybody else yet (function safety requirements).
+    // `vm_private_data` takes the backing's reference, which `close` gives back; `OPS` is a
+    // static.
+    unsafe {
+        (*raw).vm_private_data = Arc::into_raw(backing).cast_mut().cast();
+        (*raw).vm_ops = &OPS;
+    }
+    Ok(())
+}
+
+impl Backing {
+    /// The backing of a dma-buf mapping of `pages` from page `first` on, mapped at file page
+    /// offset `base_pgoff`: no gate.
+    pub(super) fn unrevocable(pages: Arc<SharedPages>, base_pgoff: usize, first: usize) -> Self {
+        // INVARIANT: A NULL gate.
+        Self {
+            pages,
+            base_pgoff,
+            first,
+            gate: core::ptr::null(),
         }
-        Ok(())
     }
 }
 
@@ -416,10 +443,10 @@ unsafe extern "C" fn vma_fault(vmf: *mut bindings::vm_fault) -> bindings::vm_fau
     else {
         return bindings::vm_fault_reason_VM_FAULT_SIGBUS;
     };
-    // SAFETY: The device's mutex outlives the area (type invariant of `Backing`).
-    let gate = unsafe { &*b.gate };
-    let g = gate.lock();
-    if g.removed || g.stopped {
+    // SAFETY: NULL or the device's mutex, which outlives the area (type invariant of
+    // `Backing`).
+    let g = unsafe { b.gate.as_ref() }.map(|gate| gate.lock());
+    if g.as_ref().is_some_and(|g| g.removed || g.stopped) {
         return bindings::vm_fault_reason_VM_FAULT_SIGBUS;
     }
     let page = match b.pages.page(i) {
