@@ -38,7 +38,7 @@ pub use vendor::{
 /// points to a NUL-terminated string, `pretty_name` is NULL or points to one, and `parent` points
 /// to its [`Parent`] (set by the core as it adds the type; only the core's registration loop
 /// sees the type earlier); `class` is NULL or points to a `struct mdev_type_class` whose `name`
-/// points to a NUL-terminated string. All stay valid and unchanged until every type of that parent has been
+/// is NULL or points to a NUL-terminated string. All stay valid and unchanged until every type of that parent has been
 /// released, as `mdev_register_parent()` requires; in particular while the type is registered or
 /// an mdev of it holds a reference (a [`ParentRegistration`] frees nothing before the releases of
 /// all its types).
@@ -104,10 +104,13 @@ impl Type {
         Some(unsafe { CStr::from_char_ptr(c.name) })
     }
 
+    /// The class, if the type has one with a name (a C driver might leave `name` NULL,
+    /// which counts as no class).
     fn class_raw(&self) -> Option<&bindings::mdev_type_class> {
         // SAFETY: By the type invariants `class` is NULL or points to a valid, unchanging
         // `struct mdev_type_class` for as long as `self` is borrowed.
-        unsafe { (*self.as_raw()).class.as_ref() }
+        let c = unsafe { (*self.as_raw()).class.as_ref() }?;
+        (!c.name.is_null()).then_some(c)
     }
 
     /// Returns the parent the type belongs to.

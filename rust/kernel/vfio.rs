@@ -381,8 +381,10 @@ impl IrqSetHeader {
 /// A virtual memory area that userspace maps from the device file (`struct vm_area_struct`),
 /// being set up by the device's `mmap`.
 ///
-/// It dereferences to [`VmaNew`](crate::mm::virt::VmaNew) (start, end, flags, the flags a
-/// driver may still set or clear); [`VmArea::map_pages`] backs it with device memory.
+/// A driver checks it (start, end, offset, flags) and backs it with device memory
+/// ([`VmArea::map_pages`]). Unlike [`VmaNew`](crate::mm::virt::VmaNew), it does not let the
+/// driver insert pages of its own at `mmap` time: every page of a device mapping goes through
+/// the fault handler, which the abstraction can revoke ([`mod@mmap`]).
 ///
 /// # Invariants
 ///
@@ -391,20 +393,33 @@ impl IrqSetHeader {
 #[repr(transparent)]
 pub struct VmArea(crate::mm::virt::VmaNew);
 
-impl Deref for VmArea {
-    type Target = crate::mm::virt::VmaNew;
-
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
-
 impl VmArea {
+    /// Start address.
+    pub fn start(&self) -> usize {
+        self.0.start()
+    }
+
+    /// End address (exclusive).
+    pub fn end(&self) -> usize {
+        self.0.end()
+    }
+
+    /// The `VM_*` flags (e.g. `VM_SHARED` for a shared mapping, `VM_WRITE`).
+    pub fn flags(&self) -> crate::mm::virt::vm_flags_t {
+        self.0.flags()
+    }
+
+    /// Clears `VM_MAYWRITE` (the mapping can never become writable); `EINVAL` if it is
+    /// writable already.
+    pub fn try_clear_maywrite(&self) -> Result {
+        self.0.try_clear_maywrite()
+    }
+
     /// Offset in the file, in pages.
     pub fn pgoff(&self) -> usize {
         // SAFETY: `mmap_region()` set `vm_pgoff` before `mmap` and nothing else can reach the
         // area meanwhile (type invariant).
-        unsafe { (*self.as_ptr()).vm_pgoff }
+        unsafe { (*self.0.as_ptr()).vm_pgoff }
     }
 }
 
@@ -1294,7 +1309,8 @@ impl<T: DeviceOps> Adapter<T> {
             return Err(EINVAL);
         }
         match gfx::validate(T::GFX_PLANE, u.flags, u.drm_plane_type)? {
-            gfx::Query::Probe => Ok(()),
+            // The C samples copy the structure back unchanged.
+            gfx::Query::Probe => write_minsz(arg, &u, gfx::PLANE_INFO_MINSZ),
             gfx::Query::Plane { drm_plane_type } => {
                 T::query_gfx_plane(dev, drm_plane_type)?.fill(&mut u);
                 write_minsz(arg, &u, gfx::PLANE_INFO_MINSZ)
@@ -1439,8 +1455,13 @@ impl<T: DeviceOps> Adapter<T> {
         // SAFETY: `VmArea` is `repr(transparent)` over `VmaNew`, itself over the
         // `vm_area_struct`; `vma` is the area `mmap_region()` is setting up for the device file,
         // and the reference cannot outlive this call.
-        let vma = unsafe { &*vma.cast::<VmArea>() };
-        from_result(|| T::mmap(dev, vma).map(|()| 0))
+        let area = unsafe { &*vma.cast::<VmArea>() };
+        let res = T::mmap(dev, area);
+        if res.is_err() {
+            // SAFETY: The callback failed: the area is still private to this `mmap`.
+            unsafe { mmap::undo_install(vma) };
+        }
+        from_result(|| res.map(|()| 0))
     }
 
     /// # Safety

@@ -104,6 +104,17 @@ impl MdpyType {
     }
 }
 
+/// Paints the gray gradient of `mdpy_reset()` into `fb`, one level per line.
+fn paint(fb: &SharedPages, ty: &MdpyType) -> Result {
+    let stride = ty.stride();
+    for i in 0..ty.height {
+        // At most 255: `i < height`.
+        let level = (i * 255 / ty.height) as u8;
+        fb.fill((i * stride) as usize, stride as usize, level)?;
+    }
+    Ok(())
+}
+
 /// The state the C sample keeps under `ops_lock`.
 struct State {
     vconfig: ConfigSpace<256>,
@@ -151,14 +162,7 @@ impl MdpyDevice {
 
     /// `mdpy_reset()`: a gray gradient, one level per line.
     fn reset(&self) -> Result {
-        let stride = self.ty.stride();
-        for i in 0..self.ty.height {
-            // At most 255: `i < height`.
-            let level = (i * 255 / self.ty.height) as u8;
-            self.fb
-                .fill((i * stride) as usize, stride as usize, level)?;
-        }
-        Ok(())
+        paint(&self.fb, self.ty)
     }
 
     /// `handle_pci_cfg_write()`: only the BAR0 register is writable.
@@ -356,8 +360,10 @@ impl mdev::Driver for Mdpy {
         let ty: &'static MdpyType = ty;
         let memsize = ty.memsize();
         let fb = SharedPages::new(memsize as usize)?;
-        // All of it now, as the C sample's vmalloc_user().
+        // All of it now, as the C sample's vmalloc_user(), painted before userspace can open
+        // the device.
         fb.populate()?;
+        paint(&fb, ty)?;
         let state = MdpyDevice::config_space(ty, memsize)?;
         let reg = vfio::Registration::new(
             mdev.device(),
@@ -369,7 +375,6 @@ impl mdev::Driver for Mdpy {
                 state <- new_mutex!(state),
             }),
         )?;
-        reg.reset()?;
         dev_info!(
             mdev.device(),
             "mdpy_init_dev: {} ({}x{})\n",

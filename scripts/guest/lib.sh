@@ -49,7 +49,7 @@ mdev_mtty_sample() {
 # kselftests share their expectations, "compat" in mdev_common.c), so one of
 # the two can be loaded at a time.  The pass of a test script with the Rust
 # mtty uses every port, the pass with the C mtty the C samples.
-MDEV_RUST_PORTS="mdpy:mdpy_rs"
+MDEV_RUST_PORTS="mdpy:mdpy_rs mbochs:mbochs_rs"
 
 # mdev_samples_with_mtty <impl> [samples]: the list (default $MDEV_SAMPLES)
 # with its mtty-compatible sample replaced by <impl>, and, for the Rust mtty
@@ -271,7 +271,7 @@ edu_only() {
 }
 
 # Every sample a script may have loaded.
-MDEV_ALL_SAMPLES="mtty mtty_rs mdpy mdpy_rs mbochs mdma mdma_edu mdev_misuse"
+MDEV_ALL_SAMPLES="mtty mtty_rs mdpy mdpy_rs mbochs mbochs_rs mdma mdma_edu mdev_misuse"
 
 # Returns 0 when no core and no sample is loaded; names what still is.
 mdev_all_unloaded() {

@@ -596,22 +596,17 @@ impl<T: DeviceOps> MigAdapter<T> {
 
     /// Changes what the device does from `from`'s activity to `to`'s, if they differ.
     ///
-    /// User mappings of the device's memory ([`super::mmap`]) are zapped on every change, and
-    /// fault with `SIGBUS` while the device is stopped: they are stopped before the driver
-    /// stops the device, and run again after the driver ran it.
+    /// User mappings of the device's memory ([`super::mmap`]) are zapped on every change,
+    /// after the driver's.
     fn set_activity(dev: &Device<T>, from: State, to: State) -> Result {
         if from.activity() == to.activity() {
             return Ok(());
         }
-        let stopped = to.activity() == Activity::Stopped;
-        if T::HAS_MMAP && stopped {
-            dev.mappings_stopped(true);
-        }
         if T::HAS_MIG_SET_ACTIVITY {
             T::mig_set_activity(dev, to.activity())?;
         }
-        if T::HAS_MMAP && !stopped {
-            dev.mappings_stopped(false);
+        if T::HAS_MMAP {
+            dev.zap_mappings();
         }
         Ok(())
     }

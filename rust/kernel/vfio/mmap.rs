@@ -16,11 +16,17 @@
 //! - when the device is being removed while open ([`DeviceOps::request`]
 //!   (super::DeviceOps::request) time): from then on a touch gets `SIGBUS`;
 //! - on a migration arc that changes what the device does ([`super::migration::Activity`]):
-//!   while the device is stopped (`STOP`, `STOP_COPY`, `RESUMING`, `ERROR`), a touch gets
-//!   `SIGBUS`, as the device's memory must not change then; it maps again once it runs.
+//!   the next touch maps the page again. Accesses while the device is stopped are not
+//!   refused: the uAPI leaves it to the user not to change a stopped device, and a `SIGBUS`
+//!   would kill a VMM whose display code reads the framebuffer during `STOP_COPY`.
 //!
-//! A driver may also revoke the mappings itself ([`Device::zap_mappings`]
-//! (super::Device::zap_mappings)), e.g. when the memory behind a region changes.
+//! A driver may also zap the mappings itself ([`Device::zap_mappings`]
+//! (super::Device::zap_mappings)); the next touch maps the same page of the same
+//! [`SharedPages`] again (a mapping keeps the memory it was made with).
+//!
+//! Mappings are `VM_IO` (no `get_user_pages()` pin outlives a zap through the slow path,
+//! which long-term pins take) and `VM_DONTDUMP` (a core dump does not fault in the whole
+//! framebuffer), as C drivers' `remap_*()` mappings are.
 //!
 //! The pages live as long as the [`SharedPages`] does, which every mapping of it holds a
 //! reference on: a driver may drop or replace its own reference at any time.
@@ -232,8 +238,6 @@ impl Drop for SharedPages {
 pub(super) struct MmapGate {
     /// The device is being removed: no more pages are mapped.
     removed: bool,
-    /// The device is stopped for migration: no pages are mapped until it runs again.
-    stopped: bool,
 }
 
 /// The backing of one user mapping: its pages, where it starts, and its device's gate.
@@ -264,7 +268,7 @@ unsafe impl Sync for Backing {}
 impl<T: DeviceOps> Device<T> {
     /// Zaps every user mapping of the device (all page table entries of its file, every
     /// offset): the next touch of a mapping made with [`super::VmArea::map_pages`] faults and
-    /// maps the page again, if the device allows it (not removed, not stopped).
+    /// maps the same page again, unless the device is being removed.
     pub fn zap_mappings(&self) {
         let _g = self.mmap.lock();
         self.zap_locked();
@@ -289,13 +293,7 @@ impl<T: DeviceOps> Device<T> {
         self.zap_locked();
     }
 
-    /// Migration: the device stops (`true`) or runs again (`false`); the mappings are zapped
-    /// either way.
-    pub(super) fn mappings_stopped(&self, stopped: bool) {
-        let mut g = self.mmap.lock();
-        g.stopped = stopped;
-        self.zap_locked();
-    }
+
 }
 
 impl super::VmArea {
@@ -312,7 +310,7 @@ impl super::VmArea {
         pages: &Arc<SharedPages>,
         first: usize,
     ) -> Result {
-        let vma = self.as_ptr();
+        let vma = self.0.as_ptr();
         // SAFETY: The area is being set up by `mmap` (type invariant of `VmArea`): `vm_file` is
         // the device file, alive for the call, and nothing else writes these fields meanwhile.
         let (file_mapping, ops) = unsafe { ((*(*vma).vm_file).f_mapping, (*vma).vm_ops) };
@@ -354,6 +352,8 @@ impl super::VmArea {
 pub(super) unsafe fn install(vma: &crate::mm::virt::VmaNew, backing: Backing) -> Result {
     let backing = Arc::new(backing, GFP_KERNEL)?;
     vma.set_dontexpand();
+    vma.set_io();
+    vma.set_dontdump();
     // Pages are inserted by the fault handler with `vm_insert_page()`.
     vma.set_mixedmap();
     let raw = vma.as_ptr();
@@ -365,6 +365,26 @@ pub(super) unsafe fn install(vma: &crate::mm::virt::VmaNew, backing: Backing) ->
         (*raw).vm_ops = &OPS;
     }
     Ok(())
+}
+
+/// Undoes `install` on an area whose `mmap` callback failed after backing it: the MM then
+/// frees the area without calling `close` (`mmap_file()` replaces the ops), so the backing's
+/// reference is taken back here.
+///
+/// # Safety
+///
+/// `vma` is the area of an `mmap` callback that just failed, not visible to anybody else.
+pub(super) unsafe fn undo_install(vma: *mut bindings::vm_area_struct) {
+    // SAFETY: The area is still private to the failed `mmap` (function safety requirements).
+    unsafe {
+        if core::ptr::eq((*vma).vm_ops, &OPS) {
+            drop(Arc::from_raw(
+                (*vma).vm_private_data.cast::<Backing>().cast_const(),
+            ));
+            (*vma).vm_private_data = core::ptr::null_mut();
+            (*vma).vm_ops = core::ptr::null();
+        }
+    }
 }
 
 impl Backing {
@@ -423,12 +443,13 @@ unsafe extern "C" fn vma_close(vma: *mut bindings::vm_area_struct) {
     drop(unsafe { Arc::from_raw((*vma).vm_private_data.cast::<Backing>().cast_const()) });
 }
 
-/// A page fault in a backed area: maps the page, unless the device is gone or stopped.
+/// A page fault in a backed area: maps the page, unless the device is being removed.
 ///
 /// # Safety
 ///
-/// Called by the MM for a fault in an area that `map_pages` backed, with the area locked
-/// (`mmap_lock` or the per-area lock) for the call.
+/// Called by the MM for a fault in an area that `map_pages` backed, with `mmap_lock` held
+/// for the call (without a `map_pages` op, 7.3 retries per-area-lock faults of such areas
+/// under `mmap_lock`, `vmf_can_call_fault()`).
 unsafe extern "C" fn vma_fault(vmf: *mut bindings::vm_fault) -> bindings::vm_fault_t {
     // SAFETY: `vmf` is valid for the call; its `vma` is a backed area, alive and locked.
     let (vma, pgoff, address) = unsafe {
@@ -446,7 +467,7 @@ unsafe extern "C" fn vma_fault(vmf: *mut bindings::vm_fault) -> bindings::vm_fau
     // SAFETY: NULL or the device's mutex, which outlives the area (type invariant of
     // `Backing`).
     let g = unsafe { b.gate.as_ref() }.map(|gate| gate.lock());
-    if g.as_ref().is_some_and(|g| g.removed || g.stopped) {
+    if g.as_ref().is_some_and(|g| g.removed) {
         return bindings::vm_fault_reason_VM_FAULT_SIGBUS;
     }
     let page = match b.pages.page(i) {
@@ -454,8 +475,8 @@ unsafe extern "C" fn vma_fault(vmf: *mut bindings::vm_fault) -> bindings::vm_fau
         Err(e) if e == ENOMEM => return bindings::vm_fault_reason_VM_FAULT_OOM,
         Err(_) => return bindings::vm_fault_reason_VM_FAULT_SIGBUS,
     };
-    // SAFETY: `vma` is locked and has `VM_MIXEDMAP` (`map_pages`), which is what
-    // `vm_insert_page()` needs in a fault handler; `page` is an order-0 page owned by `pages`,
+    // SAFETY: `vma` is alive and locked (`mmap_lock`) and has `VM_MIXEDMAP` (`install`), so
+    // `vm_insert_page()` changes no flags; `page` is an order-0 page owned by `pages`,
     // on which the mapping takes its own reference. The gate lock orders this insertion
     // before any later zap.
     let ret = unsafe { bindings::vm_insert_page(vma, address as _, page) };

@@ -271,6 +271,46 @@ static const struct mdev_cfg_desc mbochs_config[] = {
 }
 
 /*
+ * mbochs and mbochs_rs (samples/vfio-mdev/mbochs_rs.rs, the Rust port) share
+ * every expectation, as mtty and mtty_rs do.
+ */
+#define MBOCHS_SAMPLE(_sample, _module, _compat) {			\
+	.sample = _sample,						\
+	.module = _module,						\
+	.compat = _compat,						\
+	.parent = "mbochs",						\
+	.parent_devpath = "/devices/virtual/mbochs/mbochs",		\
+	.parent_subsystem = "mbochs",					\
+	.driver = "mbochs",						\
+	.device_api = "vfio-pci\n",					\
+	.pool = 256,			/* max_mbytes (count=256) */	\
+	.core_counter = false,		/* mbochs_get_available() */	\
+	.exhausted_errno = ENOSPC,	/* mbochs_init_dev() */		\
+	.nr_types = 3,							\
+	.types = {							\
+		{ "mbochs-small", "mbochs-small\n",			\
+		  "virtual display, 4 MB video memory\n", 4,		\
+		  "vendor/memory", "4 MB\n" },				\
+		{ "mbochs-medium", "mbochs-medium\n",			\
+		  "virtual display, 16 MB video memory\n", 16,		\
+		  "vendor/memory", "16 MB\n" },				\
+		{ "mbochs-large", "mbochs-large\n",			\
+		  "virtual display, 64 MB video memory\n", 64,		\
+		  "vendor/memory", "64 MB\n" },				\
+	},								\
+	.vfio_flags = VFIO_DEVICE_FLAGS_PCI,				\
+	.num_regions = VFIO_PCI_NUM_REGIONS + 1,			\
+	.num_irqs = VFIO_PCI_NUM_IRQS,					\
+	.config_offset = 0,						\
+	.regions = mbochs_regions,					\
+	.nr_regions = ARRAY_LEN(mbochs_regions),			\
+	.irqs = display_irqs,						\
+	.nr_irqs = ARRAY_LEN(display_irqs),				\
+	.config = mbochs_config,					\
+	.nr_config = ARRAY_LEN(mbochs_config),				\
+}
+
+/*
  * The ABI samples come first, in this order (mdev_dump derives its UUIDs
  * from the index of a sample's ABI sample); alternative implementations of
  * one of them follow.
@@ -278,42 +318,10 @@ static const struct mdev_cfg_desc mbochs_config[] = {
 const struct mdev_sample_desc mdev_samples[] = {
 	MTTY_SAMPLE("mtty", "mtty", NULL),
 	MDPY_SAMPLE("mdpy", "mdpy", NULL),
-	{
-		.sample = "mbochs",
-		.module = "mbochs",
-		.parent = "mbochs",
-		.parent_devpath = "/devices/virtual/mbochs/mbochs",
-		.parent_subsystem = "mbochs",
-		.driver = "mbochs",
-		.device_api = "vfio-pci\n",
-		.pool = 256,			/* max_mbytes (count=256) */
-		.core_counter = false,		/* mbochs_get_available() */
-		.exhausted_errno = ENOSPC,	/* mbochs_init_dev() */
-		.nr_types = 3,
-		.types = {
-			{ "mbochs-small", "mbochs-small\n",
-			  "virtual display, 4 MB video memory\n", 4,
-			  "vendor/memory", "4 MB\n" },
-			{ "mbochs-medium", "mbochs-medium\n",
-			  "virtual display, 16 MB video memory\n", 16,
-			  "vendor/memory", "16 MB\n" },
-			{ "mbochs-large", "mbochs-large\n",
-			  "virtual display, 64 MB video memory\n", 64,
-			  "vendor/memory", "64 MB\n" },
-		},
-		.vfio_flags = VFIO_DEVICE_FLAGS_PCI,
-		.num_regions = VFIO_PCI_NUM_REGIONS + 1,
-		.num_irqs = VFIO_PCI_NUM_IRQS,
-		.config_offset = 0,
-		.regions = mbochs_regions,
-		.nr_regions = ARRAY_LEN(mbochs_regions),
-		.irqs = display_irqs,
-		.nr_irqs = ARRAY_LEN(display_irqs),
-		.config = mbochs_config,
-		.nr_config = ARRAY_LEN(mbochs_config),
-	},
+	MBOCHS_SAMPLE("mbochs", "mbochs", NULL),
 	MTTY_SAMPLE("mtty_rs", "mtty_rs", "mtty"),
 	MDPY_SAMPLE("mdpy_rs", "mdpy_rs", "mdpy"),
+	MBOCHS_SAMPLE("mbochs_rs", "mbochs_rs", "mbochs"),
 };
 
 const unsigned int mdev_nr_samples = ARRAY_LEN(mdev_samples);

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <linux/iommufd.h>
@@ -204,6 +205,49 @@ static inline void mdev_vfio_init(struct mdev_vfio *v)
 	v->ioas_id = 0;
 	v->group_id = -1;
 	v->cdev_id = -1;
+}
+
+/*
+ * Teardown after a failed test: the process's mappings of VFIO device files
+ * and dma-bufs, and its dma-buf descriptors, would keep the device in use,
+ * and the removal of the test's mdevs (in this very process) would wait for
+ * them forever.  Unmaps and closes them.
+ */
+static inline void mdev_drop_mappings(void)
+{
+	char line[512], path[300], link[256];
+	unsigned long start, end;
+	struct dirent *de;
+	FILE *f;
+	DIR *d;
+
+	f = fopen("/proc/self/maps", "r");
+	if (f) {
+		while (fgets(line, sizeof(line), f)) {
+			/* the group path's anon file, the cdev, a dma-buf */
+			if ((strstr(line, "[vfio-device]") ||
+			     strstr(line, " /dev/vfio/") ||
+			     strstr(line, "dmabuf")) &&
+			    sscanf(line, "%lx-%lx", &start, &end) == 2)
+				munmap((void *)start, end - start);
+		}
+		fclose(f);
+	}
+	d = opendir("/proc/self/fd");
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		ssize_t n;
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n <= 0)
+			continue;
+		link[n] = 0;
+		if (strstr(link, "dmabuf"))
+			close(atoi(de->d_name));
+	}
+	closedir(d);
 }
 
 static inline void mdev_vfio_close(struct mdev_vfio *v)

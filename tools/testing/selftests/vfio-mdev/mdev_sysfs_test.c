@@ -360,7 +360,8 @@ TEST_F_TIMEOUT(layout, type_attrs, MDEV_TIMEOUT)
  * The class attributes of the Rust core (Documentation/ABI/testing/
  * sysfs-class-mdev_bus-class): a type whose driver declares a class shows
  * "class" and that class's attributes, read-only; the Rust mdpy declares the
- * "gpu" class for its types.  The C core ignores classes, and the C samples
+ * "gpu" class for its types, and so does the Rust mbochs (resolution: the
+ * EDID limit, 0x0 for none).  The C core ignores classes, and the C samples
  * (and mtty_rs) declare none: no such file there.
  */
 static const struct {
@@ -369,6 +370,9 @@ static const struct {
 	{ "mdpy-vga", "2M\n", "640x480\n" },
 	{ "mdpy-xga", "4M\n", "1024x768\n" },
 	{ "mdpy-hd", "8M\n", "1920x1080\n" },
+	{ "mbochs-small", "4M\n", "800x600\n" },
+	{ "mbochs-medium", "16M\n", "1920x1440\n" },
+	{ "mbochs-large", "64M\n", "0x0\n" },	/* no EDID limit */
 };
 
 TEST_F_TIMEOUT(layout, type_class, MDEV_TIMEOUT)
@@ -377,7 +381,8 @@ TEST_F_TIMEOUT(layout, type_class, MDEV_TIMEOUT)
 		"class", "fb_length", "resolution", "heads",
 	};
 	const struct mdev_sample_desc *s = self->s;
-	bool shown = !strcmp(s->sample, "mdpy_rs") &&
+	bool shown = (!strcmp(s->sample, "mdpy_rs") ||
+		      !strcmp(s->sample, "mbochs_rs")) &&
 		     mdev_module_loaded("mdev");
 	char path[MDEV_PATH_MAX];
 	unsigned int i, j, k;

@@ -984,6 +984,7 @@ FIXTURE_SETUP(mdpy_dev)
 
 FIXTURE_TEARDOWN(mdpy_dev)
 {
+	mdev_drop_mappings();
 	mdev_vfio_close(&self->v);
 	mdev_cleanup(&self->t);
 }
@@ -1150,6 +1151,56 @@ TEST_F_TIMEOUT(mdpy_dev, mmap_framebuffer, MDEV_TIMEOUT)
 	munmap(fb, MDPY_FB_SIZE);
 }
 
+/*
+ * A mapping split by a partial munmap(), moved by mremap() and copied by
+ * fork() still shows the framebuffer page at its file offset; it cannot
+ * grow (VM_DONTEXPAND).
+ */
+TEST_F_TIMEOUT(mdpy_dev, mmap_split_fork, MDEV_TIMEOUT)
+{
+	__u32 *fb, *tail, *moved;
+	unsigned int i;
+	int status;
+	pid_t pid;
+
+	mdpy_open(_metadata, self, variant);
+	fb = mdpy_map(_metadata, self->fd, MDPY_FB_SIZE);
+	for (i = 0; i < MDPY_FB_SIZE / 4; i += 1024)
+		fb[i] = mdpy_pattern(i);
+	/* a hole of 16 pages at 1 MiB */
+	ASSERT_EQ(0, munmap((char *)fb + (1 << 20), 16 * 4096));
+	tail = (__u32 *)((char *)fb + (1 << 20) + 16 * 4096);
+	ASSERT_EQ(mdpy_pattern(0), fb[0]);
+	ASSERT_EQ(mdpy_pattern(((1 << 20) - 4096) / 4),
+		  fb[((1 << 20) - 4096) / 4]);
+	ASSERT_EQ(mdpy_pattern(((1 << 20) + 16 * 4096) / 4), tail[0]);
+	/* move the tail elsewhere */
+	moved = mremap(tail, MDPY_FB_SIZE - (1 << 20) - 16 * 4096,
+		       MDPY_FB_SIZE - (1 << 20) - 16 * 4096, MREMAP_MAYMOVE);
+	ASSERT_NE(MAP_FAILED, moved);
+	ASSERT_EQ(mdpy_pattern(((1 << 20) + 16 * 4096) / 4), moved[0]);
+	ASSERT_EQ(mdpy_pattern((MDPY_FB_SIZE - 4096) / 4),
+		  moved[(MDPY_FB_SIZE - (1 << 20) - 17 * 4096) / 4]);
+	/* it cannot grow */
+	ASSERT_EQ(MAP_FAILED, mremap(fb, 1 << 20, (1 << 20) + 4096,
+				     MREMAP_MAYMOVE));
+	/* a child sees the same memory and writes it */
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		if (fb[1024] != mdpy_pattern(1024) ||
+		    moved[1024] != mdpy_pattern(((1 << 20) + 17 * 4096) / 4))
+			_exit(1);
+		fb[2048] = 0xfeedf00d;
+		_exit(0);
+	}
+	ASSERT_EQ(0, mdev_wait_child(pid, 10000, &status));
+	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ASSERT_EQ(0xfeedf00d, fb[2048]);
+	munmap(fb, 1 << 20);
+	munmap(moved, MDPY_FB_SIZE - (1 << 20) - 16 * 4096);
+}
+
 /* mdpy_mmap(): shared, at BAR0's offset, at most its size */
 TEST_F_TIMEOUT(mdpy_dev, mmap_refused, MDEV_TIMEOUT)
 {
@@ -1290,6 +1341,7 @@ FIXTURE_SETUP(mbochs_dev)
 
 FIXTURE_TEARDOWN(mbochs_dev)
 {
+	mdev_drop_mappings();
 	mdev_vfio_close(&self->v);
 	mdev_cleanup(&self->t);
 }
@@ -1449,3 +1501,345 @@ TEST_F_TIMEOUT(mbochs_dev, config_write, MDEV_TIMEOUT)
 }
 
 TEST_HARNESS_MAIN
+
+/*
+ * Where the Rust mbochs (mbochs_rs) deliberately differs from the C one (see
+ * "Differences from the C samples" in vfio-mdev-rust-vendor.rst): read() and
+ * write() of BAR0 reach the video memory at their offset (the C mbochs
+ * subtracts the MMIO BAR's offset: two pages further, and out of bounds of
+ * its page array in the last two pages, which these tests never touch on
+ * it); the first plane query of a new mode returns its dma-buf (the C one
+ * answers ENOMEM once); EDID accesses it ignores read as zeros; every
+ * GET_GFX_DMABUF gets its own reference (the C one installs the same one
+ * again, so these tests ask it once per buffer); its dma-bufs outlive the
+ * device (the C one's release locks the freed device: these tests close
+ * them first there); its mappings are zapped on reset and revoked on
+ * removal.
+ */
+#define MBOCHS_VRAM_SIZE	(4 << 20)
+
+static bool mbochs_is_rust(FIXTURE_DATA(mbochs_dev) *self)
+{
+	return self->s->compat != NULL;	/* mbochs_rs implements mbochs' ABI */
+}
+
+static __u32 *mbochs_map(struct __test_metadata *_metadata, int fd)
+{
+	void *p = mmap(NULL, MBOCHS_VRAM_SIZE, PROT_READ | PROT_WRITE,
+		       MAP_SHARED, fd, MBOCHS_VRAM);
+
+	ASSERT_NE(MAP_FAILED, p) TH_LOG("mmap: %s", strerror(errno));
+	return p;
+}
+
+/* a 32 bpp mode of xres x yres at pixel (x, y) of a virt_width-wide screen */
+static void mbochs_set_mode(struct __test_metadata *_metadata, int fd,
+			    __u16 xres, __u16 yres, __u16 virt_width,
+			    __u16 x, __u16 y)
+{
+	dispi_wr(_metadata, fd, 1, xres);
+	dispi_wr(_metadata, fd, 2, yres);
+	dispi_wr(_metadata, fd, 3, 32);
+	dispi_wr(_metadata, fd, 6, virt_width);
+	dispi_wr(_metadata, fd, 8, x);
+	dispi_wr(_metadata, fd, 9, y);
+	dispi_wr(_metadata, fd, 4, 1);		/* ENABLE */
+}
+
+static int mbochs_query(int fd, __u32 flags, __u32 plane_type,
+			struct vfio_device_gfx_plane_info *p)
+{
+	memset(p, 0xa5, sizeof(*p));
+	p->argsz = sizeof(*p);
+	p->flags = flags;
+	p->drm_plane_type = plane_type;
+	return ioctl(fd, VFIO_DEVICE_QUERY_GFX_PLANE, p) ? -errno : 0;
+}
+
+/* the primary plane's dma-buf id: the C mbochs needs a second query */
+static __u32 mbochs_primary(struct __test_metadata *_metadata,
+			    FIXTURE_DATA(mbochs_dev) *self,
+			    struct vfio_device_gfx_plane_info *p)
+{
+	int ret = mbochs_query(self->fd, VFIO_GFX_PLANE_TYPE_DMABUF, 1, p);
+
+	if (!mbochs_is_rust(self)) {
+		ASSERT_EQ(-ENOMEM, ret);
+		ret = mbochs_query(self->fd, VFIO_GFX_PLANE_TYPE_DMABUF, 1, p);
+	}
+	ASSERT_EQ(0, ret);
+	return p->dmabuf_id;
+}
+
+static int mbochs_get_dmabuf(int fd, __u32 id)
+{
+	int ret = ioctl(fd, VFIO_DEVICE_GET_GFX_DMABUF, &id);
+
+	return ret < 0 ? -errno : ret;
+}
+
+/* BAR0 through mmap and through read(): the same bytes, at their offset */
+TEST_F_TIMEOUT(mbochs_dev, vram_mmap, MDEV_TIMEOUT)
+{
+	unsigned int i, n = MBOCHS_VRAM_SIZE / 4;
+	__u32 *vram, rd, val = 0x600dcafe;
+	bool rust;
+
+	mbochs_open(_metadata, self, variant);
+	rust = mbochs_is_rust(self);
+	vram = mbochs_map(_metadata, self->fd);
+	ASSERT_EQ(0, vram[0]);
+	for (i = 0; i < n; i++)
+		vram[i] = mdpy_pattern(i);
+	/* the C mbochs reads two pages further */
+	for (i = 0; i < 8; i++) {
+		__u64 off = (__u64)i * 4096 * 9 + 4 * i;
+
+		ASSERT_EQ(4, pread(self->fd, &rd, 4, MBOCHS_VRAM + off));
+		ASSERT_EQ(mdpy_pattern((off + (rust ? 0 : 8192)) / 4), rd);
+	}
+	ASSERT_EQ(4, pwrite(self->fd, &val, 4, MBOCHS_VRAM + 4096 + 12));
+	ASSERT_EQ(val, vram[(rust ? 4096 + 12 : 3 * 4096 + 12) / 4]);
+	if (rust) {
+		/* the last bytes of the BAR (beyond the C one's page array) */
+		ASSERT_EQ(4, pread(self->fd, &rd, 4,
+				   MBOCHS_VRAM + MBOCHS_VRAM_SIZE - 4));
+		ASSERT_EQ(mdpy_pattern(n - 1), rd);
+		ASSERT_EQ(-1, pread(self->fd, &rd, 4,
+				    MBOCHS_VRAM + MBOCHS_VRAM_SIZE));
+		ASSERT_EQ(EFAULT, errno);
+	}
+	munmap(vram, MBOCHS_VRAM_SIZE);
+
+	/* the close drops the video memory: fresh pages at the next open */
+	mdev_vfio_close(&self->v);
+	mdev_vfio_open(_metadata, &self->v, self->uuid, variant->path);
+	self->fd = self->v.device;
+	vram = mbochs_map(_metadata, self->fd);
+	ASSERT_EQ(0, vram[0]);
+	ASSERT_EQ(0, vram[n - 1]);
+	munmap(vram, MBOCHS_VRAM_SIZE);
+
+	ASSERT_EQ(MAP_FAILED, mmap(NULL, 4096, PROT_READ, MAP_PRIVATE,
+				   self->fd, MBOCHS_VRAM));
+	ASSERT_EQ(EINVAL, errno);
+	ASSERT_EQ(MAP_FAILED, mmap(NULL, MBOCHS_VRAM_SIZE + 4096, PROT_READ,
+				   MAP_SHARED, self->fd, MBOCHS_VRAM));
+	ASSERT_EQ(EINVAL, errno);
+	ASSERT_EQ(MAP_FAILED, mmap(NULL, 4096, PROT_READ, MAP_SHARED,
+				   self->fd, MBOCHS_MMIO));
+	ASSERT_EQ(EINVAL, errno);
+}
+
+/* the Rust mbochs zaps its mappings on reset: the next touch faults */
+TEST_F_TIMEOUT(mbochs_dev, vram_reset_zaps, MDEV_TIMEOUT)
+{
+	unsigned int i, pages = 32;
+	volatile __u32 *vram;
+	long before, faults;
+
+	mbochs_open(_metadata, self, variant);
+	vram = mbochs_map(_metadata, self->fd);
+	for (i = 0; i < pages; i++)
+		vram[i * 1024] = i;
+	ASSERT_EQ(0, ioctl(self->fd, VFIO_DEVICE_RESET));
+	before = mdpy_minflt();
+	for (i = 0; i < pages; i++)
+		ASSERT_EQ(i, vram[i * 1024]);	/* reset keeps the memory */
+	faults = mdpy_minflt() - before;
+	if (mbochs_is_rust(self)) {
+		ASSERT_LE(pages, faults);
+	} else {
+		ASSERT_GT(pages, faults);
+	}
+	munmap((void *)vram, MBOCHS_VRAM_SIZE);
+}
+
+/* QUERY_GFX_PLANE and GET_GFX_DMABUF: the plane the guest set */
+TEST_F_TIMEOUT(mbochs_dev, dmabuf_plane, MDEV_TIMEOUT)
+{
+	struct vfio_device_gfx_plane_info p;
+	unsigned int i, n = 640 * 480;
+	__u32 *vram, *buf, id;
+	int fd;
+
+	mbochs_open(_metadata, self, variant);
+	/* probes: only the dma-buf kind */
+	ASSERT_EQ(0, mbochs_query(self->fd, VFIO_GFX_PLANE_TYPE_PROBE |
+				  VFIO_GFX_PLANE_TYPE_DMABUF, 0, &p));
+	ASSERT_EQ(-EINVAL, mbochs_query(self->fd, VFIO_GFX_PLANE_TYPE_PROBE |
+					VFIO_GFX_PLANE_TYPE_REGION, 0, &p));
+	ASSERT_EQ(-EINVAL, mbochs_query(self->fd, VFIO_GFX_PLANE_TYPE_REGION,
+					1, &p));
+	/* no mode yet: a zero plane, id 0 */
+	ASSERT_EQ(0, mbochs_query(self->fd, VFIO_GFX_PLANE_TYPE_DMABUF, 1, &p));
+	ASSERT_EQ(0, p.drm_format);
+	ASSERT_EQ(0, p.width);
+	ASSERT_EQ(0, p.size);
+	ASSERT_EQ(0, p.dmabuf_id);
+	ASSERT_EQ(-ENOENT, mbochs_get_dmabuf(self->fd, 0));
+
+	vram = mbochs_map(_metadata, self->fd);
+	for (i = 0; i < n; i++)
+		vram[i] = mdpy_pattern(i);
+	mbochs_set_mode(_metadata, self->fd, 640, 480, 640, 0, 0);
+	id = mbochs_primary(_metadata, self, &p);
+	ASSERT_EQ(1, id);
+	ASSERT_EQ(0x34325258, p.drm_format);	/* XRGB8888 */
+	ASSERT_EQ(0, p.drm_format_mod);
+	ASSERT_EQ(640, p.width);
+	ASSERT_EQ(480, p.height);
+	ASSERT_EQ(640 * 4, p.stride);
+	ASSERT_EQ(640 * 480 * 4, p.size);
+	ASSERT_EQ(0, p.x_pos);
+	ASSERT_EQ(0, p.y_hot);
+	/* the same mode: the same buffer */
+	ASSERT_EQ(0, mbochs_query(self->fd, VFIO_GFX_PLANE_TYPE_DMABUF, 1, &p));
+	ASSERT_EQ(id, p.dmabuf_id);
+	/* the cursor plane: none */
+	ASSERT_EQ(0, mbochs_query(self->fd, VFIO_GFX_PLANE_TYPE_DMABUF, 2, &p));
+	ASSERT_EQ(0, p.dmabuf_id);
+	ASSERT_EQ(0, p.width);
+
+	fd = mbochs_get_dmabuf(self->fd, id);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(640 * 480 * 4, lseek(fd, 0, SEEK_END));
+	ASSERT_EQ(MAP_FAILED, mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0));
+	ASSERT_EQ(EINVAL, errno);
+	if (!mbochs_is_rust(self)) {
+		/* the C mbochs' dma-bufs are read-only files: never shared */
+		ASSERT_EQ(MAP_FAILED, mmap(NULL, n * 4, PROT_READ, MAP_SHARED,
+					   fd, 0));
+		ASSERT_EQ(EINVAL, errno);
+		close(fd);
+		munmap(vram, MBOCHS_VRAM_SIZE);
+		return;
+	}
+	ASSERT_EQ(O_RDWR, fcntl(fd, F_GETFL) & O_ACCMODE);
+	buf = mmap(NULL, n * 4, PROT_READ, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, buf);
+	for (i = 0; i < n; i++)
+		ASSERT_EQ(mdpy_pattern(i), buf[i]) TH_LOG("pixel %u", i);
+	/* the buffer shows the video memory, not a copy */
+	vram[7] = 0x77777777;
+	ASSERT_EQ(0x77777777, buf[7]);
+	munmap(buf, n * 4);
+	close(fd);
+
+	ASSERT_EQ(-ENOENT, mbochs_get_dmabuf(self->fd, 77));
+	/* a plane that starts inside a page cannot be exported */
+	mbochs_set_mode(_metadata, self->fd, 640, 480, 640, 1, 0);
+	id = mbochs_primary(_metadata, self, &p);
+	ASSERT_EQ(2, id);
+	ASSERT_EQ(-EINVAL, mbochs_get_dmabuf(self->fd, id));
+	/* a mode beyond the video memory: no plane */
+	mbochs_set_mode(_metadata, self->fd, 1600, 1200, 1600, 0, 0);
+	ASSERT_EQ(0, mbochs_query(self->fd, VFIO_GFX_PLANE_TYPE_DMABUF, 1, &p));
+	ASSERT_EQ(0, p.dmabuf_id);
+	munmap(vram, MBOCHS_VRAM_SIZE);
+}
+
+/*
+ * A dma-buf outlives the device's close and removal with its picture (Rust
+ * mbochs); each GET_GFX_DMABUF is a reference of its own.
+ */
+TEST_F_TIMEOUT(mbochs_dev, dmabuf_outlives_remove, MDEV_TIMEOUT)
+{
+	struct vfio_device_gfx_plane_info p;
+	unsigned int i, n = 640 * 480;
+	__u32 *vram, *buf = NULL, id;
+	char path[256];
+	int fd, fd2;
+
+	mbochs_open(_metadata, self, variant);
+	vram = mbochs_map(_metadata, self->fd);
+	for (i = 0; i < n; i++)
+		vram[i] = mdpy_pattern(i);
+	mbochs_set_mode(_metadata, self->fd, 640, 480, 640, 0, 0);
+	id = mbochs_primary(_metadata, self, &p);
+	fd = mbochs_get_dmabuf(self->fd, id);
+	ASSERT_LE(0, fd);
+	if (mbochs_is_rust(self)) {
+		fd2 = mbochs_get_dmabuf(self->fd, id);
+		ASSERT_LE(0, fd2);
+		ASSERT_NE(fd, fd2);
+		close(fd2);
+	}
+	munmap(vram, MBOCHS_VRAM_SIZE);
+	if (!mbochs_is_rust(self)) {
+		/* the C mbochs' release needs the device: before the remove */
+		close(fd);
+	} else {
+		buf = mmap(NULL, n * 4, PROT_READ, MAP_SHARED, fd, 0);
+		ASSERT_NE(MAP_FAILED, buf);
+		ASSERT_EQ(mdpy_pattern(n - 1), buf[n - 1]);
+	}
+	mdev_vfio_close(&self->v);
+	ASSERT_EQ(0, mdev_remove(self->uuid));
+	mdev_untrack(&self->t, self->uuid);
+	snprintf(path, sizeof(path), MDEV_BUS_DIR "/devices/%s", self->uuid);
+	ASSERT_FALSE(mdev_exists(path));
+	if (!mbochs_is_rust(self))
+		return;
+	for (i = 0; i < n; i++)
+		ASSERT_EQ(mdpy_pattern(i), buf[i]) TH_LOG("pixel %u", i);
+	munmap(buf, n * 4);
+	/* and a new mapping of it after the removal */
+	buf = mmap(NULL, n * 4, PROT_READ, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_EQ(mdpy_pattern(n / 2), buf[n / 2]);
+	munmap(buf, n * 4);
+	close(fd);
+}
+
+/*
+ * EDID: the registers (link_state and edid_size writable), the blob, and
+ * the blob as BAR2's first KiB while the link is up.
+ */
+TEST_F_TIMEOUT(mbochs_dev, edid_blob, MDEV_TIMEOUT)
+{
+	__u8 blob[128], rd[128];
+	__u32 v;
+	__u16 v16 = 0xffff;
+
+	mbochs_open(_metadata, self, variant);
+	mdev_fill_random(blob, sizeof(blob), 12);
+	ASSERT_EQ(sizeof(blob), pwrite(self->fd, blob, sizeof(blob),
+				       MBOCHS_EDID + 2048));
+	v = 128;
+	ASSERT_EQ(4, pwrite(self->fd, &v, 4, MBOCHS_EDID + 8)); /* edid_size */
+	/* link down: BAR2 reads zeros */
+	ASSERT_EQ(4, pread(self->fd, &v, 4, MBOCHS_MMIO));
+	ASSERT_EQ(0, v);
+	v = 1;
+	ASSERT_EQ(4, pwrite(self->fd, &v, 4, MBOCHS_EDID + 20)); /* link up */
+	memset(rd, 0, sizeof(rd));
+	ASSERT_EQ(sizeof(rd), pread(self->fd, rd, sizeof(rd), MBOCHS_MMIO));
+	ASSERT_EQ(0, memcmp(blob, rd, sizeof(blob)));
+	memset(rd, 0, sizeof(rd));
+	ASSERT_EQ(sizeof(rd), pread(self->fd, rd, sizeof(rd),
+				    MBOCHS_EDID + 2048));
+	ASSERT_EQ(0, memcmp(blob, rd, sizeof(blob)));
+	/* read-only registers keep their values */
+	v = 1234;
+	ASSERT_EQ(4, pwrite(self->fd, &v, 4, MBOCHS_EDID + 12)); /* max_xres */
+	ASSERT_EQ(4, pread(self->fd, &v, 4, MBOCHS_EDID + 12));
+	ASSERT_EQ(800, v);
+	ASSERT_EQ(4, pread(self->fd, &v, 4, MBOCHS_EDID + 8));
+	ASSERT_EQ(128, v);
+	/* beyond edid_size: zeros in BAR2 */
+	ASSERT_EQ(4, pread(self->fd, &v, 4, MBOCHS_MMIO + 128));
+	ASSERT_EQ(0, v);
+	/* a 2-byte register read is ignored: zeros from the Rust mbochs */
+	ASSERT_EQ(2, pread(self->fd, &v16, 2, MBOCHS_EDID + 12));
+	if (mbochs_is_rust(self)) {
+		ASSERT_EQ(0, v16);
+	}
+	/* a blob access past edid_max_size is ignored */
+	v = 0xffffffff;
+	ASSERT_EQ(4, pwrite(self->fd, &v, 4, MBOCHS_EDID + 2048 + 0x400));
+	ASSERT_EQ(4, pread(self->fd, &v, 4, MBOCHS_EDID + 2048 + 0x400));
+	if (mbochs_is_rust(self)) {
+		ASSERT_EQ(0, v);
+	}
+}
