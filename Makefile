@@ -190,8 +190,9 @@ bench: build
 differential: build
 	@$(VM_RUN) --timeout $(TIMEOUT) -- $(REPO)/scripts/guest/differential.sh
 
-demo: build
-	@$(VM_RUN) --timeout $(TIMEOUT) -- $(REPO)/scripts/guest/demo.sh
+demo: build nested
+	@MDEV_E2E_DIR=$(NESTED) $(VM_RUN) --timeout $(TIMEOUT) -- $(REPO)/scripts/guest/demo.sh
+	@ls -l $(BUILD)/logs/mdpy-screendump-*.png 2>/dev/null || true
 
 # Run any command in the VM with the mdev core and the samples loaded.
 # SHARE="dir1 dir2" makes host folders writable in the guest (the host root is

@@ -3,7 +3,9 @@
 #
 # Guest side of "make demo": what a newcomer does with mdev, step by step.
 # MDEV_DEMO_SAMPLE chooses the sample (default mtty; mtty_rs: the Rust mtty,
-# the same parent "mtty" and types; mdpy, mbochs).
+# the same parent "mtty" and types; mdpy, mbochs, mdpy_rs, mbochs_rs).  It
+# ends with the display of the Rust mdpy in QEMU, kept as a PNG
+# (MDEV_DEMO_DISPLAY=0 leaves it out).
 . "$(dirname "$0")/lib.sh"
 set -e
 MDEV_SAMPLES=${MDEV_DEMO_SAMPLE:-mtty}
@@ -21,7 +23,7 @@ parent=$(ls /sys/class/mdev_bus/ | head -n1)
 types=/sys/class/mdev_bus/$parent/mdev_supported_types
 for t in "$types"/*; do
 	printf '%s:\n' "$(basename "$t")"
-	for f in name device_api available_instances description; do
+	for f in name device_api available_instances description class fb_length resolution heads; do
 		[ -e "$t/$f" ] && printf '  %-20s %s\n' "$f" "$(cat "$t/$f")"
 	done
 done
@@ -54,5 +56,15 @@ run mdevctl list
 step "Unload the sample and the core"
 mdev_unload
 mdev_all_unloaded
+
+# A picture through a display mdev (MDEV_DEMO_DISPLAY=0 leaves it out): the
+# Rust mdpy on this core, QEMU with -device vfio-pci,...,display=on, a nested
+# guest whose mdpy-fb driver draws on /dev/fb0, QEMU's screendump as a PNG.
+if [ "${MDEV_DEMO_DISPLAY:-1}" != 0 ]; then
+	step "A display: the Rust mdpy in QEMU, the nested guest's picture as a PNG"
+	MDEV_E2E_CORES=$MDEV_CORE "$(dirname "$0")/qemu-e2e.sh" --display | grep -v '^# '
+	printf 'picture: %s (on the host: build/logs/)\n' \
+		"${MDEV_RS_LOGDIR:-/tmp}/mdpy-screendump-$MDEV_CORE.png"
+fi
 echo
 echo "demo done"

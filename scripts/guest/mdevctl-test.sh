@@ -355,6 +355,33 @@ for cell in "${cells[@]}"; do
 	tap_result $? "[$cl] unload core + $impl${left:+ (still loaded:$left)}"
 done
 
+# The display types on the Rust core, whose type directories of the Rust mdpy
+# and mbochs have the class attributes (class, fb_length, resolution,
+# heads): mdevctl lists them exactly as it lists the C samples' types.
+if [[ " ${cores[*]} " == *" mdev "* ]] && [[ " ${impls[*]} " == *" mtty_rs "* ]]; then
+	for pair in mdpy:mdpy_rs mbochs:mbochs_rs; do
+		c=${pair%%:*} r=${pair#*:}
+		declare -A listing=()
+		for m in "$c" "$r"; do
+			MDEV_CORE=mdev MDEV_SAMPLES=$m mdev_load >/dev/null 2>&1
+			mctl types --dumpjson
+			listing[$m]=$(norm <<<"$out" 2>/dev/null)
+			[ "$rc" = 0 ] || show types --dumpjson
+			MDEV_CORE=mdev MDEV_SAMPLES=$m mdev_unload
+		done
+		cls=$(MDEV_CORE=mdev MDEV_SAMPLES=$r mdev_load >/dev/null 2>&1 &&
+			cat "/sys/class/mdev_bus/$c/mdev_supported_types/$c-"*/class | sort -u)
+		MDEV_CORE=mdev MDEV_SAMPLES=$r mdev_unload
+		[ -n "${listing[$c]}" ] && [ "${listing[$c]}" = "${listing[$r]}" ] &&
+			[[ ${listing[$c]} == *"\"$c-"* ]] && [ "$cls" = gpu ]
+		tap_result $? "[core=mdev] mdevctl types --dumpjson: $r (types of class '$cls') lists as $c"
+		[ "${listing[$c]}" = "${listing[$r]}" ] ||
+			diff <(echo "${listing[$c]}") <(echo "${listing[$r]}") | diag
+		unset listing
+	done
+	mdev_unload_all >/dev/null
+fi
+
 echo "1..$n"
 echo "$name: $pass passed, $fail failed"
 [ "$fail" = 0 ] && [ "$n" -gt 0 ]

@@ -44,6 +44,18 @@
 # starts on the C mtty over the C core, is migrated to a file, the modules
 # are swapped (the two mtty modules cannot be loaded together), and it
 # resumes on the Rust mtty over the Rust core, with the checks of (c).
+# With --display it runs the display end to end on each core of
+# MDEV_E2E_CORES with the mdpy module MDEV_DISPLAY_MODULE (default mdpy_rs,
+# the Rust mdpy): an mdpy-vga mdev in a QEMU with -device vfio-pci,...,
+# display=on and -display none; the nested guest's mdpy-fb driver gives
+# /dev/fb0, /init (MDPY_E2E=1) draws a picture whose every pixel is known
+# and prints DRAWN; QMP "screendump" takes what QEMU shows (the region
+# display plane: VFIO_DEVICE_QUERY_GFX_PLANE, then the framebuffer through
+# the region's mmap), every pixel of the PPM is checked, and the picture is
+# kept as a PNG, $MDEV_RS_LOGDIR/mdpy-screendump-<core>.png (make demo
+# copies it to build/demo/); the guest then reads its picture back and ends.
+# MDEV_E2E_APPEND=MDPY_E2E_CORRUPT=1 makes the guest draw another picture:
+# the pixel check must fail.
 # Prints TAP
 # and "RESULT: pass=N fail=N skip=N"; exits 0 only if nothing failed.
 #
@@ -76,6 +88,7 @@ mode=mtty
 case "${1:-}" in
 --cross) mode=cross; shift ;;
 --dma) mode=dma; shift ;;
+--display) mode=display; shift ;;
 esac
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -543,6 +556,125 @@ if [ "$mode" = dma ]; then
 		done
 		mdev_unload
 		mdev_all_unloaded | diag
+	done
+	echo "RESULT: pass=$pass fail=$fail skip=$skip"
+	[ "$fail" = 0 ]
+	exit
+fi
+
+# --display: the mdpy display, shown by QEMU, on each core.
+DISPLAY_CHECKS=8
+display_core() { # display_core <core>
+	local core=$1 mod=${MDEV_DISPLAY_MODULE:-mdpy_rs} uuid dev log qmp qp sp i out
+	local shot=$tmp/shot.ppm png=$logdir/mdpy-screendump-$core.png
+	MDEV_CORE=$core MDEV_SAMPLES=$mod
+	out=$(mdev_load 2>&1)
+	check $? "load core=$core $mod"
+	diag <<<"$out"
+	uuid=$(cat /proc/sys/kernel/random/uuid)
+	dev=/sys/bus/mdev/devices/$uuid
+	echo "$uuid" >/sys/class/mdev_bus/mdpy/mdev_supported_types/mdpy-vga/create && [ -d "$dev" ]
+	check $? "create an mdpy-vga mdev [core=$core]"
+	if [ ! -f "$kernel" ] || [ ! -f "$initrd" ]; then
+		for i in $(seq $((DISPLAY_CHECKS - 3))); do
+			skipped "display end to end [core=$core]" "no nested kernel/initramfs (scripts/nested-build.sh)"
+		done
+	else
+		log=$logdir/nested-display-$core-$(date +%Y%m%d-%H%M%S).log
+		qmp=$tmp/display.qmp
+		rm -f "$qmp" "$shot" "$png"
+		mkfifo "$tmp/dcon"
+		: >"$log"
+		stamp "${EPOCHREALTIME/./}" <"$tmp/dcon" >"$log" &
+		sp=$!
+		"$QEMU" "${nested_qemu[@]}" \
+			-append "$nested_append MDPY_E2E=1 MDPY_E2E_HOLD=${MDEV_E2E_DISPLAY_HOLD:-10} ${MDEV_E2E_APPEND:-}" \
+			-device "vfio-pci,sysfsdev=$dev,display=on" \
+			-qmp "unix:$qmp,server=on,wait=off" "${extra_qemu[@]}" \
+			</dev/null >"$tmp/dcon" 2>"$log.err" &
+		qp=$!
+		qpid=$qp
+		wait_log "$log" '^MDPY-E2E: (DRAWN|FAIL)' "$boot_timeout" "$qp"
+		unstamp "$log" | grep -q '^MDPY-E2E: DRAWN 640x480'
+		check $? "the nested guest's mdpy-fb draws on the mdev: $(unstamp "$log" | grep -E '^MDPY-E2E: (FB|DRAWN|FAIL)' | tr '\n' ' ') [core=$core]"
+		out=$(python3 "$here/qmp.py" "$qmp" screendump "{\"filename\": \"$shot\"}" 2>&1) &&
+			[ -s "$shot" ]
+		check $? "QMP screendump of the vfio display (ppm) [core=$core]"
+		diag <<<"$out"
+		out=$(python3 - "$shot" "${MDEV_E2E_APPEND:-}" <<'PY' 2>&1
+import sys
+
+def pixel(x, y, w, h, corrupt):
+    r, g = x * 255 // (w - 1), y * 255 // (h - 1)
+    b = 0xff if (x // 80 + y // 60) & 1 else 0
+    if corrupt:
+        b ^= 0xff
+    return (r, g, b)
+
+data = open(sys.argv[1], "rb").read()
+fields, pos = [], 0
+while len(fields) < 4:
+    while data[pos:pos + 1].isspace():
+        pos += 1
+    if data[pos:pos + 1] == b"#":
+        pos = data.index(b"\n", pos)
+        continue
+    end = pos
+    while not data[end:end + 1].isspace():
+        end += 1
+    fields.append(data[pos:end].decode())
+    pos = end
+pos += 1
+magic, w, h, maxval = fields[0], int(fields[1]), int(fields[2]), int(fields[3])
+assert magic == "P6" and maxval == 255, fields
+px = data[pos:]
+assert len(px) >= w * h * 3, (len(px), w, h)
+bad = 0
+first = None
+for y in range(h):
+    for x in range(w):
+        i = (y * w + x) * 3
+        got = tuple(px[i:i + 3])
+        want = pixel(x, y, w, h, False)
+        if got != want:
+            bad += 1
+            if first is None:
+                first = (x, y, got, want)
+print(f"{w}x{h}, {w * h - bad} of {w * h} pixels as drawn" +
+      (f"; first difference at {first[:2]}: {first[2]} != {first[3]}" if first else ""))
+sys.exit(0 if (w, h) == (640, 480) and bad == 0 else 1)
+PY
+)
+		check $? "every pixel of the screendump is the guest's picture: $out [core=$core]"
+		out=$(python3 "$here/qmp.py" "$qmp" screendump "{\"filename\": \"$png\", \"format\": \"png\"}" 2>&1) &&
+			[ "$(head -c 8 "$png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ]
+		check $? "the picture as a PNG a person can open: $png [core=$core]"
+		diag <<<"$out"
+		wait_log "$log" '^MDPY-E2E: END' "$boot_timeout" "$qp"
+		out=$(unstamp "$log" | grep -E '^MDPY-E2E: END' | tail -n1)
+		unstamp "$log" | grep -q '^MDPY-E2E: PASS the picture reads back' &&
+			[[ $out == *" fail=0 "* ]] &&
+			! grep -qE 'BUG:|WARNING:|Oops|Kernel panic|Call Trace:' "$log"
+		check $? "the guest reads its picture back and ends: ${out:-no END line} [core=$core]"
+		end_qemu "$qp" "$sp"
+		qpid=
+		rm -f "$tmp/dcon"
+		sed 's/^/qemu: /' "$log.err" | diag
+		echo "# nested console ($log):"
+		diag <"$log"
+	fi
+	stop_qemu
+	echo 1 >"$dev/remove" && [ ! -e "$dev" ]
+	check $? "remove the mdev after QEMU closed it [core=$core]"
+	mdev_unload
+	mdev_all_unloaded | diag
+}
+if [ "$mode" = display ]; then
+	echo "TAP version 13"
+	echo "1..$(( ${#cores[@]} * DISPLAY_CHECKS ))"
+	echo "# $("$QEMU" --version | head -n1)"
+	for core in "${cores[@]}"; do
+		display_core "$core"
 	done
 	echo "RESULT: pass=$pass fail=$fail skip=$skip"
 	[ "$fail" = 0 ]

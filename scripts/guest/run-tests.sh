@@ -89,6 +89,10 @@ if [ "${MDEV_E2E:-1}" = 1 ]; then
 		[[ " ${cores[*]} " == *" mdev "* ]] && [ "${MDEV_MDMA:-1}" = 1 ] &&
 			e2e_runs+=(mdev:dma)
 	fi
+	# and the Rust mdpy's display, shown by QEMU (qemu-e2e.sh --display,
+	# MDEV_DISPLAY=0 leaves it out)
+	[[ " ${cores[*]} " == *" mdev "* ]] && [ "${MDEV_DISPLAY:-1}" = 1 ] &&
+		e2e_runs+=(mdev:display)
 fi
 # Cross-implementation migration (C mtty <-> Rust mtty) needs both.
 if [ -z "${MDEV_MIGRATION:-}" ]; then
@@ -346,6 +350,8 @@ for r in "${e2e_runs[@]}"; do
 		out=$("$(dirname "$0")/qemu-e2e.sh" --cross 2>&1)
 	elif [ "$mod" = dma ]; then
 		out=$(MDEV_E2E_CORES=$core "$(dirname "$0")/qemu-e2e.sh" --dma 2>&1)
+	elif [ "$mod" = display ]; then
+		out=$(MDEV_E2E_CORES=$core "$(dirname "$0")/qemu-e2e.sh" --display 2>&1)
 	else
 		out=$(MDEV_E2E_CORES=$core MDEV_MTTY_MODULE=$mod "$(dirname "$0")/qemu-e2e.sh" 2>&1)
 	fi
@@ -365,6 +371,7 @@ for r in "${e2e_runs[@]}"; do
 	what="core=$core mtty=$mod"
 	[ "$r" = cross:cross ] && what="migration from mtty on mdev_c to mtty_rs on mdev"
 	[ "$mod" = dma ] && what="live migration of a guest driving mdma (each backend), core=$core"
+	[ "$mod" = display ] && what="the Rust mdpy's display: the nested guest's mdpy-fb picture in QEMU's screendump, core=$core"
 	result $ok "qemu-e2e $what: pass=$ep fail=$ef skip=$es ($((SECONDS - t0)) s)"
 done
 

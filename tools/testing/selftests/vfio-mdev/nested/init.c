@@ -61,6 +61,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
@@ -68,6 +69,7 @@
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/fb.h>
 
 #define MTTY_VENDOR	0x4348
 #define MTTY_DEVICE	0x3253
@@ -613,6 +615,92 @@ static void mdma_run(long rounds, long pause_ms)
 	finish();
 }
 
+/*
+ * The display workload (MDPY_E2E=1): mdpy-fb (samples/vfio-mdev/mdpy-fb.c)
+ * drives the mdpy mdev's framebuffer as /dev/fb0; this draws the picture
+ * whose every pixel the host checks in QEMU's screendump
+ * (scripts/guest/qemu-e2e.sh --display, mdpy_pixel there): red grows left
+ * to right, green top to bottom, blue is a checkerboard of 80x60 squares
+ * (inverted with MDPY_E2E_CORRUPT=1, which the check must catch).  Prints
+ * DRAWN, reads the picture back after MDPY_E2E_HOLD seconds (the host takes
+ * its screendump meanwhile) and ends.
+ */
+static unsigned int mdpy_pixel(unsigned int x, unsigned int y,
+			       unsigned int w, unsigned int h, int corrupt)
+{
+	unsigned int r = x * 255 / (w - 1), g = y * 255 / (h - 1);
+	unsigned int b = ((x / 80 + y / 60) & 1) ? 0xff : 0x00;
+
+	if (corrupt)
+		b ^= 0xff;
+	return r << 16 | g << 8 | b;
+}
+
+static void mdpy_run(long hold, int corrupt)
+{
+	struct fb_var_screeninfo var;
+	struct fb_fix_screeninfo fix;
+	unsigned int x, y, bad = 0;
+	volatile unsigned int *fb;
+	struct timespec ts;
+	int fd = -1, i;
+
+	tag = "MDPY-E2E";
+	for (i = 0; i < 100 && fd < 0; i++) {
+		fd = open("/dev/fb0", O_RDWR | O_CLOEXEC);
+		if (fd < 0)
+			usleep(100000);
+	}
+	if (fd < 0) {
+		say("FAIL open /dev/fb0: %s (mdpy-fb bound to the mdev?)",
+		    strerror(errno));
+		nfail++;
+		finish();
+	}
+	if (ioctl(fd, FBIOGET_VSCREENINFO, &var) ||
+	    ioctl(fd, FBIOGET_FSCREENINFO, &fix)) {
+		say("FAIL fb ioctls: %s", strerror(errno));
+		nfail++;
+		finish();
+	}
+	say("FB id=%.16s %ux%u bpp=%u line=%u mem=%u", fix.id, var.xres,
+	    var.yres, var.bits_per_pixel, fix.line_length, fix.smem_len);
+	if (var.bits_per_pixel != 32 || var.xres < 2 || var.yres < 2 ||
+	    fix.line_length < var.xres * 4 ||
+	    fix.smem_len < fix.line_length * var.yres) {
+		say("FAIL unexpected framebuffer");
+		nfail++;
+		finish();
+	}
+	fb = mmap(NULL, fix.smem_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		  0);
+	if (fb == MAP_FAILED) {
+		say("FAIL mmap /dev/fb0: %s", strerror(errno));
+		nfail++;
+		finish();
+	}
+	for (y = 0; y < var.yres; y++)
+		for (x = 0; x < var.xres; x++)
+			fb[y * (fix.line_length / 4) + x] =
+				mdpy_pixel(x, y, var.xres, var.yres, corrupt);
+	say("DRAWN %ux%u uptime=%s", var.xres, var.yres, boot_seconds());
+	ts.tv_sec = hold;
+	ts.tv_nsec = 0;
+	nanosleep(&ts, NULL);
+	for (y = 0; y < var.yres; y++)
+		for (x = 0; x < var.xres; x++)
+			bad += fb[y * (fix.line_length / 4) + x] !=
+			       mdpy_pixel(x, y, var.xres, var.yres, corrupt);
+	if (bad) {
+		say("FAIL %u pixels changed under the guest", bad);
+		nfail++;
+	} else {
+		say("PASS the picture reads back");
+		npass++;
+	}
+	finish();
+}
+
 int main(void)
 {
 	char ports[MAX_PORTS][16];
@@ -625,6 +713,10 @@ int main(void)
 	mount_fs("proc", "/proc", "proc");
 	mount_fs("sysfs", "/sys", "sysfs");
 	setvbuf(stdout, NULL, _IOLBF, 0);
+
+	if (env_long("MDPY_E2E", 0))
+		mdpy_run(env_long("MDPY_E2E_HOLD", 30),
+			 env_long("MDPY_E2E_CORRUPT", 0) != 0);
 
 	if (env_long("MDMA_E2E_ROUNDS", 0) > 0)
 		mdma_run(env_long("MDMA_E2E_ROUNDS", 0),
