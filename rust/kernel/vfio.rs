@@ -1303,8 +1303,7 @@ impl<T: DeviceOps> Adapter<T> {
     /// same out with the plane filled in (a probe writes nothing back).
     #[inline]
     fn query_gfx_plane(dev: &Device<T>, arg: UserPtr) -> Result {
-        let mut u: bindings::vfio_device_gfx_plane_info =
-            read_minsz(arg, gfx::PLANE_INFO_MINSZ)?;
+        let mut u: bindings::vfio_device_gfx_plane_info = read_minsz(arg, gfx::PLANE_INFO_MINSZ)?;
         if (u.argsz as usize) < gfx::PLANE_INFO_MINSZ {
             return Err(EINVAL);
         }

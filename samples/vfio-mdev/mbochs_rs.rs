@@ -36,7 +36,9 @@ use kernel::{
     sync::{new_mutex, Arc, Mutex},
     uaccess::{UserPtr, UserSliceReader, UserSliceWriter},
     vfio::{
-        self, dmabuf::DmaBuf, gfx,
+        self,
+        dmabuf::DmaBuf,
+        gfx,
         mmap::SharedPages,
         pci::{self, cfg, ConfigSpace},
         Caps, DeviceInfo, IrqInfo, RegionInfo, VmArea,
@@ -126,7 +128,9 @@ impl Pool {
     /// Takes `mbytes`, `ENOSPC` if fewer are left (`mbochs_init_dev()`).
     fn take(self: &Arc<Self>, mbytes: u32) -> Result<Reservation> {
         self.avail_mbytes
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |a| a.checked_sub(mbytes))
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |a| {
+                a.checked_sub(mbytes)
+            })
             .map_err(|_| ENOSPC)?;
         Ok(Reservation {
             pool: self.clone(),
@@ -137,7 +141,9 @@ impl Pool {
 
 impl Drop for Reservation {
     fn drop(&mut self) {
-        self.pool.avail_mbytes.fetch_add(self.mbytes, Ordering::AcqRel);
+        self.pool
+            .avail_mbytes
+            .fetch_add(self.mbytes, Ordering::AcqRel);
     }
 }
 
@@ -218,8 +224,7 @@ impl State {
     /// `mbochs_check_framebuffer()`: the mode the dispi registers set, if it is usable.
     fn framebuffer(&self, memsize: u64) -> Option<Mode> {
         let vbe = &self.vbe;
-        if vbe[VBE_DISPI_INDEX_ENABLE] & VBE_DISPI_ENABLED == 0 || vbe[VBE_DISPI_INDEX_BPP] != 32
-        {
+        if vbe[VBE_DISPI_INDEX_ENABLE] & VBE_DISPI_ENABLED == 0 || vbe[VBE_DISPI_INDEX_BPP] != 32 {
             return None;
         }
         let bytepp = 4u32;
@@ -427,7 +432,10 @@ impl vfio::DeviceOps for MbochsDevice {
         match fresh {
             Ok(v) => st.vram = v,
             // Keep the old pages rather than have none.
-            Err(_) => dev_warn!(dev.parent(), "video memory kept: no memory for fresh pages\n"),
+            Err(_) => dev_warn!(
+                dev.parent(),
+                "video memory kept: no memory for fresh pages\n"
+            ),
         }
     }
 
@@ -632,7 +640,11 @@ impl mdev::Driver for Mbochs {
         pool.avail_mbytes.load(Ordering::Acquire) / ty.mbytes
     }
 
-    fn description(_pool: &Arc<Pool>, ty: &&'static MbochsType, buf: &mut mdev::SysfsBuf<'_>) -> Result {
+    fn description(
+        _pool: &Arc<Pool>,
+        ty: &&'static MbochsType,
+        buf: &mut mdev::SysfsBuf<'_>,
+    ) -> Result {
         writeln!(buf, "virtual display, {} MB video memory", ty.mbytes).map_err(|_| EINVAL)
     }
 }

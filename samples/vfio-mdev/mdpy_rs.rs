@@ -199,7 +199,8 @@ impl MdpyDevice {
             } else {
                 st.vconfig.read(pos as usize, buf)
             }
-        } else if pos >= MEMORY_BAR_OFFSET && pos + len <= MEMORY_BAR_OFFSET + u64::from(dev.memsize)
+        } else if pos >= MEMORY_BAR_OFFSET
+            && pos + len <= MEMORY_BAR_OFFSET + u64::from(dev.memsize)
         {
             let off = (pos - MEMORY_BAR_OFFSET) as usize;
             if write {
@@ -391,8 +392,12 @@ impl mdev::Driver for Mdpy {
     }
 
     fn description(_parent: &(), ty: &&'static MdpyType, buf: &mut mdev::SysfsBuf<'_>) -> Result {
-        writeln!(buf, "virtual display, {}x{} framebuffer", ty.width, ty.height)
-            .map_err(|_| EINVAL)
+        writeln!(
+            buf,
+            "virtual display, {}x{} framebuffer",
+            ty.width, ty.height
+        )
+        .map_err(|_| EINVAL)
     }
 }
 

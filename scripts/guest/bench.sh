@@ -85,9 +85,14 @@
 # MDEV_MTTY_IMPLS     mtty implementations, first is the reference (default
 #                     "mtty mtty_rs"; mtty_rs.ko missing fails its rounds)
 # MDEV_BENCH_RUNS     rounds per core (default 3)
-# MDEV_BENCH_MODES    benchmarks (default "cycle scale uart map mdma"; cycle,
-#                     scale and uart are mdev_bench's, map and mdma above:
-#                     MDEV_BENCH_MODES="map mdma" runs only those two)
+# MDEV_BENCH_MODES    benchmarks (default "cycle scale uart display map mdma";
+#                     cycle, scale, uart and display are mdev_bench's, map
+#                     and mdma above: MDEV_BENCH_MODES="map mdma" runs only
+#                     those two).  display compares the display samples of
+#                     each pass: C mdpy and mbochs in the C mtty's, the
+#                     Rust ports in the Rust mtty's (lib.sh's
+#                     MDEV_RUST_PORTS), so its result_mtty lines are Rust
+#                     port / C sample.
 # MDEV_BENCH_CYCLES   create+remove cycles of "cycle" on mtty-1 (default 2000)
 # MDEV_BENCH_UART_N   accesses per register loop of "uart" (default 500000)
 # MDEV_BENCH_N        mdevs of "scale" on mbochs-small (default 10000; mbochs
@@ -122,7 +127,7 @@
 . "$(dirname "$0")/lib.sh"
 
 read -ra cores <<<"${MDEV_BENCH_CORES:-mdev_c mdev}"
-read -ra all_modes <<<"${MDEV_BENCH_MODES:-cycle scale uart map mdma}"
+read -ra all_modes <<<"${MDEV_BENCH_MODES:-cycle scale uart display map mdma}"
 runs=${MDEV_BENCH_RUNS:-3}
 cycles=${MDEV_BENCH_CYCLES:-2000}
 n=${MDEV_BENCH_N:-10000}
@@ -230,7 +235,7 @@ for ((r = 1; r <= runs && ${#modes[@]} > 0; r++)); do
 		for i in "${!impls[@]}"; do
 			impl=${impls[$i]}
 			MDEV_CORE=$core
-			MDEV_SAMPLES=$(mdev_samples_with_mtty "$impl" "mtty mbochs")
+			MDEV_SAMPLES=$(mdev_samples_with_mtty "$impl" "mtty mdpy mbochs")
 			label=$core
 			[ "$impl" = mtty ] || label=$core/$impl
 			if ! mdev_load; then

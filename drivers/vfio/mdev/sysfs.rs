@@ -56,8 +56,7 @@ static TYPE_GROUP: Table<bindings::attribute_group> = Table::new({
 // for the `gpu` class `fb_length`, `resolution` and `heads`; nothing for a type without.
 static CLASS: Table<bindings::attribute> = Table::new(attribute(c_str!("class"), 0o444));
 static FB_LENGTH: Table<bindings::attribute> = Table::new(attribute(c_str!("fb_length"), 0o444));
-static RESOLUTION: Table<bindings::attribute> =
-    Table::new(attribute(c_str!("resolution"), 0o444));
+static RESOLUTION: Table<bindings::attribute> = Table::new(attribute(c_str!("resolution"), 0o444));
 static HEADS: Table<bindings::attribute> = Table::new(attribute(c_str!("heads"), 0o444));
 static CLASS_ATTRS: Table<[*mut bindings::attribute; 5]> = Table::new([
     CLASS.get(),

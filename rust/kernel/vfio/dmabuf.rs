@@ -179,12 +179,16 @@ unsafe extern "C" fn map_dma_buf(
         (export_of(buf), (*at).dev, (*buf).size)
     };
     let res = (|| -> Result<*mut bindings::sg_table> {
+        let n_pages = u32::try_from(e.count).map_err(|_| EINVAL)?;
         let mut pages = KVec::with_capacity(e.count, GFP_KERNEL)?;
         for i in e.first..e.first + e.count {
             pages.push(e.pages.page(i)?, GFP_KERNEL)?;
         }
         // SAFETY: All-zero is an empty `sg_table`.
-        let sgt = KBox::new(unsafe { core::mem::zeroed::<bindings::sg_table>() }, GFP_KERNEL)?;
+        let sgt = KBox::new(
+            unsafe { core::mem::zeroed::<bindings::sg_table>() },
+            GFP_KERNEL,
+        )?;
         let sgt = KBox::into_raw(sgt);
         // SAFETY: `sgt` is an empty table; `pages` holds `count` pages of the export, which
         // it keeps alive (the dma-buf holds `e.pages`) for as long as the table is mapped
@@ -193,9 +197,9 @@ unsafe extern "C" fn map_dma_buf(
             bindings::sg_alloc_table_from_pages_segment(
                 sgt,
                 pages.as_mut_ptr(),
-                e.count as _,
+                n_pages,
                 0,
-                size as _,
+                size,
                 u32::MAX,
                 GFP_KERNEL.as_raw(),
             )
@@ -258,7 +262,10 @@ unsafe extern "C" fn release(buf: *mut bindings::dma_buf) {
 ///
 /// Called by the dma-buf core with one of our dma-bufs and an area being set up, whose range
 /// (`vm_pgoff` and length) it checked against the dma-buf's size.
-unsafe extern "C" fn mmap(buf: *mut bindings::dma_buf, vma: *mut bindings::vm_area_struct) -> c_int {
+unsafe extern "C" fn mmap(
+    buf: *mut bindings::dma_buf,
+    vma: *mut bindings::vm_area_struct,
+) -> c_int {
     // SAFETY: The dma-buf is alive for the call.
     let e = unsafe { export_of(buf) };
     // SAFETY: The area is being set up by `mmap` for the call.
@@ -268,7 +275,7 @@ unsafe extern "C" fn mmap(buf: *mut bindings::dma_buf, vma: *mut bindings::vm_ar
             return Err(EINVAL);
         }
         // SAFETY: The area is being set up (`vm_pgoff` is stable).
-        let pgoff = unsafe { (*vma.as_ptr()).vm_pgoff } as usize;
+        let pgoff = unsafe { (*vma.as_ptr()).vm_pgoff };
         // `dma_buf_mmap_internal()` checked `pgoff + pages <= size / PAGE_SIZE`.
         let first = e.first.checked_add(pgoff).ok_or(EINVAL)?;
         let backing = Backing::unrevocable(e.pages.clone(), pgoff, first);

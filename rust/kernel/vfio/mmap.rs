@@ -138,6 +138,12 @@ impl SharedPages {
         }
     }
 
+    /// The page at index `i` if it was allocated.
+    fn existing(&self, i: usize) -> Option<*mut bindings::page> {
+        let p = self.slots.get(i)?.load(Ordering::Acquire);
+        (!p.is_null()).then_some(p)
+    }
+
     /// Allocates every page (a driver that wants the whole memory at once, as the C `mdpy`
     /// allocates its framebuffer).
     pub fn populate(&self) -> Result {
@@ -186,9 +192,7 @@ impl SharedPages {
                 // SAFETY: `p` is a page this object owns (type invariant), alive while `self`
                 // is; `off + dst.len() <= PAGE_SIZE` (`pieces`); `dst` is valid for writes of
                 // its length. The page is shared with userspace, so C copies it.
-                unsafe {
-                    bindings::memcpy_from_page(dst.as_mut_ptr().cast(), p, off, dst.len())
-                };
+                unsafe { bindings::memcpy_from_page(dst.as_mut_ptr().cast(), p, off, dst.len()) };
             }
             Ok(())
         })
@@ -292,8 +296,6 @@ impl<T: DeviceOps> Device<T> {
         g.removed = true;
         self.zap_locked();
     }
-
-
 }
 
 impl super::VmArea {
@@ -443,6 +445,9 @@ unsafe extern "C" fn vma_close(vma: *mut bindings::vm_area_struct) {
     drop(unsafe { Arc::from_raw((*vma).vm_private_data.cast::<Backing>().cast_const()) });
 }
 
+/// Pages a fault maps at most: the faulting one and the next ones that exist.
+const FAULT_AROUND: usize = 16;
+
 /// A page fault in a backed area: maps the page, unless the device is being removed.
 ///
 /// # Safety
@@ -454,7 +459,7 @@ unsafe extern "C" fn vma_fault(vmf: *mut bindings::vm_fault) -> bindings::vm_fau
     // SAFETY: `vmf` is valid for the call; its `vma` is a backed area, alive and locked.
     let (vma, pgoff, address) = unsafe {
         let a = &(*vmf).__bindgen_anon_1;
-        (a.vma, a.pgoff as usize, a.address)
+        (a.vma, a.pgoff, a.address)
     };
     // SAFETY: A backed area, not closed while it faults.
     let b = unsafe { backing_of(vma) };
@@ -479,7 +484,25 @@ unsafe extern "C" fn vma_fault(vmf: *mut bindings::vm_fault) -> bindings::vm_fau
     // `vm_insert_page()` changes no flags; `page` is an order-0 page owned by `pages`,
     // on which the mapping takes its own reference. The gate lock orders this insertion
     // before any later zap.
-    let ret = unsafe { bindings::vm_insert_page(vma, address as _, page) };
+    let ret = unsafe { bindings::vm_insert_page(vma, address, page) };
+    if ret == 0 {
+        // Fault-around: the next pages of the area that exist already, so that a sequential
+        // pass over a framebuffer faults once per `FAULT_AROUND` pages, not on every page.
+        // SAFETY: `vma` is locked (`mmap_lock`), so `vm_end` is stable.
+        let end = unsafe { (*vma).__bindgen_anon_1.__bindgen_anon_1.vm_end };
+        for k in 1..FAULT_AROUND {
+            let a = address + k * PAGE_SIZE;
+            let Some(p) = (a < end).then(|| b.pages.existing(i + k)).flatten() else {
+                break;
+            };
+            // SAFETY: As for the faulting page: a page owned by `pages`, an address in the
+            // locked area. A page already mapped (`EBUSY`) or any failure is left to its own
+            // fault.
+            if unsafe { bindings::vm_insert_page(vma, a, p) } != 0 {
+                break;
+            }
+        }
+    }
     drop(g);
     match ret {
         // `EBUSY`: a concurrent fault mapped it first.

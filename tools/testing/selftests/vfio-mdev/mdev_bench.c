@@ -47,6 +47,23 @@
  *	Slab, Percpu, ... of /proc/meminfo, after dropping caches) and how
  *	much of it is not returned after removing them.
  *
+ *   mdev_bench [options] display
+ *	the display samples (vendor drivers: compares mdpy with mdpy_rs and
+ *	mbochs with mbochs_rs, whichever $MDEV_SAMPLES lists).  fb: an
+ *	mdpy-vga mdev opened through the group/container path, its 2 MiB
+ *	framebuffer mapped (BAR0), written whole with 64-bit stores COUNT
+ *	times (default 200); reports MiB/s of the first pass over a fresh
+ *	mapping (fb_write_cold: page faults included, the Rust mdpy inserts
+ *	pages at fault time, the C one at mmap time) and the median of the
+ *	other passes (fb_write_warm); the last pass is read back and checked.
+ *	dmabuf: an mbochs-small mdev, its video memory touched whole, then
+ *	for each of 144 page-aligned 640x480 modes (Y offsets 0, 8, ...
+ *	1144 lines) the plane query and VFIO_DEVICE_GET_GFX_DMABUF of its new
+ *	buffer (an export of 300 pages each time, on both), the descriptor
+ *	closed; reports the median latency of the GET (dmabuf_export) and of
+ *	the close (dmabuf_close), over COUNT / 144 rounds (reopening the
+ *	device between them, default 3).
+ *
  * Options:
  *   -c CORE	core label of the output lines (default $MDEV_CORE, "unknown")
  *   -s SAMPLE	parent sample (cycle, uart: the mtty implementation listed in
@@ -80,6 +97,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <linux/serial_reg.h>
 #include <linux/vfio.h>
 
@@ -916,11 +934,220 @@ out:
 	return failed;
 }
 
+/* ------------------------------------------------------------------ */
+/* display: the mdpy framebuffer through mmap, mbochs dma-buf exports */
+
+#define FB_SIZE		(2 << 20)
+#define MBOCHS_MMIO_OFF	4096
+#define MBOCHS_VRAM_OFF	(3 * 4096)
+#define MBOCHS_VRAM	(4 << 20)
+
+static int new_mdev(const char *sample, const char *type, char *uuid,
+		    struct vfio_dev *dev)
+{
+	const struct mdev_sample_desc *s = mdev_sample_impl(sample);
+	int ret;
+
+	if (!s || !mdev_sample_listed(s->sample)) {
+		fprintf(stderr, "# %s is not in MDEV_SAMPLES\n", sample);
+		return -1;
+	}
+	if (gen_uuid(uuid))
+		return -1;
+	ret = mdev_create(s, type, uuid);
+	if (ret) {
+		fprintf(stderr, "# create %s %s: %s\n", type, uuid,
+			strerror(-ret));
+		return -1;
+	}
+	fprintf(stderr, "# display: %s %s %s\n", s->module, type, uuid);
+	if (vfio_dev_open(dev, uuid)) {
+		mdev_remove(uuid);
+		return -1;
+	}
+	return 0;
+}
+
+static int end_mdev(const char *uuid, struct vfio_dev *dev)
+{
+	int ret;
+
+	vfio_dev_close(dev);
+	ret = mdev_remove(uuid);
+	if (ret)
+		fprintf(stderr, "# remove %s: %s\n", uuid, strerror(-ret));
+	return !!ret;
+}
+
+static uint64_t fb_pass(volatile uint64_t *fb, uint64_t seed)
+{
+	uint64_t t0 = now_ns();
+	size_t i;
+
+	for (i = 0; i < FB_SIZE / 8; i++)
+		fb[i] = seed + i;
+	return now_ns() - t0;
+}
+
+static int bench_fb(long passes)
+{
+	struct vfio_dev dev = { -1, -1, -1 };
+	char uuid[MDEV_UUID_LEN + 1];
+	volatile uint64_t *fb;
+	uint64_t *v, cold;
+	int failed = 0;
+	long p;
+	size_t i;
+
+	if (passes < 2)
+		passes = 2;
+	if (new_mdev("mdpy", "mdpy-vga", uuid, &dev))
+		return 1;
+	v = xcalloc(passes, sizeof(*v));
+	fb = mmap(NULL, FB_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+		  dev.device, 4096);
+	if (fb == MAP_FAILED) {
+		fprintf(stderr, "# mmap BAR0: %s\n", strerror(errno));
+		failed = 1;
+		goto out;
+	}
+	cold = fb_pass(fb, 0);
+	for (p = 1; p < passes; p++)
+		v[p - 1] = fb_pass(fb, p << 32);
+	for (i = 0; i < FB_SIZE / 8; i++)
+		if (fb[i] != ((uint64_t)(passes - 1) << 32) + i) {
+			fprintf(stderr, "# word %zu reads back wrong\n", i);
+			failed = 1;
+			break;
+		}
+	munmap((void *)fb, FB_SIZE);
+	if (!failed) {
+		report("fb_write_cold", FB_SIZE / 1048576.0 / (cold / 1e9),
+		       "MiB/s");
+		report("fb_write_warm", FB_SIZE / 1048576.0 /
+			       (median_ns(v, passes - 1) / 1e9), "MiB/s");
+	}
+out:
+	failed |= end_mdev(uuid, &dev);
+	free(v);
+	return failed;
+}
+
+static int dispi(int fd, unsigned int index, __u16 val)
+{
+	return pwrite(fd, &val, 2, MBOCHS_MMIO_OFF + 0x500 + 2 * index) == 2 ?
+		0 : -1;
+}
+
+/* the primary plane's dma-buf id (the C mbochs answers ENOMEM once) */
+static int plane_id(int fd, __u32 *id)
+{
+	struct vfio_device_gfx_plane_info p;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		memset(&p, 0, sizeof(p));
+		p.argsz = sizeof(p);
+		p.flags = VFIO_GFX_PLANE_TYPE_DMABUF;
+		p.drm_plane_type = 1;
+		if (!ioctl(fd, VFIO_DEVICE_QUERY_GFX_PLANE, &p) && p.dmabuf_id) {
+			*id = p.dmabuf_id;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+#define DISPLAY_MODES	144
+
+static int bench_dmabuf(long count)
+{
+	long rounds = count / DISPLAY_MODES, r, n = 0;
+	struct vfio_dev dev = { -1, -1, -1 };
+	char uuid[MDEV_UUID_LEN + 1];
+	uint64_t *get, *put, t0;
+	volatile uint32_t *vram;
+	int failed = 0, fd, m;
+	size_t i;
+	__u32 id;
+
+	if (rounds < 1)
+		rounds = 1;
+	if (new_mdev("mbochs", "mbochs-small", uuid, &dev))
+		return 1;
+	get = xcalloc(rounds * DISPLAY_MODES, sizeof(*get));
+	put = xcalloc(rounds * DISPLAY_MODES, sizeof(*put));
+	for (r = 0; r < rounds && !failed; r++) {
+		if (r && (vfio_dev_close(&dev), vfio_dev_open(&dev, uuid))) {
+			failed = 1;
+			break;
+		}
+		/* every page of the video memory exists: only exports count */
+		vram = mmap(NULL, MBOCHS_VRAM, PROT_READ | PROT_WRITE,
+			    MAP_SHARED, dev.device, MBOCHS_VRAM_OFF);
+		if (vram == MAP_FAILED) {
+			fprintf(stderr, "# mmap vram: %s\n", strerror(errno));
+			failed = 1;
+			break;
+		}
+		for (i = 0; i < MBOCHS_VRAM / 4; i += 1024)
+			vram[i] = i;
+		munmap((void *)vram, MBOCHS_VRAM);
+		if (dispi(dev.device, 1, 640) || dispi(dev.device, 2, 480) ||
+		    dispi(dev.device, 3, 32) || dispi(dev.device, 6, 640) ||
+		    dispi(dev.device, 4, 1)) {
+			fprintf(stderr, "# dispi: %s\n", strerror(errno));
+			failed = 1;
+			break;
+		}
+		for (m = 0; m < DISPLAY_MODES; m++) {
+			if (dispi(dev.device, 9, 8 * m) ||
+			    plane_id(dev.device, &id)) {
+				fprintf(stderr, "# mode %d: no plane\n", m);
+				failed = 1;
+				break;
+			}
+			t0 = now_ns();
+			fd = ioctl(dev.device, VFIO_DEVICE_GET_GFX_DMABUF, &id);
+			get[n] = now_ns() - t0;
+			if (fd < 0) {
+				fprintf(stderr, "# GET_GFX_DMABUF %u: %s\n", id,
+					strerror(errno));
+				failed = 1;
+				break;
+			}
+			if (lseek(fd, 0, SEEK_END) != 640 * 480 * 4) {
+				fprintf(stderr, "# dma-buf %u: wrong size\n", id);
+				failed = 1;
+			}
+			t0 = now_ns();
+			close(fd);
+			put[n++] = now_ns() - t0;
+		}
+	}
+	if (!failed) {
+		fprintf(stderr, "# dmabuf: %ld exports of 300 pages\n", n);
+		report("dmabuf_export", median_ns(get, n) / 1e3, "us");
+		report("dmabuf_close", median_ns(put, n) / 1e3, "us");
+	}
+	failed |= end_mdev(uuid, &dev);
+	free(get);
+	free(put);
+	return failed;
+}
+
+static int bench_display(const struct opts *o)
+{
+	int failed = bench_fb(o->count ? o->count : 200);
+
+	return bench_dmabuf(o->count ? o->count : 3 * DISPLAY_MODES) || failed;
+}
+
 static void die_usage(const char *prog)
 {
 	fprintf(stderr,
 		"usage: %s [-c core] [-s sample] [-t type] [-n count] [-d seconds]\n"
-		"          [-k step] [-w window] [-o fifo|lifo] cycle|scale|uart\n",
+		"          [-k step] [-w window] [-o fifo|lifo] cycle|scale|uart|display\n",
 		prog);
 	exit(1);
 }
@@ -988,6 +1215,8 @@ int main(int argc, char **argv)
 		return !strcmp(mode, "cycle") ? bench_cycle(&o) :
 						bench_uart(&o);
 	}
+	if (!strcmp(mode, "display"))
+		return bench_display(&o);
 	if (!strcmp(mode, "scale")) {
 		if (!o.sample)
 			o.sample = "mbochs";

@@ -1269,10 +1269,11 @@ TEST_F_TIMEOUT(mdpy_dev, mmap_reset, MDEV_TIMEOUT)
 	ASSERT_EQ(0, ((__u8 *)fb)[0]);
 	ASSERT_EQ(101 * 255 / 480, ((__u8 *)fb)[101 * MDPY_STRIDE]);
 	ASSERT_NE(0xff, sum);
+	/* the Rust mappings fault in up to 16 existing pages at a time */
 	if (mdpy_is_rust(self)) {
-		ASSERT_LE(pages, faults);
+		ASSERT_LE(pages / 16, faults);
 	} else {
-		ASSERT_GT(pages, faults);
+		ASSERT_GT(pages / 16, faults);
 	}
 	munmap(fb, MDPY_FB_SIZE);
 }
@@ -1659,7 +1660,7 @@ TEST_F_TIMEOUT(mbochs_dev, vram_mmap, MDEV_TIMEOUT)
 /* the Rust mbochs zaps its mappings on reset: the next touch faults */
 TEST_F_TIMEOUT(mbochs_dev, vram_reset_zaps, MDEV_TIMEOUT)
 {
-	unsigned int i, pages = 32;
+	unsigned int i, pages = 64;
 	volatile __u32 *vram;
 	long before, faults;
 
@@ -1673,9 +1674,9 @@ TEST_F_TIMEOUT(mbochs_dev, vram_reset_zaps, MDEV_TIMEOUT)
 		ASSERT_EQ(i, vram[i * 1024]);	/* reset keeps the memory */
 	faults = mdpy_minflt() - before;
 	if (mbochs_is_rust(self)) {
-		ASSERT_LE(pages, faults);
+		ASSERT_LE(pages / 16, faults);
 	} else {
-		ASSERT_GT(pages, faults);
+		ASSERT_GT(pages / 16, faults);
 	}
 	munmap((void *)vram, MBOCHS_VRAM_SIZE);
 }
