@@ -166,6 +166,8 @@ pub struct Caps {
     buf: KVec<u8>,
     /// Offsets (in `buf`) of the headers, in order.
     heads: KVec<usize>,
+    /// The areas of the sparse-mmap capabilities, checked against the region's answer.
+    sparse: KVec<(u64, u64)>,
 }
 
 impl Default for Caps {
@@ -180,6 +182,7 @@ impl Caps {
         Self {
             buf: KVec::new(),
             heads: KVec::new(),
+            sparse: KVec::new(),
         }
     }
 
@@ -214,7 +217,12 @@ impl Caps {
 
     /// Appends a `VFIO_REGION_INFO_CAP_SPARSE_MMAP` capability: the `(offset, size)` areas of
     /// the region that can be mapped.
+    ///
+    /// The abstraction checks them against the region the driver describes
+    /// ([`Caps::sparse_areas_valid`]): a region with areas it could not map is answered with
+    /// `EINVAL`, not handed to the VMM.
     pub fn add_sparse_mmap(&mut self, areas: &[(u64, u64)]) -> Result {
+        self.sparse.extend_from_slice(areas, GFP_KERNEL)?;
         let mut p = KVec::new();
         p.extend_from_slice(&(areas.len() as u32).to_ne_bytes(), GFP_KERNEL)?;
         p.extend_from_slice(&[0; 4], GFP_KERNEL)?;
@@ -223,6 +231,37 @@ impl Caps {
             p.extend_from_slice(&size.to_ne_bytes(), GFP_KERNEL)?;
         }
         self.add(bindings::VFIO_REGION_INFO_CAP_SPARSE_MMAP as u16, 1, &p)
+    }
+
+    /// Whether sparse-mmap `areas` can really be mapped in a region of `size` bytes with
+    /// `flags`: the region is mappable ([`region_flags::MMAP`]), and each area is whole pages
+    /// (not empty) within the region.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kernel::vfio::{region_flags::{MMAP, READ}, Caps};
+    ///
+    /// let r = 1 << 20;
+    /// assert!(Caps::sparse_areas_valid(&[(0, 4096), (8192, 4096)], r, READ | MMAP));
+    /// assert!(!Caps::sparse_areas_valid(&[(0, 4096)], r, READ)); // not mappable
+    /// assert!(!Caps::sparse_areas_valid(&[(100, 4096)], r, MMAP)); // not page aligned
+    /// assert!(!Caps::sparse_areas_valid(&[(0, 100)], r, MMAP));
+    /// assert!(!Caps::sparse_areas_valid(&[(0, 0)], r, MMAP)); // empty
+    /// assert!(!Caps::sparse_areas_valid(&[(r - 4096, 8192)], r, MMAP)); // past the end
+    /// assert!(!Caps::sparse_areas_valid(&[(u64::MAX - 4095, 4096)], r, MMAP));
+    /// assert!(Caps::sparse_areas_valid(&[], r, 0)); // no areas: nothing to check
+    /// ```
+    pub fn sparse_areas_valid(areas: &[(u64, u64)], size: u64, flags: u32) -> bool {
+        let page = crate::page::PAGE_SIZE as u64;
+        areas.is_empty()
+            || (flags & region_flags::MMAP != 0
+                && areas.iter().all(|&(off, len)| {
+                    off % page == 0
+                        && len % page == 0
+                        && len != 0
+                        && off.checked_add(len).is_some_and(|end| end <= size)
+                }))
     }
 
     /// Length of the chain in bytes.
@@ -1353,6 +1392,10 @@ impl<T: DeviceOps> Adapter<T> {
             let info = unsafe { &mut *info };
             let mut chain = Caps::new();
             let ri = T::region_info(dev, info.index, &mut chain)?;
+            if !Caps::sparse_areas_valid(&chain.sparse, ri.size, ri.flags) {
+                crate::pr_warn_once!("vfio: a sparse-mmap area that the region cannot map\n");
+                return Err(EINVAL);
+            }
             info.flags = ri.flags;
             info.size = ri.size;
             info.offset = ri.offset;

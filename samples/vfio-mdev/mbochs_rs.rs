@@ -20,8 +20,10 @@
 //! register and blob accesses it ignores read as zeros (the C sample returns uninitialised
 //! stack bytes); every `VFIO_DEVICE_GET_GFX_DMABUF` gets a descriptor with its own reference
 //! (the C sample installs its single reference again, and a dma-buf released after the device
-//! is gone takes a lock in freed memory); a 1- or 2-byte write to a BAR register changes those
-//! bytes of it. The types also declare the `gpu` class on the Rust mdev core.
+//! is gone takes a lock in freed memory); its dma-bufs can be mapped (shared, read-only; the C
+//! sample's read-only files can never be), and it keeps at most 64 plane buffers (the C sample
+//! every mode the guest set, until the close); a 1- or 2-byte write to a BAR register changes
+//! those bytes of it. The types also declare the `gpu` class on the Rust mdev core.
 
 use core::{
     fmt::Write,
@@ -112,6 +114,8 @@ const PCI_BASE_ADDRESS_MEM_MASK: u32 = !0xf;
 const DRM_FORMAT_XRGB8888: u32 = u32::from_le_bytes(*b"XR24");
 /// `DRM_PLANE_TYPE_PRIMARY`.
 const DRM_PLANE_TYPE_PRIMARY: u32 = 1;
+/// Plane buffers a device keeps at most (the C sample keeps every mode it saw).
+const MAX_PLANE_BUFS: usize = 64;
 
 /// The megabytes of video memory the parent has left (the `count` parameter at load).
 struct Pool {
@@ -197,8 +201,9 @@ struct State {
     vconfig: ConfigSpace<256>,
     bar_mask: [u32; 3],
     vbe: [u16; VBE_DISPI_INDEX_COUNT],
-    /// The video memory; replaced by fresh pages when the device is closed.
-    vram: Arc<SharedPages>,
+    /// The video memory while the device is open: fresh pages at every open, dropped at the
+    /// close (dma-bufs keep what they show).
+    vram: Option<Arc<SharedPages>>,
     /// `struct vfio_region_gfx_edid`, six little-endian `__u32`.
     edid_regs: [u8; EDID_REGS_LEN],
     edid_blob: [u8; EDID_BLOB_SIZE],
@@ -297,7 +302,7 @@ impl MbochsDevice {
                 (!(MMIO_BAR_SIZE as u32)).wrapping_add(1),
             ],
             vbe: [0; VBE_DISPI_INDEX_COUNT],
-            vram: SharedPages::new(memsize as usize)?,
+            vram: None,
             edid_regs,
             edid_blob: [0; EDID_BLOB_SIZE],
             dmabufs: KVec::new(),
@@ -407,10 +412,12 @@ impl MbochsDevice {
             Ok(())
         } else if within(MEMORY_BAR_OFFSET, dev.memsize) {
             let off = (pos - MEMORY_BAR_OFFSET) as usize;
+            // Only accessed while open, when there is video memory.
+            let vram = st.vram.as_ref().ok_or(EFAULT)?;
             if write {
-                st.vram.write(off, buf)
+                vram.write(off, buf)
             } else {
-                st.vram.read(off, buf)
+                vram.read(off, buf)
             }
         } else {
             Err(EFAULT)
@@ -423,20 +430,19 @@ impl vfio::DeviceOps for MbochsDevice {
     const NAME: &'static CStr = c_str!("vfio-mbochs");
     const GFX_PLANE: gfx::PlaneKind = gfx::PlaneKind::DmaBuf;
 
+    /// Video memory for this opening: pages are allocated when first touched.
+    fn open(dev: &vfio::Device<Self>) -> Result {
+        let vram = SharedPages::new(dev.memsize as usize)?;
+        dev.state.lock().vram = Some(vram);
+        Ok(())
+    }
+
     /// `mbochs_close_device()`: the plane buffers go (exported ones live on with their
     /// descriptors), and so does the video memory.
     fn close(dev: &vfio::Device<Self>) {
-        let fresh = SharedPages::new(dev.memsize as usize);
         let mut st = dev.state.lock();
         st.dmabufs.clear();
-        match fresh {
-            Ok(v) => st.vram = v,
-            // Keep the old pages rather than have none.
-            Err(_) => dev_warn!(
-                dev.parent(),
-                "video memory kept: no memory for fresh pages\n"
-            ),
-        }
+        st.vram = None;
     }
 
     fn read(dev: &vfio::Device<Self>, buf: &mut UserSliceWriter, pos: u64) -> Result<usize> {
@@ -460,7 +466,7 @@ impl vfio::DeviceOps for MbochsDevice {
         if (vma.end() - vma.start()) as u64 > dev.memsize {
             return Err(EINVAL);
         }
-        let vram = dev.state.lock().vram.clone();
+        let vram = dev.state.lock().vram.clone().ok_or(EINVAL)?;
         // `map_pages` refuses a private mapping (EINVAL), as the C sample does.
         vma.map_pages(dev, &vram, 0)
     }
@@ -524,6 +530,14 @@ impl vfio::DeviceOps for MbochsDevice {
             let id = match st.dmabufs.iter().find(|b| b.mode == mode) {
                 Some(b) => b.id,
                 None => {
+                    // A guest cycling through modes would grow the list (and keep every
+                    // exported buffer) until the close: the oldest inactive one goes.
+                    if st.dmabufs.len() >= MAX_PLANE_BUFS {
+                        let active = st.active_id;
+                        if let Some(i) = st.dmabufs.iter().position(|b| b.id != active) {
+                            drop(st.dmabufs.remove(i));
+                        }
+                    }
                     let id = st.next_id;
                     st.dmabufs.push(
                         PlaneBuf {
@@ -556,7 +570,7 @@ impl vfio::DeviceOps for MbochsDevice {
 
     fn get_gfx_dmabuf(dev: &vfio::Device<Self>, dmabuf_id: u32) -> Result<DmaBuf> {
         let mut st = dev.state.lock();
-        let vram = st.vram.clone();
+        let vram = st.vram.clone().ok_or(EINVAL)?;
         let b = st
             .dmabufs
             .iter_mut()

@@ -126,7 +126,7 @@ mdev_core_select() {
 }
 
 mdev_load() {
-	local s
+	local s m
 	mdev_mtty_sample >/dev/null || return 1
 	mdev_core_select || return 1
 	[ "$MDEV_CORE" = none ] && return 0

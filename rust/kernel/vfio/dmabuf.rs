@@ -9,9 +9,10 @@
 //! does, whatever happens to the device (closed, reset, removed) or to the driver's own
 //! reference: a compositor that still holds the buffer reads the last picture, never freed
 //! memory. Importers get the pages through an sg table mapped for their device
-//! (`map_dma_buf`); userspace may map the dma-buf (shared mappings only), and the pages are
-//! inserted at fault time as for the device's own mappings ([`super::mmap`]), but never
-//! revoked.
+//! (`map_dma_buf`); the dma-buf file is read-only, and userspace may map it (shared mappings
+//! only, so read-only): the pages are inserted at fault time as for the device's own mappings
+//! ([`super::mmap`]), but never revoked. The dma-buf's size is the plane's, so a last partial
+//! page cannot be mapped (the dma-buf core checks a mapping against whole pages of it).
 //!
 //! A [`DmaBuf`] is a counted reference; [`DeviceOps::get_gfx_dmabuf`]
 //! (super::DeviceOps::get_gfx_dmabuf) returns one, and the abstraction installs a new file
@@ -20,7 +21,7 @@
 
 use super::mmap::{Backing, SharedPages};
 use crate::{
-    alloc::KBox,
+    alloc::{KBox, KVVec},
     bindings,
     error::{from_result, to_result},
     ffi::c_int,
@@ -31,6 +32,10 @@ use crate::{
 use core::ptr::NonNull;
 
 /// What a dma-buf of ours owns: its pages and which of them it shows.
+///
+/// It must never hold anything of a vendor module (a callback, a trait object, a generic
+/// type): the dma-buf is exported with no owner module (its ops and this type are in the
+/// kernel image), so it may outlive the module that made it.
 ///
 /// # Invariants
 ///
@@ -127,18 +132,21 @@ impl SharedPages {
         info.owner = core::ptr::null_mut();
         info.ops = &OPS;
         info.size = size;
-        info.flags = bindings::O_RDWR as c_int;
+        // Read-only: what holds a descriptor may read the picture (and map it, shared
+        // read-only), not change the guest's video memory.
+        info.flags = bindings::O_RDONLY as c_int;
         info.priv_ = priv_.cast();
         // SAFETY: `info` is complete and valid for the call; on success the dma-buf owns
         // `priv_` (its release frees it).
         let buf = unsafe { bindings::dma_buf_export(&info) };
-        match crate::error::from_err_ptr(buf) {
+        match crate::error::from_err_ptr(buf).map(NonNull::new) {
             // INVARIANT: A dma-buf of ours; the export's reference is ours.
-            Ok(b) => NonNull::new(b).map(DmaBuf).ok_or(ENOMEM),
-            Err(e) => {
-                // SAFETY: The export failed, so nothing else owns `priv_`.
+            Ok(Some(b)) => Ok(DmaBuf(b)),
+            res => {
+                // SAFETY: The export failed (`dma_buf_export()` never returns NULL, but that
+                // would be a failure too), so nothing else owns `priv_`.
                 drop(unsafe { KBox::from_raw(priv_) });
-                Err(e)
+                Err(res.err().unwrap_or(ENOMEM))
             }
         }
     }
@@ -180,7 +188,7 @@ unsafe extern "C" fn map_dma_buf(
     };
     let res = (|| -> Result<*mut bindings::sg_table> {
         let n_pages = u32::try_from(e.count).map_err(|_| EINVAL)?;
-        let mut pages = KVec::with_capacity(e.count, GFP_KERNEL)?;
+        let mut pages = KVVec::with_capacity(e.count, GFP_KERNEL)?;
         for i in e.first..e.first + e.count {
             pages.push(e.pages.page(i)?, GFP_KERNEL)?;
         }
@@ -256,7 +264,8 @@ unsafe extern "C" fn release(buf: *mut bindings::dma_buf) {
     drop(unsafe { KBox::from_raw((*buf).priv_.cast::<Export>()) });
 }
 
-/// `mmap()` of the dma-buf: a shared mapping whose pages are inserted at fault time.
+/// `mmap()` of the dma-buf: a shared (read-only: the file is) mapping whose pages are inserted
+/// at fault time.
 ///
 /// # Safety
 ///
@@ -271,7 +280,9 @@ unsafe extern "C" fn mmap(
     // SAFETY: The area is being set up by `mmap` for the call.
     let vma = unsafe { crate::mm::virt::VmaNew::from_raw(vma) };
     from_result(|| {
-        if vma.flags() & bindings::VM_SHARED == 0 {
+        // The file is read-only, so a shared mapping has `VM_MAYSHARE` but not `VM_SHARED`
+        // (`do_mmap()` clears it with `VM_MAYWRITE`); a private one could copy on write.
+        if vma.flags() & bindings::VM_MAYSHARE == 0 || vma.flags() & bindings::VM_MAYWRITE != 0 {
             return Err(EINVAL);
         }
         // SAFETY: The area is being set up (`vm_pgoff` is stable).

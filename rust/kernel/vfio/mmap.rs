@@ -24,8 +24,10 @@
 //! (super::Device::zap_mappings)); the next touch maps the same page of the same
 //! [`SharedPages`] again (a mapping keeps the memory it was made with).
 //!
-//! Mappings are `VM_IO` (no `get_user_pages()` pin outlives a zap through the slow path,
-//! which long-term pins take) and `VM_DONTDUMP` (a core dump does not fault in the whole
+//! Mappings are `VM_IO` (the slow `get_user_pages()` path refuses them, so a writable
+//! long-term pin cannot be taken; a read-only pin through the fast path of a present entry
+//! still can, and outlives a zap: it holds a page reference, so the memory stays valid, but
+//! such a pin is not revoked) and `VM_DONTDUMP` (a core dump does not fault in the whole
 //! framebuffer), as C drivers' `remap_*()` mappings are.
 //!
 //! The pages live as long as the [`SharedPages`] does, which every mapping of it holds a
@@ -33,7 +35,7 @@
 
 use super::{Device, DeviceOps};
 use crate::{
-    alloc::{flags::__GFP_ZERO, KVec},
+    alloc::{flags::__GFP_ZERO, KVVec},
     bindings,
     page::{Page, PAGE_SIZE},
     prelude::*,
@@ -80,7 +82,7 @@ use core::{
 /// # Ok::<(), Error>(())
 /// ```
 pub struct SharedPages {
-    slots: KVec<AtomicPtr<bindings::page>>,
+    slots: KVVec<AtomicPtr<bindings::page>>,
 }
 
 impl SharedPages {
@@ -91,7 +93,8 @@ impl SharedPages {
             return Err(EINVAL);
         }
         let n = size / PAGE_SIZE;
-        let mut slots = KVec::with_capacity(n, GFP_KERNEL)?;
+        // 16384 slots (128 KiB) for 64 MiB: vmalloc when kmalloc cannot.
+        let mut slots = KVVec::with_capacity(n, GFP_KERNEL)?;
         for _ in 0..n {
             slots.push(AtomicPtr::new(null_mut()), GFP_KERNEL)?;
         }
@@ -415,8 +418,9 @@ static OPS: bindings::vm_operations_struct = bindings::vm_operations_struct {
 ///
 /// # Safety
 ///
-/// `vma` is an area that `map_pages` backed (its `vm_ops` is `OPS`), not yet closed, so its
-/// `vm_private_data` holds a reference on a `Backing` for `'a`.
+/// `vma` is an area that `install` backed (a device mapping of `map_pages` or a dma-buf
+/// mapping; its `vm_ops` is `OPS`), not yet closed, so its `vm_private_data` holds a reference
+/// on a `Backing` for `'a`.
 unsafe fn backing_of<'a>(vma: *mut bindings::vm_area_struct) -> ArcBorrow<'a, Backing> {
     // SAFETY: By the safety requirements, `vm_private_data` came from `Arc::into_raw` and the
     // reference it stands for is alive for `'a`.
@@ -439,7 +443,7 @@ unsafe extern "C" fn vma_open(vma: *mut bindings::vm_area_struct) {
 ///
 /// # Safety
 ///
-/// Called by the MM once per area that `map_pages` backed or `vma_open` copied.
+/// Called by the MM once per area that `install` backed or `vma_open` copied.
 unsafe extern "C" fn vma_close(vma: *mut bindings::vm_area_struct) {
     // SAFETY: The area's reference (from `map_pages` or `vma_open`), given back once.
     drop(unsafe { Arc::from_raw((*vma).vm_private_data.cast::<Backing>().cast_const()) });
@@ -452,7 +456,7 @@ const FAULT_AROUND: usize = 16;
 ///
 /// # Safety
 ///
-/// Called by the MM for a fault in an area that `map_pages` backed, with `mmap_lock` held
+/// Called by the MM for a fault in an area that `install` backed, with `mmap_lock` held
 /// for the call (without a `map_pages` op, 7.3 retries per-area-lock faults of such areas
 /// under `mmap_lock`, `vmf_can_call_fault()`).
 unsafe extern "C" fn vma_fault(vmf: *mut bindings::vm_fault) -> bindings::vm_fault_t {

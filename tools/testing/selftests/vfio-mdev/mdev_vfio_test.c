@@ -1732,6 +1732,11 @@ TEST_F_TIMEOUT(mbochs_dev, dmabuf_plane, MDEV_TIMEOUT)
 	ASSERT_EQ(640 * 480 * 4, lseek(fd, 0, SEEK_END));
 	ASSERT_EQ(MAP_FAILED, mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0));
 	ASSERT_EQ(EINVAL, errno);
+	/* read-only files: whoever holds one cannot change the video memory */
+	ASSERT_EQ(O_RDONLY, fcntl(fd, F_GETFL) & O_ACCMODE);
+	ASSERT_EQ(MAP_FAILED, mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+				   MAP_SHARED, fd, 0));
+	ASSERT_EQ(EACCES, errno);
 	if (!mbochs_is_rust(self)) {
 		/* the C mbochs' dma-bufs are read-only files: never shared */
 		ASSERT_EQ(MAP_FAILED, mmap(NULL, n * 4, PROT_READ, MAP_SHARED,
@@ -1741,7 +1746,6 @@ TEST_F_TIMEOUT(mbochs_dev, dmabuf_plane, MDEV_TIMEOUT)
 		munmap(vram, MBOCHS_VRAM_SIZE);
 		return;
 	}
-	ASSERT_EQ(O_RDWR, fcntl(fd, F_GETFL) & O_ACCMODE);
 	buf = mmap(NULL, n * 4, PROT_READ, MAP_SHARED, fd, 0);
 	ASSERT_NE(MAP_FAILED, buf);
 	for (i = 0; i < n; i++)

@@ -33,3 +33,48 @@ impl vfio::DeviceOps for Dma {
         Ok(8)
     }
 }
+
+/// Device memory: mapped through `map_pages`, a region display plane, dma-bufs of it, and a
+/// `gpu` type class.
+#[allow(dead_code)]
+struct Display {
+    fb: kernel::sync::Arc<vfio::mmap::SharedPages>,
+}
+
+#[vtable]
+impl vfio::DeviceOps for Display {
+    const NAME: &'static CStr = c_str!("cf-display");
+
+    fn mmap(dev: &vfio::Device<Self>, vma: &vfio::VmArea) -> Result {
+        if vma.pgoff() != 1 {
+            return Err(EINVAL);
+        }
+        vma.map_pages(dev, &dev.fb, 0)
+    }
+
+    fn query_gfx_plane(_dev: &vfio::Device<Self>, _ty: u32) -> Result<vfio::gfx::Plane> {
+        Ok(vfio::gfx::Plane {
+            id: 16,
+            ..Default::default()
+        })
+    }
+
+    fn get_gfx_dmabuf(dev: &vfio::Device<Self>, _id: u32) -> Result<vfio::dmabuf::DmaBuf> {
+        dev.fb.export(0, dev.fb.size())
+    }
+}
+
+#[allow(dead_code)]
+fn gpu_type() -> mdev::TypeInfo<()> {
+    mdev::TypeInfo {
+        sysfs_name: c_str!("gpu"),
+        pretty_name: None,
+        class: Some(mdev::TypeClass::Gpu {
+            fb_length: 2 << 20,
+            hres: 640,
+            vres: 480,
+            heads: 1,
+        }),
+        data: (),
+    }
+}
