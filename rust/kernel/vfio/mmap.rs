@@ -347,8 +347,8 @@ impl super::VmArea {
     }
 }
 
-/// Backs the area `vma` with `backing`: `VM_DONTEXPAND`, `VM_MIXEDMAP`, our ops and a
-/// reference on the backing in `vm_private_data`.
+/// Backs the area `vma` with `backing`: `VM_DONTEXPAND`, `VM_IO`, `VM_DONTDUMP`,
+/// `VM_MIXEDMAP`, our ops and a reference on the backing in `vm_private_data`.
 ///
 /// # Safety
 ///
